@@ -1,1 +1,16 @@
-pub mod x {}
+//! logsieve: a log processor for CloudWatch Logs subscriptions. The pipeline is pure (bytes in,
+//! typed values out); AWS calls live behind the traits in `sink`.
+
+pub mod config;
+pub mod config_error;
+pub mod decode;
+pub mod metrics;
+pub mod parse;
+pub mod pattern;
+pub mod pipeline;
+pub mod record;
+pub mod redact;
+pub mod select;
+pub mod sink;
+pub mod stats;
+pub mod trace;

@@ -1,0 +1,21 @@
+//! The error every config `validate()` returns: which key, what is wrong, and (filled in by
+//! `config` when it knows the source text) on which line.
+
+/// A configuration error naming the offending key, e.g. `metrics.rule[2].filter_pattern`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{key}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+            line: None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Decoding of subscription payloads. (being written)

@@ -1,0 +1,533 @@
+//! The typed values that flow between stages: a decoded batch, its log events, and the parsed
+//! `Record` every stage after `parse` reads. Also the `$.a.b[0]` field paths used to address them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// Where a batch came from; shared by every record of the batch (one allocation per batch).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    pub owner: String,
+    pub log_group: String,
+    pub log_stream: String,
+    pub subscription_filters: Vec<String>,
+    /// `ACCOUNT_LEVEL_POLICY` for account-level subscriptions, absent otherwise.
+    pub policy_level: Option<String>,
+}
+
+/// One CloudWatch Logs event as delivered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogEvent {
+    pub id: String,
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+    pub message: String,
+    /// Present when the subscription filter is a space-delimited pattern with named fields.
+    pub extracted_fields: Option<BTreeMap<String, String>>,
+}
+
+/// A decoded CloudWatch Logs document (`DATA_MESSAGE`). `CONTROL_MESSAGE` decodes to no batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    pub source: Arc<Source>,
+    pub events: Vec<LogEvent>,
+}
+
+/// Which parser recognised the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// A JSON object (application log).
+    Json,
+    /// Lambda's JSON log format: `{"time","type":"platform.*","record":{…}}`.
+    LambdaJsonPlatform,
+    /// Lambda's JSON log format for application lines (`timestamp`, `level`, `message`, `requestId`).
+    LambdaJsonApp,
+    /// A Lambda text-format platform line (START/END/REPORT/INIT_START/timeout/OOM…).
+    LambdaText,
+    /// A Lambda text-format application line: `<time>\t<requestId>\t<LEVEL>\t<message>`.
+    LambdaTextApp,
+    /// key=value pairs (logfmt).
+    KeyValue,
+    /// Common/combined access log (Apache/nginx style).
+    AccessLog,
+    /// Anything else, kept as `message`.
+    Text,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::LambdaJsonPlatform => "lambda_json_platform",
+            Format::LambdaJsonApp => "lambda_json_app",
+            Format::LambdaText => "lambda_text",
+            Format::LambdaTextApp => "lambda_text_app",
+            Format::KeyValue => "key_value",
+            Format::AccessLog => "access_log",
+            Format::Text => "text",
+        }
+    }
+}
+
+/// X-Ray ids printed by Lambda after a REPORT line (`XRAY TraceId: … SegmentId: … Sampled: …`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct XrayRef {
+    pub trace_id: String,
+    pub segment_id: Option<String>,
+    pub sampled: Option<bool>,
+}
+
+/// The numbers of a Lambda REPORT line or a `platform.report` record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub request_id: String,
+    pub duration_ms: Option<f64>,
+    pub billed_duration_ms: Option<f64>,
+    pub memory_size_mb: Option<f64>,
+    pub max_memory_used_mb: Option<f64>,
+    pub init_duration_ms: Option<f64>,
+    pub restore_duration_ms: Option<f64>,
+    pub billed_restore_duration_ms: Option<f64>,
+    /// `success`, `error`, `timeout`, `failure`… (absent on successful text REPORT lines).
+    pub status: Option<String>,
+    pub error_type: Option<String>,
+    pub xray: Option<XrayRef>,
+}
+
+/// A Lambda platform event, from either the text or the JSON log format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformEvent {
+    Start {
+        request_id: String,
+        version: Option<String>,
+    },
+    End {
+        request_id: String,
+    },
+    Report(Report),
+    InitStart {
+        runtime_version: Option<String>,
+        runtime_version_arn: Option<String>,
+    },
+    InitReport {
+        init_duration_ms: Option<f64>,
+        phase: Option<String>,
+        status: Option<String>,
+        error_type: Option<String>,
+    },
+    RuntimeDone {
+        request_id: String,
+        status: Option<String>,
+        error_type: Option<String>,
+        duration_ms: Option<f64>,
+    },
+    /// `Task timed out after N seconds`.
+    Timeout {
+        request_id: Option<String>,
+        seconds: f64,
+    },
+    /// `Runtime exited with error: signal: killed`, `Runtime.OutOfMemory`…
+    OutOfMemory {
+        request_id: Option<String>,
+    },
+    /// `Runtime exited with error: …` / `Process exited before completing request`.
+    RuntimeExit {
+        request_id: Option<String>,
+        detail: String,
+    },
+    /// A `platform.*` type we do not model; kept so it is counted, never fails the parse.
+    Other {
+        kind: String,
+    },
+}
+
+/// Why a message that looked structured fell back to text (counted in stats, never fatal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseIssue {
+    /// Started with `{` but was not a valid JSON object (truncated, too deep, invalid escapes…).
+    InvalidJson(String),
+    /// Looked like a Lambda platform line (e.g. `REPORT RequestId:`) but its fields did not parse.
+    MalformedPlatformLine,
+}
+
+/// One parsed log event. `fields` is the JSON view that field paths, JSON filter patterns, the
+/// selector and the trace/metric stages read; for JSON messages it is the parsed object itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub source: Arc<Source>,
+    pub event_id: String,
+    /// Epoch milliseconds, from the log event.
+    pub timestamp: i64,
+    /// The raw message (trailing newline kept as delivered).
+    pub message: String,
+    pub format: Format,
+    pub fields: Map<String, Value>,
+    pub platform: Option<PlatformEvent>,
+    pub extracted_fields: Option<BTreeMap<String, String>>,
+    pub issue: Option<ParseIssue>,
+}
+
+impl Record {
+    /// A text record with no fields, the starting point of every parser.
+    pub fn text(source: Arc<Source>, event: LogEvent) -> Record {
+        Record {
+            source,
+            event_id: event.id,
+            timestamp: event.timestamp,
+            message: event.message,
+            format: Format::Text,
+            fields: Map::new(),
+            platform: None,
+            extracted_fields: event.extracted_fields,
+            issue: None,
+        }
+    }
+
+    /// The value at `path` in this record's fields.
+    pub fn get(&self, path: &FieldPath) -> Option<&Value> {
+        path.lookup(&self.fields)
+    }
+
+    /// The log level, normalised, from the usual field names or the platform event.
+    pub fn level(&self) -> Option<Level> {
+        for key in LEVEL_KEYS {
+            if let Some(Value::String(s)) = self.fields.get(*key) {
+                if let Some(l) = Level::parse(s) {
+                    return Some(l);
+                }
+            }
+        }
+        if let Some(Value::Object(log)) = self.fields.get("log") {
+            if let Some(Value::String(s)) = log.get("level") {
+                return Level::parse(s);
+            }
+        }
+        match &self.platform {
+            Some(PlatformEvent::Timeout { .. })
+            | Some(PlatformEvent::OutOfMemory { .. })
+            | Some(PlatformEvent::RuntimeExit { .. }) => Some(Level::Error),
+            Some(PlatformEvent::Report(r)) if r.status.as_deref().is_some_and(is_failure) => {
+                Some(Level::Error)
+            }
+            _ => None,
+        }
+    }
+}
+
+const LEVEL_KEYS: &[&str] = &[
+    "level",
+    "severity",
+    "levelname",
+    "log_level",
+    "loglevel",
+    "lvl",
+];
+
+/// Lambda statuses that mean the invocation failed.
+pub fn is_failure(status: &str) -> bool {
+    matches!(status, "error" | "timeout" | "failure")
+}
+
+/// Log levels in increasing severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        let s = s.trim();
+        let eq = |w: &str| s.eq_ignore_ascii_case(w);
+        Some(if eq("trace") {
+            Level::Trace
+        } else if eq("debug") {
+            Level::Debug
+        } else if eq("info") || eq("information") || eq("notice") {
+            Level::Info
+        } else if eq("warn") || eq("warning") {
+            Level::Warn
+        } else if eq("error") || eq("err") {
+            Level::Error
+        } else if eq("fatal") || eq("critical") || eq("crit") || eq("alert") || eq("emerg") {
+            Level::Fatal
+        } else {
+            return None;
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+            Level::Fatal => "FATAL",
+        }
+    }
+
+    pub fn is_error(self) -> bool {
+        self >= Level::Error
+    }
+}
+
+/// A path into a record's fields: `$.a.b[0]`, `$.['dotted.key']`, or the bare `a.b` shorthand used
+/// in keep/drop lists. No wildcards (those belong to filter patterns).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath {
+    segments: Vec<PathSegment>,
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid field path {path:?} at column {column}: {reason}")]
+pub struct PathError {
+    pub path: String,
+    pub column: usize,
+    pub reason: &'static str,
+}
+
+impl FieldPath {
+    /// Parses `$.a.b[0]`, `$.['k.x']`, `$a` is not accepted (that is a space-delimited name), and
+    /// `a.b` (no `$.`) is accepted as shorthand.
+    pub fn parse(path: &str) -> Result<FieldPath, PathError> {
+        let err = |column: usize, reason: &'static str| PathError {
+            path: path.to_string(),
+            column,
+            reason,
+        };
+        let body = path.strip_prefix("$.").or_else(|| path.strip_prefix('$'));
+        let (rest, offset) = match body {
+            Some(b) => (b, path.len() - b.len()),
+            None => (path, 0),
+        };
+        let bytes = rest.as_bytes();
+        let mut segments = Vec::new();
+        let mut i = 0;
+        let mut expect_key = true;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'[' => {
+                    let close = rest[i..]
+                        .find(']')
+                        .map(|c| c + i)
+                        .ok_or_else(|| err(offset + i + 1, "unclosed '['"))?;
+                    let inner = rest[i + 1..close].trim();
+                    if let Some(q) = inner
+                        .strip_prefix('\'')
+                        .and_then(|s| s.strip_suffix('\''))
+                        .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+                    {
+                        segments.push(PathSegment::Key(q.to_string()));
+                    } else {
+                        let n: usize = inner
+                            .parse()
+                            .map_err(|_| err(offset + i + 2, "array index must be a number"))?;
+                        segments.push(PathSegment::Index(n));
+                    }
+                    i = close + 1;
+                    expect_key = false;
+                }
+                b'.' => {
+                    if expect_key && !segments.is_empty() {
+                        return Err(err(offset + i + 1, "empty key"));
+                    }
+                    i += 1;
+                    expect_key = true;
+                }
+                _ => {
+                    let end = rest[i..]
+                        .find(['.', '['])
+                        .map(|e| e + i)
+                        .unwrap_or(rest.len());
+                    let key = &rest[i..end];
+                    if key.is_empty() {
+                        return Err(err(offset + i + 1, "empty key"));
+                    }
+                    segments.push(PathSegment::Key(key.to_string()));
+                    i = end;
+                    expect_key = false;
+                }
+            }
+        }
+        if segments.is_empty() || expect_key && rest.ends_with('.') {
+            return Err(err(offset + rest.len().max(1), "empty path"));
+        }
+        Ok(FieldPath {
+            segments,
+            text: path.to_string(),
+        })
+    }
+
+    pub fn segments(&self) -> &[PathSegment] {
+        &self.segments
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first key, for selection decisions on top-level fields.
+    pub fn first_key(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(PathSegment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub fn lookup<'a>(&self, root: &'a Map<String, Value>) -> Option<&'a Value> {
+        let mut iter = self.segments.iter();
+        let mut cur = match iter.next()? {
+            PathSegment::Key(k) => root.get(k)?,
+            PathSegment::Index(_) => return None,
+        };
+        for seg in iter {
+            cur = match (seg, cur) {
+                (PathSegment::Key(k), Value::Object(m)) => m.get(k)?,
+                (PathSegment::Index(n), Value::Array(a)) => a.get(*n)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    pub fn lookup_mut<'a>(&self, root: &'a mut Map<String, Value>) -> Option<&'a mut Value> {
+        let mut iter = self.segments.iter();
+        let mut cur = match iter.next()? {
+            PathSegment::Key(k) => root.get_mut(k)?,
+            PathSegment::Index(_) => return None,
+        };
+        for seg in iter {
+            cur = match (seg, cur) {
+                (PathSegment::Key(k), Value::Object(m)) => m.get_mut(k)?,
+                (PathSegment::Index(n), Value::Array(a)) => a.get_mut(*n)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    /// Removes the value at this path, returning it.
+    pub fn remove(&self, root: &mut Map<String, Value>) -> Option<Value> {
+        let (last, parents) = self.segments.split_last()?;
+        if parents.is_empty() {
+            return match last {
+                PathSegment::Key(k) => root.remove(k),
+                PathSegment::Index(_) => None,
+            };
+        }
+        let parent = FieldPath {
+            segments: parents.to_vec(),
+            text: String::new(),
+        };
+        match (last, parent.lookup_mut(root)?) {
+            (PathSegment::Key(k), Value::Object(m)) => m.remove(k),
+            (PathSegment::Index(n), Value::Array(a)) if *n < a.len() => Some(a.remove(*n)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A scalar JSON value as the string CloudWatch would use for a dimension or annotation.
+pub fn scalar_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A JSON value as a finite number, accepting numeric strings as metric filters do.
+pub fn value_as_f64(v: &Value) -> Option<f64> {
+    let f = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_) => return None,
+    };
+    f.is_finite().then_some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn paths_parse_and_lookup() {
+        let root = obj(json!({"a": {"b": [10, {"c": "x"}]}, "k.x": 1, "top": true}));
+        let cases: &[(&str, Option<Value>)] = &[
+            ("$.a.b[0]", Some(json!(10))),
+            ("$.a.b[1].c", Some(json!("x"))),
+            ("a.b[1].c", Some(json!("x"))),
+            ("$.['k.x']", Some(json!(1))),
+            ("$.top", Some(json!(true))),
+            ("$.a.b[5]", None),
+            ("$.missing", None),
+            ("$.top.deeper", None),
+        ];
+        for (p, want) in cases {
+            let path = FieldPath::parse(p).unwrap();
+            assert_eq!(path.lookup(&root).cloned(), *want, "{p}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_are_errors_with_columns() {
+        for p in ["", "$.", "$.a..b", "$.a[", "$.a[x]"] {
+            let e = FieldPath::parse(p).unwrap_err();
+            assert!(e.column >= 1, "{p}: {e}");
+        }
+    }
+
+    #[test]
+    fn remove_nested() {
+        let mut root = obj(json!({"headers": {"authorization": "x", "host": "h"}}));
+        let p = FieldPath::parse("headers.authorization").unwrap();
+        assert_eq!(p.remove(&mut root), Some(json!("x")));
+        assert_eq!(root, obj(json!({"headers": {"host": "h"}})));
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(Level::parse("warning"), Some(Level::Warn));
+        assert_eq!(Level::parse("ERROR"), Some(Level::Error));
+        assert_eq!(Level::parse("nope"), None);
+        assert!(Level::Fatal.is_error());
+        assert!(!Level::Warn.is_error());
+    }
+
+    #[test]
+    fn numbers_from_values() {
+        assert_eq!(value_as_f64(&json!(3)), Some(3.0));
+        assert_eq!(value_as_f64(&json!("2.5")), Some(2.5));
+        assert_eq!(value_as_f64(&json!("1e999")), None);
+        assert_eq!(value_as_f64(&json!("x")), None);
+    }
+}

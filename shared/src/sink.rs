@@ -1,0 +1,1 @@
+//! Sinks: where metrics and segments go. (being written)
