@@ -55,6 +55,20 @@ enum Command {
         /// Log lines to test; read from stdin (one per line) when none are given.
         lines: Vec<String>,
     },
+    /// Generate a realistic batch (deterministic for a seed) for demos, tests and benchmarks.
+    Generate {
+        /// json-app | lambda | access | mixed
+        #[arg(long, default_value = "json-app")]
+        mix: String,
+        /// Number of log events.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `subscription`: the Lambda event AWS sends; `document`: the decoded JSON.
+        #[arg(long, default_value = "subscription")]
+        format: String,
+    },
     /// Validate a configuration file and summarise it.
     CheckConfig {
         /// Configuration file (TOML).
@@ -78,6 +92,12 @@ fn main() -> ExitCode {
         } => process(config, output, &files),
         Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Generate {
+            mix,
+            events,
+            seed,
+            format,
+        } => generate(&mix, events, seed, &format),
     };
     match result {
         Ok(code) => code,
@@ -339,5 +359,25 @@ fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
         cfg.metrics.sink,
         cfg.traces.sink
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(mix: &str, n: usize, seed: u64, format: &str) -> Result<ExitCode, Failure> {
+    use logsieve::generate::{document, events, subscription_event, Mix};
+    let m = Mix::parse(mix).ok_or_else(|| {
+        usage(format!(
+            "unknown mix {mix:?} (json-app | lambda | access | mixed)"
+        ))
+    })?;
+    let text = match format {
+        "subscription" => subscription_event(m, n, seed),
+        "document" => document(m, &events(m, n, seed)),
+        other => {
+            return Err(usage(format!(
+                "unknown format {other:?} (subscription | document)"
+            )))
+        }
+    };
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }
