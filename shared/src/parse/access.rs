@@ -104,6 +104,15 @@ impl<'a> Cursor<'a> {
     /// requests and agents), other escapes such as nginx's `\x22` are kept as written.
     fn quoted(&mut self) -> Option<String> {
         let inner = self.s.strip_prefix('"')?;
+        // Most fields have no escapes: copy the slice up to the closing quote in one go.
+        if let Some(end) = memchr::memchr2(b'"', b'\\', inner.as_bytes()) {
+            if inner.as_bytes().get(end) == Some(&b'"') {
+                let (text, rest) = inner.split_at_checked(end)?;
+                self.s = rest.get(1..)?;
+                self.skip_spaces();
+                return Some(text.to_string());
+            }
+        }
         let mut out = String::new();
         let mut chars = inner.char_indices();
         while let Some((i, ch)) = chars.next() {

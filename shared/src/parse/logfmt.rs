@@ -78,6 +78,13 @@ fn quoted(line: &str, from: usize) -> (String, usize) {
     let Some(rest) = line.get(from..) else {
         return (String::new(), line.len());
     };
+    // Most values have no escapes: copy the slice up to the closing quote in one go.
+    if let Some(end) = memchr::memchr2(b'"', b'\\', rest.as_bytes()) {
+        if rest.as_bytes().get(end) == Some(&b'"') {
+            let text = rest.get(..end).unwrap_or_default();
+            return (text.to_string(), from + end + 1);
+        }
+    }
     let mut out = String::new();
     let mut chars = rest.char_indices();
     while let Some((i, ch)) = chars.next() {

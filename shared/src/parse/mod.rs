@@ -11,7 +11,7 @@
 //!
 //! - `Json`, `LambdaJsonApp`, `LambdaJsonPlatform`: the parsed object, unchanged (so platform
 //!   records are at `$.record.metrics.durationMs`, as in Lambda's own schema).
-//! - `LambdaText` (see [`lambda_text`]): a flat view with a `type` of `START`, `END`, `REPORT`,
+//! - `LambdaText` (see `lambda_text.rs`): a flat view with a `type` of `START`, `END`, `REPORT`,
 //!   `INIT_START`, `INIT_REPORT`, `TIMEOUT`, `OUT_OF_MEMORY` or `RUNTIME_EXIT` and, when present
 //!   on the line: `requestId`, `version`, `durationMs`, `billedDurationMs`, `memorySizeMB`,
 //!   `maxMemoryUsedMB`, `initDurationMs`, `restoreDurationMs`, `billedRestoreDurationMs`,
@@ -19,10 +19,10 @@
 //!   `runtimeVersion`, `runtimeVersionArn`, `phase`, `timestamp`, `seconds`, `detail`.
 //!   Durations and sizes are JSON numbers; keys absent from the line are absent here.
 //! - `LambdaTextApp`: `timestamp`, `requestId`, `level` (when printed), `message`, plus the
-//!   fields of the message when it is itself a JSON object (see [`lambda_app`]).
+//!   fields of the message when it is itself a JSON object (see `lambda_app.rs`).
 //! - `AccessLog`: `remote_addr`, `user`, `time`, `request`, `method`, `path`, `protocol`,
-//!   `status` (number), `bytes` (number), `referer`, `user_agent` (see [`access`]).
-//! - `KeyValue`: one field per pair; see [`logfmt`] for when values become numbers.
+//!   `status` (number), `bytes` (number), `referer`, `user_agent` (see `access.rs`).
+//! - `KeyValue`: one field per pair; see `logfmt.rs` for when values become numbers.
 //! - `Text`: `message`, the message without its trailing newline.
 
 mod access;

@@ -160,6 +160,21 @@ fn malformed_platform_lines_are_text_with_issue() {
 }
 
 #[test]
+fn platform_start_tracing_is_addressable_for_the_trace_stage() {
+    let rec = parse(
+        r#"{"time":"t","type":"platform.start","record":{"requestId":"r1","version":"$LATEST","tracing":{"spanId":"a","type":"X-Amzn-Trace-Id","value":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}}"#,
+    );
+    assert_eq!(rec.format, Format::LambdaJsonPlatform);
+    let value = rec
+        .get(&FieldPath::parse("$.record.tracing.value").unwrap())
+        .and_then(Value::as_str)
+        .and_then(parse_xray_header)
+        .unwrap();
+    assert_eq!(value.trace_id, "1-5759e988-bd862e3fe1be46a994272793");
+    assert_eq!(value.segment_id.as_deref(), Some("53995c3f42cd8ad8"));
+}
+
+#[test]
 fn invalid_json_is_text_with_issue() {
     for message in [
         "{\"a\":1",
