@@ -262,6 +262,32 @@ fn emf_skips_what_it_cannot_represent() {
 }
 
 #[test]
+fn emf_documents_split_before_one_megabyte() {
+    // Control characters are escaped as \u0001 (6 bytes), so 100 metrics with 1000-character
+    // names (each written twice) and 100 values exceed 1 MB: the group needs two documents.
+    let datums: Vec<MetricDatum> = (0..100)
+        .map(|i| MetricDatum {
+            namespace: "NS".into(),
+            metric_name: format!("{i:03}{}", "\u{1}".repeat(1000)),
+            dimensions: Map::new(),
+            unit: "Count".into(),
+            timestamp: T0,
+            storage_resolution: 60,
+            values: (0..100)
+                .map(|v| f64::from(v) + 0.123_456_789_012_345)
+                .collect(),
+            counts: vec![1.0; 100],
+        })
+        .collect();
+    let docs = encode_emf(&datums);
+    assert_eq!(docs.len(), 2);
+    assert!(docs
+        .iter()
+        .any(|d| d.len() > MAX_EMF_DOCUMENT_BYTES * 3 / 4));
+    assert_eq!(check_emf(&docs), totals(&datums));
+}
+
+#[test]
 fn request_near_one_megabyte() {
     // Long dimension values make each datum large; the request must split before 1 MB.
     let ds: Vec<MetricDatum> = (0..60)

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::aggregate::{MetricDatum, Unit, MAX_ABS_VALUE, MAX_DIMENSIONS};
+use super::aggregate::{MetricDatum, Unit, MAX_ABS_VALUE, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN};
 use crate::stats::Counters;
 
 /// Metric definitions per directive (we use one directive per document).
@@ -21,6 +21,8 @@ pub const MAX_EMF_VALUES_PER_METRIC: usize = 100;
 pub const MAX_EMF_DIMENSION_KEYS: usize = MAX_DIMENSIONS;
 /// Dimension key length in the EMF schema (shorter than PutMetricData's 255).
 pub const MAX_EMF_DIMENSION_NAME_LEN: usize = 250;
+/// Metric name and namespace length in the EMF schema (characters).
+pub const MAX_EMF_NAME_LEN: usize = 1024;
 /// One document is one log event: 1 MB, counted as 10^6 bytes to leave room for framing.
 pub const MAX_EMF_DOCUMENT_BYTES: usize = 1_000_000;
 /// Samples (Σ counts) one datum may expand to. Aggregated batches stay far below this (a batch
@@ -39,8 +41,8 @@ pub fn encode_emf(datums: &[MetricDatum]) -> Vec<String> {
 }
 
 /// Like [`encode_emf`], counting skipped datums under `metrics.emf_*`:
-/// `emf_unrepresentable` (a metric named like one of its dimensions or `_aws`, a dimension key
-/// over 250 characters, a non-integral count, or values out of range), `emf_too_many_samples`
+/// `emf_unrepresentable` (a metric named like one of its dimensions or `_aws`, a name or
+/// namespace over 1024 characters, a dimension key over 250 characters, a non-integral count, or values out of range), `emf_too_many_samples`
 /// (Σ counts over [`MAX_EMF_SAMPLES_PER_DATUM`]) and `emf_too_large` (a single metric entry
 /// that cannot fit a 1 MB document).
 pub fn encode_emf_counted(datums: &[MetricDatum], counters: &mut Counters) -> Vec<String> {
@@ -80,7 +82,10 @@ type GroupKey<'a> = (&'a str, i64, Vec<(&'a str, &'a str)>);
 /// Checks a datum can be written as EMF.
 fn representable(d: &MetricDatum) -> Result<(), &'static str> {
     let bad = "metrics.emf_unrepresentable";
+    let too_long = |s: &str| s.chars().count() > MAX_EMF_NAME_LEN;
     if d.metric_name.is_empty()
+        || too_long(&d.metric_name)
+        || too_long(&d.namespace)
         || d.metric_name == AWS_KEY
         || d.dimensions.contains_key(&d.metric_name)
         || d.dimensions.len() > MAX_EMF_DIMENSION_KEYS
@@ -91,7 +96,10 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
         return Err(bad);
     }
     for (k, v) in &d.dimensions {
-        if k.is_empty() || k.len() > MAX_EMF_DIMENSION_NAME_LEN || k == AWS_KEY || !v.is_string() {
+        let value_ok = v
+            .as_str()
+            .is_some_and(|v| !v.is_empty() && v.len() <= MAX_DIMENSION_VALUE_LEN);
+        if k.is_empty() || k.len() > MAX_EMF_DIMENSION_NAME_LEN || k == AWS_KEY || !value_ok {
             return Err(bad);
         }
     }

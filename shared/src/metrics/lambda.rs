@@ -98,6 +98,9 @@ pub struct LambdaMetrics {
     price_per_gb_second: f64,
     price_per_request: f64,
     pub(crate) max_functions: usize,
+    /// Dimension names, allocated once rather than per sample.
+    function_dim: Arc<str>,
+    error_type_dim: Arc<str>,
 }
 
 const FUNCTION_NAME: &str = "FunctionName";
@@ -129,6 +132,8 @@ impl LambdaMetrics {
             price_per_gb_second,
             price_per_request,
             max_functions,
+            function_dim: Arc::from(FUNCTION_NAME),
+            error_type_dim: Arc::from(ERROR_TYPE),
         })
     }
 
@@ -146,7 +151,8 @@ impl LambdaMetrics {
             return;
         };
         let ts = record.timestamp;
-        let dims = || -> Vec<Dimension> { vec![(Arc::from(FUNCTION_NAME), function.to_string())] };
+        let dims =
+            || -> Vec<Dimension> { vec![(Arc::clone(&self.function_dim), function.to_string())] };
         let mut add = |m: &Arc<MetricId>, v: f64, counters: &mut Counters| {
             agg.add(m, dims(), ts, v, 1.0, counters);
         };
@@ -188,7 +194,7 @@ impl LambdaMetrics {
                     };
                     let kind = state.error_types.admit(kind, MAX_ERROR_TYPES, counters);
                     let mut d = dims();
-                    d.push((Arc::from(ERROR_TYPE), kind));
+                    d.push((Arc::clone(&self.error_type_dim), kind));
                     agg.add(&self.errors, d, ts, 1.0, 1.0, counters);
                 }
             }

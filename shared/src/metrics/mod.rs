@@ -61,7 +61,8 @@ pub struct MetricsConfig {
     /// USD per request for `EstimatedCost`.
     pub price_per_request: f64,
     /// Distinct `FunctionName` values kept before folding into `other` (account-level
-    /// subscriptions can deliver many log groups). 1–10000.
+    /// subscriptions can deliver many log groups); an overflowing log group is counted once per
+    /// batch as `metrics.cardinality_overflow`. 1–1000.
     pub lambda_max_functions: usize,
     /// `[[metrics.rule]]` entries.
     #[serde(rename = "rule")]
@@ -171,14 +172,15 @@ impl MetricState {
         let fresh = self.scope.as_ref().is_some_and(|s| {
             Arc::ptr_eq(&s.source, &record.source) && s.applies.len() == rules.len()
         });
-        if !fresh {
-            let group = record.source.log_group.as_str();
-            self.scope = Some(Scope {
-                source: Arc::clone(&record.source),
-                applies: rules.iter().map(|r| r.applies_to(group)).collect(),
-                function: None,
-            });
+        if fresh {
+            return;
         }
+        let group = record.source.log_group.as_str();
+        self.scope = Some(Scope {
+            source: Arc::clone(&record.source),
+            applies: rules.iter().map(|r| r.applies_to(group)).collect(),
+            function: None,
+        });
         if self.seen.len() < rules.len() {
             self.seen.resize_with(rules.len(), Vec::new);
         }
@@ -864,6 +866,25 @@ mod tests {
         let rec = platform(&src, PlatformEvent::Report(report("x")));
         assert!(run(&off, &[rec]).0.is_empty());
         assert!(run(&lambda_rules(), &[text(&src, "hello")]).0.is_empty());
+    }
+
+    #[test]
+    fn function_names_are_capped_across_batches() {
+        let rules = config("[metrics]\nlambda_max_functions = 1")
+            .validate()
+            .unwrap();
+        let mut state = MetricState::new();
+        let mut c = Counters::new();
+        let mut functions = Vec::new();
+        for group in ["/aws/lambda/a", "/aws/lambda/b", "/aws/lambda/a"] {
+            let rec = platform(&source(group), PlatformEvent::Report(report("r")));
+            let mut agg = Aggregator::new();
+            rules.derive(&rec, &mut agg, &mut state, &mut c);
+            let ds = agg.finish(&mut c);
+            functions.push(ds[0].dimensions["FunctionName"].clone());
+        }
+        assert_eq!(functions, vec![json!("a"), json!("other"), json!("a")]);
+        assert_eq!(c.get("metrics.cardinality_overflow"), 1);
     }
 
     #[test]

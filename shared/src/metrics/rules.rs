@@ -22,9 +22,10 @@ use crate::stats::Counters;
 pub const MAX_FILTER_PATTERN_LEN: usize = 1024;
 /// Default distinct values kept per dimension before folding into [`OVERFLOW_VALUE`].
 pub const DEFAULT_MAX_CARDINALITY: usize = 100;
-/// Upper bound for `max_cardinality`: each kept value is remembered for the life of the process,
-/// and every distinct value is a billed custom metric.
-pub const MAX_CARDINALITY_LIMIT: usize = 10_000;
+/// Upper bound for `max_cardinality`: each kept value (≤1 KB) is remembered for the life of the
+/// process, every distinct value is a billed custom metric, and CloudWatch itself disables a
+/// metric filter past 1000 dimension combinations.
+pub const MAX_CARDINALITY_LIMIT: usize = 1000;
 /// The dimension value that stands for every value past the cardinality cap.
 pub const OVERFLOW_VALUE: &str = "other";
 
@@ -70,7 +71,7 @@ pub struct RuleConfig {
     pub dimensions: BTreeMap<String, String>,
     /// Distinct values kept per dimension for the life of the process (a warm Lambda
     /// environment); later new values are folded into `"other"` and counted as
-    /// `metrics.cardinality_overflow`. 1–10000, default 100.
+    /// `metrics.cardinality_overflow`. 1–1000, default 100.
     #[serde(default = "default_cardinality")]
     pub max_cardinality: usize,
     /// Globs on the log group name (`/aws/lambda/orders-*`); the rule only sees records of
