@@ -63,7 +63,10 @@ pub fn estimate_datum_bytes(d: &MetricDatum) -> usize {
 
 /// Splits datums into PutMetricData requests (≤1000 datums, ≤1 MB each, one namespace each).
 ///
-/// Requests follow the datums' order, grouped by namespace in order of first appearance. A datum
+/// Requests follow the datums' order, grouped by namespace in order of first appearance. Every
+/// valid datum fits a request on its own (the largest is about 120 kB by the estimate); an
+/// invalid hand-built datum larger than 1 MB would still be sent alone, for CloudWatch to reject.
+/// A datum
 /// with more than 150 values (not produced by the aggregator, but the type allows it) is split
 /// into several datums of the same metric, which CloudWatch accepts in one request.
 pub fn encode_put_metric_data(datums: &[MetricDatum]) -> Vec<PutMetricDataRequest> {
@@ -236,6 +239,20 @@ mod tests {
         assert_eq!(lens, vec![150, 1]);
         assert_eq!(reqs[0].datums[1].values, vec![150.0]);
         assert!(reqs[0].datums.iter().all(|d| d.check().is_ok()));
+    }
+
+    #[test]
+    fn largest_valid_datum_fits_one_request() {
+        let mut d = datum(&"N".repeat(255), &"M".repeat(255), MAX_VALUES_PER_DATUM);
+        for i in 0..30 {
+            let name = format!("{i:02}{}", "d".repeat(253));
+            d.dimensions.insert(name, Value::String("v".repeat(1024)));
+        }
+        d.unit = "Megabytes/Second".into();
+        assert!(d.check().is_ok());
+        let total = estimate_request_overhead(&d.namespace) + estimate_datum_bytes(&d);
+        assert!(total < MAX_REQUEST_BYTES / 4, "{total}");
+        assert_eq!(encode_put_metric_data(&[d]).len(), 1);
     }
 
     #[test]

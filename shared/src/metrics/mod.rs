@@ -888,6 +888,49 @@ mod tests {
     }
 
     #[test]
+    fn hostile_records_are_counted_not_fatal() {
+        let rules = config(
+            r#"
+            [[metrics.rule]]
+            metric_name = "X"
+            filter_pattern = "!!"
+            metric_value = "$.v"
+            dimensions = { D = "$.d", E = "$e" }
+            "#,
+        )
+        .validate()
+        .unwrap();
+        let src = source("/aws/lambda/\u{0}");
+        let punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".repeat(30_000);
+        let mut nested = json!(1);
+        for _ in 0..200 {
+            nested = json!([nested]);
+        }
+        let recs = vec![
+            text(&src, &punct),
+            json_rec(&src, json!({"v": "1e400", "d": "x", "m": "!!"})),
+            json_rec(&src, json!({"v": 1, "d": "y".repeat(2000), "m": "!!"})),
+            json_rec(&src, json!({"v": 1, "d": nested, "m": "!!"})),
+            platform(
+                &src,
+                PlatformEvent::Report(Report {
+                    duration_ms: Some(f64::MAX),
+                    memory_size_mb: Some(0.0),
+                    max_memory_used_mb: Some(1.0),
+                    ..report("h")
+                }),
+            ),
+        ];
+        let (ds, c) = run(&rules, &recs);
+        assert!(ds.iter().all(|d| d.check().is_ok()));
+        // The log group is not valid ASCII-printable, so no Lambda datum survives either.
+        assert!(ds.is_empty(), "{ds:?}");
+        assert_eq!(c.get("metrics.value_not_numeric"), 1);
+        assert!(c.get("metrics.dimension_missing") + c.get("metrics.dimension_invalid") >= 3);
+        assert!(c.get("metrics.dimension_invalid") >= 1);
+    }
+
+    #[test]
     fn managed_instance_report_with_duration_only() {
         let src = source("/aws/lambda/f");
         let r = Report {
