@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::generate::{self, Mix};
-use logsieve::metrics::{encode_emf, encode_put_metric_data, Aggregator};
+use logsieve::metrics::{encode_emf, encode_put_metric_data, Aggregator, MetricState};
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
 use logsieve::pipeline::{match_input, Pipeline};
@@ -152,8 +152,9 @@ fn bench_aggregate(c: &mut Criterion) {
             b.iter(|| {
                 let mut counters = Counters::new();
                 let mut agg = Aggregator::new();
+                let mut state = MetricState::new();
                 for r in &recs {
-                    cfg.metrics.derive(r, &mut agg, &mut counters);
+                    cfg.metrics.derive(r, &mut agg, &mut state, &mut counters);
                 }
                 black_box(agg.finish(&mut counters))
             })
