@@ -160,6 +160,14 @@ impl Delimited {
             if !self.align(message, toks, Some(&mut bound)) {
                 return None;
             }
+            // Without `...` the last slot owns the rest of the line.
+            let value_of = |t: usize, tok: &Tok| {
+                if !self.has_ellipsis && t + 1 == self.slots.len() {
+                    absorbed(message, toks, t)
+                } else {
+                    tok.value(message)
+                }
+            };
             let mut out = BTreeMap::new();
             let mut taken = vec![false; toks.len()];
             for (slot, &t) in self.slots.iter().zip(&bound) {
@@ -170,12 +178,10 @@ impl Delimited {
                     continue;
                 };
                 if let Some(tok) = toks.get(t) {
-                    let v = if !self.has_ellipsis && t + 1 == self.slots.len() {
-                        absorbed(message, toks, t)
-                    } else {
-                        tok.value(message)
-                    };
-                    out.insert(format!("${name}"), Value::String(v.to_string()));
+                    out.insert(
+                        format!("${name}"),
+                        Value::String(value_of(t, tok).to_string()),
+                    );
                     if let Some(flag) = taken.get_mut(t) {
                         *flag = true;
                     }
@@ -190,7 +196,7 @@ impl Delimited {
                 if !taken.get(i).copied().unwrap_or(true) {
                     out.insert(
                         format!("${}", i + 1),
-                        Value::String(tok.value(message).to_string()),
+                        Value::String(value_of(i, tok).to_string()),
                     );
                 }
             }
