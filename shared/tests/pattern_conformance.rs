@@ -396,6 +396,39 @@ fn introspection_lists_selectors_and_fields() {
     assert!(p.selectors().is_empty());
 }
 
+#[test]
+fn large_messages_stay_linear() {
+    let many = "q ".repeat(200_000);
+    let run = |pattern: &str, message: &str| {
+        let p = FilterPattern::compile(pattern).unwrap();
+        let input = MatchInput {
+            message,
+            json: None,
+        };
+        (p.is_match(&input), p.matches(&input))
+    };
+    // Three `...` stars over 200k fields: glob backtracking is O(slots × fields).
+    let (hit, m) = run("[..., a=x, ..., b=y, ..., c=z]", &many);
+    assert!(!hit && m.is_none());
+    let tail = format!("{many}x y z");
+    let (hit, m) = run("[..., a=x, ..., b=y, ..., c=z]", &tail);
+    assert!(hit);
+    assert_eq!(
+        m.unwrap().extracted.len(),
+        200_003,
+        "every field extracted once"
+    );
+    // Without `...` the last field takes the rest of the line.
+    let (hit, m) = run("[first, rest]", &tail);
+    assert!(hit);
+    let rest = m.unwrap().extracted["$rest"].clone();
+    assert_eq!(rest.as_str().map(str::len), Some(tail.len() - 2));
+    let (hit, _) = run("%q\\sx%", &tail);
+    assert!(hit);
+    let (hit, _) = run("?nothing ?x", &many);
+    assert!(!hit);
+}
+
 proptest! {
     #[test]
     fn compile_and_match_never_panic(

@@ -151,11 +151,13 @@ impl Delimited {
     }
 
     pub(crate) fn is_match(&self, message: &str) -> bool {
-        with_tokens(message, |toks| self.align(message, toks, None))
+        with_tokens(message, self.token_limit(), |toks| {
+            self.align(message, toks, None)
+        })
     }
 
     pub(crate) fn extract(&self, message: &str) -> Option<BTreeMap<String, Value>> {
-        with_tokens(message, |toks| {
+        with_tokens(message, self.token_limit(), |toks| {
             let mut bound = vec![usize::MAX; self.slots.len()];
             if !self.align(message, toks, Some(&mut bound)) {
                 return None;
@@ -202,6 +204,15 @@ impl Delimited {
             }
             Some(out)
         })
+    }
+
+    /// Without `...` only the first `slots + 1` fields matter (the last slot takes the rest).
+    fn token_limit(&self) -> usize {
+        if self.has_ellipsis {
+            usize::MAX
+        } else {
+            self.slots.len() + 1
+        }
     }
 
     /// Aligns slots with message fields; records each slot's field index in `bound`.
@@ -267,13 +278,18 @@ impl Delimited {
 
 /// The value of the last slot when it takes the rest of the line: the field itself when it is
 /// the last one, otherwise the raw text from its start to the end of the last field.
+/// Every non-blank byte belongs to some field, so the rest of the line ends where the trimmed
+/// message does; this lets the tokenizer stop after `slots + 1` fields.
 fn absorbed<'m>(message: &'m str, toks: &[Tok], i: usize) -> &'m str {
-    match (toks.get(i), toks.last()) {
-        (Some(t), Some(last)) if i + 1 < toks.len() => {
-            message.get(t.raw_start..last.raw_end).unwrap_or("")
+    match toks.get(i) {
+        Some(t) if i + 1 < toks.len() => {
+            let end = message
+                .trim_end_matches(|c: char| c.is_ascii_whitespace())
+                .len();
+            message.get(t.raw_start..end).unwrap_or("")
         }
-        (Some(t), _) => t.value(message),
-        _ => "",
+        Some(t) => t.value(message),
+        None => "",
     }
 }
 
@@ -395,11 +411,10 @@ fn parse_primary(
     }
 }
 
-/// One message field: the raw span (with brackets/quotes) and the value span inside it.
+/// One message field: where it starts (at its `[`/`"`) and the value span inside it.
 #[derive(Debug, Clone, Copy)]
 struct Tok {
     raw_start: usize,
-    raw_end: usize,
     start: usize,
     end: usize,
 }
@@ -414,10 +429,11 @@ fn is_delim(b: u8) -> bool {
     b.is_ascii_whitespace()
 }
 
-fn tokenize(message: &str, out: &mut Vec<Tok>) {
+/// Splits `message` into at most `limit` fields.
+fn tokenize(message: &str, out: &mut Vec<Tok>, limit: usize) {
     let b = message.as_bytes();
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && out.len() < limit {
         if b.get(i).copied().is_some_and(is_delim) {
             i += 1;
             continue;
@@ -433,7 +449,6 @@ fn tokenize(message: &str, out: &mut Vec<Tok>) {
                 let end = i + 1 + off;
                 out.push(Tok {
                     raw_start: i,
-                    raw_end: end + 1,
                     start: i + 1,
                     end,
                 });
@@ -447,7 +462,6 @@ fn tokenize(message: &str, out: &mut Vec<Tok>) {
         }
         out.push(Tok {
             raw_start: start,
-            raw_end: i,
             start,
             end: i,
         });
@@ -459,17 +473,25 @@ thread_local! {
     static TOKENS: RefCell<Vec<Tok>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_tokens<R>(message: &str, f: impl FnOnce(&[Tok]) -> R) -> R {
+/// Buffers above this many fields are released after use instead of kept per thread.
+const KEPT_TOKEN_CAPACITY: usize = 1024;
+
+fn with_tokens<R>(message: &str, limit: usize, f: impl FnOnce(&[Tok]) -> R) -> R {
     TOKENS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            tokenize(message, &mut buf);
-            f(&buf)
+            tokenize(message, &mut buf, limit);
+            let out = f(&buf);
+            if buf.capacity() > KEPT_TOKEN_CAPACITY {
+                buf.clear();
+                buf.shrink_to(KEPT_TOKEN_CAPACITY);
+            }
+            out
         }
         // Only reachable on reentrant use; fall back to a private buffer.
         Err(_) => {
             let mut buf = Vec::new();
-            tokenize(message, &mut buf);
+            tokenize(message, &mut buf, limit);
             f(&buf)
         }
     })
@@ -483,7 +505,7 @@ mod tests {
     fn tokenizer_keeps_brackets_and_quotes_together() {
         let line = r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200  1534"#;
         let mut toks = Vec::new();
-        tokenize(line, &mut toks);
+        tokenize(line, &mut toks, usize::MAX);
         let vals: Vec<&str> = toks.iter().map(|t| t.value(line)).collect();
         assert_eq!(
             vals,
@@ -498,7 +520,7 @@ mod tests {
             ]
         );
         let mut toks = Vec::new();
-        tokenize("a [unclosed b \"x", &mut toks);
+        tokenize("a [unclosed b \"x", &mut toks, usize::MAX);
         let vals: Vec<&str> = toks.iter().map(|t| t.value("a [unclosed b \"x")).collect();
         assert_eq!(vals, ["a", "[unclosed", "b", "\"x"]);
     }
