@@ -10,7 +10,13 @@
 //!   matches `200`, `200.0` and `"200"`); text/wildcard/regex values compare with strings and
 //!   with numbers/booleans as JSON writes them. Relational operators need a number on both sides.
 //!   A wildcard selector (`[*]`, `.*`) matches when *any* reached value passes the test.
-//! - Space-delimited alignment rules are documented in [`delimited`].
+//!   Numbers compare as `f64` (integers beyond 2^53 lose precision).
+//! - `IS`, `NULL`, `TRUE`, `FALSE`, `NOT`, `EXISTS` are accepted in any letter case.
+//! - [`Match::extracted`] for JSON patterns holds, per selector in the pattern, the first
+//!   non-container value it reaches (document order for wildcards), keyed by the selector's
+//!   canonical text (`$.a.b`, `$.arr[0]`, `$.['k.v']`, `$.arr[*]`, `$.*`), see
+//!   [`FilterPattern::selectors`]. Terms and regex patterns extract nothing.
+//! - Space-delimited alignment and extraction rules are documented in `delimited.rs`.
 
 mod delimited;
 mod json;
@@ -40,14 +46,18 @@ pub const MAX_NESTING_DEPTH: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at column {column}")]
 pub struct PatternError {
+    /// 1-based character column of the offending character.
     pub column: usize,
+    /// What is wrong, naming the rule.
     pub message: String,
 }
 
 /// What a pattern is matched against: the raw message, and its JSON object when it has one.
 #[derive(Debug, Clone, Copy)]
 pub struct MatchInput<'a> {
+    /// The raw log message (terms, regex and space-delimited patterns read this).
     pub message: &'a str,
+    /// The message parsed as a JSON object, if it is one (JSON patterns read only this).
     pub json: Option<&'a Map<String, Value>>,
 }
 
@@ -55,15 +65,22 @@ pub struct MatchInput<'a> {
 /// fields, `$.path` for JSON selectors used by the pattern.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Match {
+    /// `$name` → `Value::String` for delimited fields; `$.path` → the JSON value for selectors.
     pub extracted: BTreeMap<String, Value>,
 }
 
+/// Which of the four grammars a pattern uses (decided by its first and last characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatternKind {
+    /// Empty, blank or only blank quoted terms (`""`, `" "`).
     MatchAll,
+    /// Unstructured terms: `ERROR -DEBUG`, `?WARN ?ERROR`, `"exact phrase"`.
     Terms,
+    /// A standalone `%regex%`.
     Regex,
+    /// `{ $.selector … }`, evaluated against the event's JSON object.
     Json,
+    /// `[field, …]`, evaluated against the space-separated fields of the message.
     Delimited,
 }
 
@@ -84,6 +101,7 @@ pub struct FilterPattern {
 }
 
 impl FilterPattern {
+    /// Parses and validates `source` (≤ [`MAX_PATTERN_CHARS`] characters) once, up front.
     pub fn compile(source: &str) -> Result<FilterPattern, PatternError> {
         let chars: Vec<char> = source.chars().take(MAX_PATTERN_CHARS + 1).collect();
         if chars.len() > MAX_PATTERN_CHARS {
@@ -148,10 +166,12 @@ impl FilterPattern {
         })
     }
 
+    /// The pattern exactly as given to [`FilterPattern::compile`].
     pub fn source(&self) -> &str {
         &self.source
     }
 
+    /// Which grammar the pattern uses.
     pub fn kind(&self) -> PatternKind {
         match self.compiled {
             Compiled::MatchAll => PatternKind::MatchAll,
