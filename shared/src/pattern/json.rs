@@ -446,3 +446,57 @@ fn collapse(mut items: Vec<Expr>, wrap: fn(Vec<Expr>) -> Expr) -> Expr {
         (_, None) => wrap(items),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn standalone_selectors_reach_scalars_only() {
+        let doc = obj(json!({
+            "a": {"b": [10, {"c": "x"}]},
+            "k.v": {"it's": 3},
+            "list": [{"n": 1}, {"n": 2}],
+        }));
+        for (sel, canonical, want) in [
+            ("$.a.b[0]", "$.a.b[0]", Some(json!(10))),
+            ("$.a.b[1].c", "$.a.b[1].c", Some(json!("x"))),
+            ("$.a.b", "$.a.b", None),
+            ("$.a.b[9]", "$.a.b[9]", None),
+            ("$['k.v']['it\\'s']", "$.['k.v'].['it\\'s']", Some(json!(3))),
+            ("$.list.*.n", "$.list[*].n", Some(json!(1))),
+            ("$.*", "$.*", None),
+        ] {
+            let s = JsonSelector::parse(sel).unwrap();
+            assert_eq!(s.text(), canonical, "{sel}");
+            assert_eq!(s.first(&doc), want.as_ref(), "{sel}");
+            let again = JsonSelector::parse(s.text()).unwrap();
+            assert_eq!(
+                again, s,
+                "canonical text of {sel} parses back to the same selector"
+            );
+        }
+    }
+
+    #[test]
+    fn standalone_selector_errors() {
+        for (sel, col) in [
+            ("$", 1),
+            ("$.a b", 5),
+            ("a.b", 1),
+            ("$.a[*][*]", 7),
+            ("$.a[99999999999999999999999]", 4),
+        ] {
+            let e = JsonSelector::parse(sel).unwrap_err();
+            assert_eq!(e.column, col, "{sel}: {e}");
+        }
+    }
+}
