@@ -8,6 +8,11 @@
 //! segment unless `include_unsampled` is set: Lambda passes a trace header to every invocation
 //! even with tracing off, and a segment per unsampled invocation would create (and bill) a trace
 //! per request that nothing else recorded.
+//!
+//! Counters: `trace.records_with_id`, `trace.malformed_id` (records holding a rejected id),
+//! `trace.segments`, `trace.segments_over_cap`, `trace.unsampled_skipped`,
+//! `trace.annotations_dropped` (over 50 or over the size budget), `trace.annotation_not_scalar`,
+//! `trace.metadata_dropped` (over the size budget), `trace.document_trimmed` (safety net).
 
 pub mod id;
 pub mod segment;
@@ -36,6 +41,8 @@ pub const MAX_FUTURE_SKEW_MS: i64 = 2 * 60 * 60 * 1000;
 /// Default cap on segments per batch: X-Ray takes 2,600 segments/s per Region, so one batch of
 /// distinct ids must not use up the Region's budget.
 pub const DEFAULT_MAX_SEGMENTS_PER_BATCH: usize = 500;
+/// Most metadata paths; each may copy up to a whole document's worth of a record per trace.
+pub const MAX_METADATA_PATHS: usize = 50;
 /// Upper bound accepted for `max_segments_per_batch`.
 pub const MAX_SEGMENTS_PER_BATCH_LIMIT: usize = 2_600;
 
@@ -146,6 +153,12 @@ impl TracesConfig {
             }
             let path = FieldPath::parse(path).map_err(|e| ConfigError::new(&key, e.to_string()))?;
             annotations.push((sanitized, path));
+        }
+        if self.metadata.len() > MAX_METADATA_PATHS {
+            return Err(ConfigError::new(
+                "traces.metadata",
+                format!("at most {MAX_METADATA_PATHS} paths"),
+            ));
         }
         let mut metadata = Vec::with_capacity(self.metadata.len());
         for (i, text) in self.metadata.iter().enumerate() {
@@ -386,6 +399,10 @@ mod tests {
                 "traces.trace_id_fields[0]",
             ),
             (
+                format!("metadata = [{}]", vec!["\"$.x\""; 51].join(",")),
+                "traces.metadata",
+            ),
+            (
                 "max_segments_per_batch = 0".into(),
                 "traces.max_segments_per_batch",
             ),
@@ -503,6 +520,37 @@ mod tests {
         assert_eq!(d2["annotations"]["log_count"], 1);
         assert!(d2.get("fault").is_none() && d2.get("parent_id").is_none());
         assert!(d2["annotations"].get("level").is_none());
+    }
+
+    #[test]
+    fn lambda_json_format_records_join_one_trace() {
+        let src = source("/aws/lambda/orders-api", "s");
+        let start = rec(
+            &src,
+            "1",
+            1_000,
+            "{...}",
+            json!({"time": "t", "type": "platform.start", "record": {"requestId": "r1",
+                "tracing": {"spanId": "1111111111111111", "type": "X-Amzn-Trace-Id",
+                            "value": format!("Root={T1};Parent=2222222222222222;Sampled=1")}}}),
+        );
+        let app = rec(
+            &src,
+            "2",
+            1_500,
+            "{...}",
+            json!({"timestamp": "t", "level": "WARN", "requestId": "r1", "xRayTraceId": T1}),
+        );
+        let mut spaced = rec(&src, "3", 2_000, "GET /x 200", json!({}));
+        spaced.extracted_fields = Some(BTreeMap::from([("hdr".to_string(), format!("Root={T1}"))]));
+        let (segs, _) = run(&TraceRules::default(), &src, &[start, app, spaced]);
+        assert_eq!(segs.len(), 1);
+        let d = doc(&segs[0]);
+        assert_eq!(d["annotations"]["log_count"], 3);
+        assert_eq!(d["annotations"]["level"], "WARN");
+        assert_eq!(d["annotations"]["request_id"], "r1");
+        assert_eq!(d["parent_id"], "2222222222222222");
+        assert!(d.get("fault").is_none());
     }
 
     #[test]

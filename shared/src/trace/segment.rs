@@ -2,7 +2,7 @@
 //! limits (name chars, annotation keys/types/count, document size). Pure: times come from the
 //! log events, ids from a hash of the batch, so a retried batch rewrites the same segment.
 //!
-//! Choices made here (also in the README section on traces):
+//! Choices made here (to be carried into the README's section on traces):
 //! - A configured annotation or metadata value comes from the most severe record of the trace that
 //!   has the field (by `Record::level()`; records with no level rank lowest), the earliest among
 //!   equals: when a trace failed, the values beside the failure are the ones worth searching by.
