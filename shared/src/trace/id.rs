@@ -210,7 +210,7 @@ fn parse_header_pairs<'s>(pairs: impl Iterator<Item = &'s str>, malformed: &mut 
             root = Some(parse_xray_trace_id(value));
         } else if key.eq_ignore_ascii_case("Parent") && parent.is_none() {
             parent = Some(parse_span_id(value));
-        } else if key.eq_ignore_ascii_case("Sampled") {
+        } else if key.eq_ignore_ascii_case("Sampled") && sampled.is_none() {
             sampled = match value {
                 "1" => Some(true),
                 "0" => Some(false),
