@@ -644,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs pattern module"]
+
     fn access_log_4xx_by_status_code() {
         let rules = config(
             r#"
@@ -687,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs pattern module"]
+
     fn json_pattern_sums_latency_by_service() {
         let rules = config(
             r#"
