@@ -42,8 +42,13 @@ fn classify(map: Map<String, Value>) -> Parsed {
             ..Parsed::new(Format::LambdaJsonPlatform, map)
         };
     }
-    let is_app =
-        map.contains_key("timestamp") && map.contains_key("level") && map.contains_key("message");
+    // `requestId` is what tells Lambda's own JSON app format apart from any JSON logger that
+    // also writes timestamp/level/message (Flask, pino, structlog…). Lambda's init-phase lines
+    // have none and are read as plain JSON, which yields the same fields.
+    let is_app = map.contains_key("timestamp")
+        && map.contains_key("level")
+        && map.contains_key("message")
+        && map.contains_key("requestId");
     let format = if is_app {
         Format::LambdaJsonApp
     } else {
@@ -256,10 +261,10 @@ mod tests {
                 r#"{"timestamp":"2023-10-27T19:17:45.586Z","level":"INFO","message":"Inside the handler function","logger":"root","requestId":"79b4f56e-95b1-4643-9700-2807f4e68189"}"#,
                 Format::LambdaJsonApp,
             ),
-            // requestId is optional (init-phase lines have none).
+            // Without requestId it is any JSON logger's line (Flask, pino…).
             (
                 r#"{"timestamp":"t","level":"ERROR","message":"boom"}"#,
-                Format::LambdaJsonApp,
+                Format::Json,
             ),
             (r#"{"level":"info","msg":"x"}"#, Format::Json),
             // `type` that is not platform.*, and platform.* without a record object.
