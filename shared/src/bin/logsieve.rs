@@ -204,8 +204,8 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
     writeln!(w, "== METRICS ({} datums) ==", out.metrics.len())?;
     writeln!(
         w,
-        "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
-        "namespace", "metric", "dimensions", "samples", "sum", "unit"
+        "{:<14} {:<18} {:<40} {:>7} {:>12} {:>10} {:<12}",
+        "namespace", "metric", "dimensions", "samples", "sum", "avg", "unit"
     )?;
     for m in &out.metrics {
         let dims = m
@@ -216,14 +216,16 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
             .join(",");
         let samples: f64 = m.counts.iter().sum();
         let sum: f64 = m.values.iter().zip(&m.counts).map(|(v, c)| v * c).sum();
+        let avg = if samples > 0.0 { sum / samples } else { 0.0 };
         writeln!(
             w,
-            "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
-            m.namespace,
-            m.metric_name,
-            clip(&dims, 44),
+            "{:<14} {:<18} {:<40} {:>7} {:>12} {:>10} {:<12}",
+            clip(&m.namespace, 14),
+            clip(&m.metric_name, 18),
+            clip(&dims, 40),
             samples,
             format_num(sum),
+            format_num(avg),
             m.unit
         )?;
     }
@@ -302,8 +304,10 @@ fn scalar(v: &Value) -> String {
 fn format_num(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{f:.0}")
+    } else if f.abs() < 0.01 {
+        format!("{f:.2e}")
     } else {
-        format!("{f:.4}")
+        format!("{f:.2}")
     }
 }
 
