@@ -25,6 +25,10 @@ pub const MARKER_PREFIX: &str = "[REDACTED:";
 /// Label used for values redacted because of their key name (`password=…`, `"token": "…"`).
 pub const SENSITIVE_KEY_LABEL: &str = "sensitive_key";
 
+/// Rejected candidates (failed Luhn, bad IP octets…) after which a string stops retrying one char
+/// later and skips whole candidates instead; bounds the work on hostile input.
+const MAX_REJECTED_RETRIES: usize = 256;
+
 /// Compiled-size cap for custom patterns from the config, so a pathological pattern fails at
 /// start-up instead of eating the function's memory.
 const CUSTOM_REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -668,6 +672,11 @@ impl Redactor {
                 secret_group: vec![g],
             });
         }
+        // Fixed order, whatever the config order: `password_in_url` must run before `email`.
+        out.sort_by_key(|d| match d.kind {
+            Kind::Builtin(b) => ALL_BUILTINS.iter().position(|x| *x == b).unwrap_or(0),
+            Kind::Custom => ALL_BUILTINS.len(),
+        });
         Ok(Redactor {
             detectors: out,
             sensitive: SensitiveKeys::new(sensitive_keys)?,
@@ -738,27 +747,41 @@ impl Redactor {
                 continue;
             }
             for (re, group) in d.patterns.iter().zip(&d.secret_group) {
-                for c in re.captures_iter(s) {
-                    let Some(whole) = c.get(0) else { continue };
+                let mut pos = 0;
+                let mut retries = 0;
+                while pos <= s.len() {
+                    let Some(c) = re.captures_at(s, pos) else {
+                        break;
+                    };
+                    let Some(whole) = c.get(0) else { break };
+                    let next_char = whole.start()
+                        + s.get(whole.start()..)
+                            .and_then(|t| t.chars().next())
+                            .map_or(1, char::len_utf8);
                     let secret = group.and_then(|g| c.get(g)).unwrap_or(whole);
-                    if secret.is_empty() {
-                        continue;
-                    }
                     let m = (whole.start(), whole.end());
                     let sp = (secret.start(), secret.end());
-                    if !d.accept(s, m, sp) {
+                    let is_email = matches!(d.kind, Kind::Builtin(Builtin::Email));
+                    // `user:pass@host`: the password is already covered; do not eat the host.
+                    let url_userinfo = is_email && url_passwords.contains(&sp.0);
+                    if secret.is_empty() || url_userinfo || !d.accept(s, m, sp) {
+                        // A rejected candidate must not hide an overlapping real one (the host
+                        // after a URL password is still an e-mail-like candidate), so retry one
+                        // char later — a bounded number of times, so punctuation floods stay
+                        // linear.
+                        pos = if retries < MAX_REJECTED_RETRIES {
+                            retries += 1;
+                            next_char
+                        } else {
+                            whole.end().max(next_char)
+                        };
                         continue;
                     }
                     if matches!(d.kind, Kind::Builtin(Builtin::PasswordInUrl)) {
                         url_passwords.push(sp.0);
                     }
-                    if matches!(d.kind, Kind::Builtin(Builtin::Email))
-                        && url_passwords.contains(&sp.0)
-                    {
-                        // `user:pass@host` — the password is already covered; do not eat the host.
-                        continue;
-                    }
                     push_span(&mut spans, s, sp.0, sp.1, &d.label);
+                    pos = whole.end().max(next_char);
                 }
             }
         }
