@@ -468,3 +468,278 @@ fn enforce_record_cap(out: &mut Map<String, Value>, cap: usize, counters: &mut C
         counters.incr(counter_keys::RECORDS_OVER_CAP);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{LogEvent, Source};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn record(fields: Value) -> Record {
+        let source = Arc::new(Source {
+            log_group: "/aws/lambda/app".into(),
+            log_stream: "2024/01/15/[$LATEST]abc".into(),
+            ..Source::default()
+        });
+        let mut r = Record::text(
+            source,
+            LogEvent {
+                id: "e1".into(),
+                timestamp: 1_705_321_845_123,
+                message: fields.to_string(),
+                extracted_fields: None,
+            },
+        );
+        if let Value::Object(m) = fields {
+            r.fields = m;
+            r.format = Format::Json;
+        }
+        r
+    }
+
+    fn selector(toml_text: &str) -> Selector {
+        let cfg: FieldsConfig = toml::from_str(toml_text).unwrap();
+        cfg.validate().unwrap()
+    }
+
+    /// The selected fields without the metadata.
+    fn fields_of(out: &Map<String, Value>) -> Value {
+        Value::Object(
+            out.iter()
+                .filter(|(k, _)| !METADATA_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn metadata_always_present() {
+        let out = Selector::default().select(&record(json!({"a": 1})));
+        assert_eq!(out["@timestamp"], json!(1_705_321_845_123_i64));
+        assert_eq!(out["@logGroup"], json!("/aws/lambda/app"));
+        assert_eq!(out["@logStream"], json!("2024/01/15/[$LATEST]abc"));
+        assert_eq!(out["@id"], json!("e1"));
+        assert_eq!(out["@format"], json!("json"));
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+    }
+
+    #[test]
+    fn keep_drop_rename_table() {
+        let input = json!({
+            "level": "INFO",
+            "msg": "hi",
+            "http": {"status": 200, "path": "/x", "headers": {"authorization": "x", "host": "h"}},
+            "items": [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}],
+            "extra": 1
+        });
+        let cases: &[(&str, Value)] = &[
+            ("", input.clone()),
+            ("keep = [\"level\", \"http.status\"]", json!({"level": "INFO", "http": {"status": 200}})),
+            ("keep = [\"$.items[1].id\", \"http.headers.host\"]", json!({"items": [{"id": 2}], "http": {"headers": {"host": "h"}}})),
+            ("keep = [\"missing\", \"level.deeper\"]", json!({})),
+            (
+                "drop = [\"http.headers\", \"extra\", \"items\"]",
+                json!({"level": "INFO", "msg": "hi", "http": {"status": 200, "path": "/x"}}),
+            ),
+            ("keep = [\"http\"]\ndrop = [\"http.path\", \"http.headers\"]", json!({"http": {"status": 200}})),
+            ("rename = { msg = \"message\" }\nkeep = [\"message\", \"level\"]", json!({"level": "INFO", "message": "hi"})),
+            (
+                "rename = { \"http.status\" = \"status\" }\nkeep = [\"status\", \"http\"]\ndrop = [\"http.headers\"]",
+                json!({"status": 200, "http": {"path": "/x"}}),
+            ),
+        ];
+        for (cfg, want) in cases {
+            let out = selector(cfg).select(&record(input.clone()));
+            assert_eq!(fields_of(&out), *want, "config: {cfg}");
+        }
+    }
+
+    #[test]
+    fn rename_over_existing_field_is_counted() {
+        let s = selector("rename = { msg = \"message\" }");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(json!({"msg": "new", "message": "old"})), &mut c);
+        assert_eq!(fields_of(&out), json!({"message": "new"}));
+        assert_eq!(c.get(counter_keys::RENAME_COLLISIONS), 1);
+    }
+
+    #[test]
+    fn text_records_expose_their_message() {
+        let mut r = record(json!(null));
+        r.message = "plain line".into();
+        let out = selector("keep = [\"message\"]").select(&r);
+        assert_eq!(fields_of(&out), json!({"message": "plain line"}));
+        assert_eq!(out["@format"], json!("text"));
+    }
+
+    #[test]
+    fn max_value_bytes_cuts_at_utf8_boundary() {
+        // "héllo" is 6 bytes: a cap of 2 falls inside 'é', so only "h" survives.
+        let cases: &[(usize, &str, &str)] = &[
+            (2, "héllo", "h…[truncated 5 bytes]"),
+            (3, "héllo", "hé…[truncated 3 bytes]"),
+            (6, "héllo", "héllo"),
+            (1, "日本", "…[truncated 6 bytes]"),
+        ];
+        for (cap, input, want) in cases {
+            let s = selector(&format!("max_value_bytes = {cap}"));
+            let mut c = Counters::new();
+            let out = s.select_with_counters(
+                &record(json!({"v": input, "n": [input, {"deep": input}]})),
+                &mut c,
+            );
+            assert_eq!(out["v"], json!(want), "cap {cap}");
+            assert_eq!(out["n"], json!([want, {"deep": want}]), "cap {cap}");
+            let expect = if input.len() > *cap { 3 } else { 0 };
+            assert_eq!(c.get(counter_keys::TRUNCATED_VALUES), expect);
+            // Metadata is never truncated.
+            assert_eq!(out["@logGroup"], json!("/aws/lambda/app"));
+        }
+    }
+
+    #[test]
+    fn max_record_bytes_drops_largest_fields_first() {
+        let input = json!({"big": "x".repeat(1000), "medium": "y".repeat(100), "small": 1});
+        let meta_only = serde_json::to_vec(&Selector::default().select(&record(json!({}))))
+            .unwrap()
+            .len();
+        // Room for everything but `big`.
+        let cap = meta_only + 200;
+        let s = selector(&format!("max_record_bytes = {cap}"));
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(input.clone()), &mut c);
+        assert!(serde_json::to_vec(&out).unwrap().len() <= cap);
+        assert_eq!(
+            fields_of(&out),
+            json!({"medium": "y".repeat(100), "small": 1})
+        );
+        assert_eq!(c.get(counter_keys::RECORDS_CAPPED), 1);
+        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 1);
+        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 0);
+
+        // Smaller than the metadata alone: every field goes, metadata stays, and it is counted.
+        let s = selector("max_record_bytes = 10");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(input), &mut c);
+        assert_eq!(fields_of(&out), json!({}));
+        assert_eq!(out.len(), METADATA_KEYS.len());
+        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 3);
+        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 1);
+
+        // A record under the cap is not touched or counted.
+        let s = selector("max_record_bytes = 100000");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(json!({"a": 1})), &mut c);
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn validate_errors_name_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("keep = [\"ok\", \"a..b\"]", "fields.keep[1]", "empty key"),
+            ("drop = [\"$.a[\"]", "fields.drop[0]", "unclosed"),
+            (
+                "redact = [\"email\", \"ssn\"]",
+                "fields.redact[1]",
+                "valid detectors: aws_access_key",
+            ),
+            ("rename = { a = \"@id\" }", "fields.rename.a", "@id"),
+            (
+                "rename = { a = \"x\", b = \"x\" }",
+                "fields.rename.b",
+                "already renamed",
+            ),
+            (
+                "rename = { \"a..\" = \"x\" }",
+                "fields.rename.a..",
+                "invalid field path",
+            ),
+            (
+                "custom_redact = [{ name = \"x\", pattern = \"(\" }]",
+                "fields.custom_redact[0].pattern",
+                "does not compile",
+            ),
+            (
+                "custom_redact = [{ name = \"jwt\", pattern = \"x\" }]",
+                "fields.custom_redact[0].name",
+                "built-in",
+            ),
+            (
+                "sensitive_keys = [\"--\"]",
+                "fields.sensitive_keys",
+                "letter or digit",
+            ),
+            (
+                "max_value_bytes = 0",
+                "fields.max_value_bytes",
+                "at least 1",
+            ),
+            (
+                "max_record_bytes = 2000000",
+                "fields.max_record_bytes",
+                "1024000",
+            ),
+        ];
+        for (cfg, key, msg) in cases {
+            let parsed: FieldsConfig = toml::from_str(cfg).unwrap();
+            let e = parsed.validate().unwrap_err();
+            assert_eq!(e.key, *key, "{cfg}");
+            assert!(e.message.contains(msg), "{cfg}: {}", e.message);
+        }
+        assert!(toml::from_str::<FieldsConfig>("nope = 1").is_err());
+        assert!(toml::from_str::<FieldsConfig>(
+            "custom_redact = [{ name = \"a\", pattern = \"b\", x = 1 }]"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn redact_defaults_and_opt_out() {
+        let input = json!({"ip": "203.0.113.9", "who": "bob@example.com", "password": "hunter2"});
+        let cases: &[(&str, Value)] = &[
+            (
+                "",
+                json!({"ip": "203.0.113.9", "who": "[REDACTED:email]", "password": "[REDACTED:sensitive_key]"}),
+            ),
+            (
+                "redact = [\"ipv4\"]",
+                json!({"ip": "[REDACTED:ipv4]", "who": "bob@example.com", "password": "[REDACTED:sensitive_key]"}),
+            ),
+            ("redact = []\nsensitive_keys = []", input.clone()),
+        ];
+        for (cfg, want) in cases {
+            let s = selector(cfg);
+            let mut r = record(input.clone());
+            s.redact_record(&mut r);
+            assert_eq!(Value::Object(r.fields), *want, "{cfg}");
+        }
+        assert!(selector("redact = []\nsensitive_keys = []")
+            .redactor
+            .is_empty());
+    }
+
+    #[test]
+    fn redact_record_covers_message_fields_and_extracted_fields() {
+        let s = Selector::default();
+        let mut r = record(json!({"user": "bob@example.com", "nested": {"token": "abc"}}));
+        r.extracted_fields = Some(BTreeMap::from([
+            ("password".to_string(), "hunter2".to_string()),
+            ("who".to_string(), "carol@example.com".to_string()),
+        ]));
+        let n = s.redact_record(&mut r);
+        assert!(!r.message.contains("bob@example.com"), "{}", r.message);
+        assert!(!r.message.contains("\"abc\""), "{}", r.message);
+        assert_eq!(r.fields["user"], json!("[REDACTED:email]"));
+        assert_eq!(
+            r.fields["nested"]["token"],
+            json!("[REDACTED:sensitive_key]")
+        );
+        let ex = r.extracted_fields.as_ref().unwrap();
+        assert_eq!(ex["password"], "[REDACTED:sensitive_key]");
+        assert_eq!(ex["who"], "[REDACTED:email]");
+        // message: email + token; fields: email + token; extracted: password + email.
+        assert_eq!(n, 6);
+    }
+}
