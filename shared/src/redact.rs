@@ -22,6 +22,11 @@ use serde_json::Value;
 /// keeps redaction idempotent.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 
+/// Literals that every keyword-context built-in pattern contains (`api_key`/`x-api-key`/…
+/// contain `key`, `access_token`/`token` contain `token`, `secret_access_key` contains
+/// `secret`, `Bearer` itself).
+const KEYWORD_ANCHORS: &[&str] = &["key", "token", "secret", "bearer"];
+
 /// Label used for values redacted because of their key name (`password=…`, `"token": "…"`).
 pub const SENSITIVE_KEY_LABEL: &str = "sensitive_key";
 
@@ -162,22 +167,34 @@ impl Builtin {
     /// Cheap necessary conditions; false means the regex cannot match (see module doc).
     fn gate(self, h: &Hints, s: &[u8]) -> bool {
         match self {
-            Builtin::AwsAccessKey => h.len >= 20 && h.has(UPPER),
-            Builtin::AwsSecretKey => h.len >= 46 && h.digits + h.letters >= 40,
-            Builtin::AwsSessionToken => h.len >= 24,
-            Builtin::BearerToken => h.len >= 19 && h.has(SPACE),
+            Builtin::AwsAccessKey => h.has(UPPER) && h.token_run >= 20,
+            Builtin::AwsSecretKey => h.token_run >= 40 && h.keyword,
+            Builtin::AwsSessionToken => h.token_run >= 16,
+            Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
             Builtin::Jwt => h.len >= 20 && h.has(DOT) && finder(&EYJ, "eyJ").find(s).is_some(),
-            Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)),
-            Builtin::GithubToken => h.len >= 33 && h.has(UNDERSCORE),
+            Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
+            Builtin::GithubToken => {
+                h.has(UNDERSCORE)
+                    && (h.token_run >= 36 || finder(&GITHUB_PAT, "github_pat_").find(s).is_some())
+            }
             Builtin::SlackToken => h.len >= 15 && finder(&XOX, "xox").find(s).is_some(),
             Builtin::PasswordInUrl => {
                 h.has(AT) && h.has(COLON) && finder(&SCHEME_SEP, "://").find(s).is_some()
             }
             Builtin::Email => h.len >= 6 && h.has(AT) && h.has(DOT),
-            Builtin::CreditCard => h.digits >= 13,
+            Builtin::CreditCard => h.card_run >= 13,
             Builtin::Ipv4 => h.digits >= 4 && h.has(DOT),
             Builtin::Ipv6 => h.len >= 2 && h.has(COLON),
         }
+    }
+
+    /// Whether this detector's patterns all contain one of [`KEYWORD_ANCHORS`], so a string
+    /// without any anchor can skip it.
+    fn needs_keyword(self) -> bool {
+        matches!(
+            self,
+            Builtin::AwsSecretKey | Builtin::BearerToken | Builtin::ApiKey
+        )
     }
 
     /// Checks a candidate (`secret` is the replaced span, `m` the whole match) beyond the regex.
@@ -303,6 +320,7 @@ fn luhn(digits: &[u8]) -> bool {
 }
 
 static EYJ: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static GITHUB_PAT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static XOX: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static SCHEME_SEP: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 
@@ -320,44 +338,91 @@ const DOT: u16 = 1 << 3;
 const UNDERSCORE: u16 = 1 << 4;
 const UPPER: u16 = 1 << 5;
 const SPACE: u16 = 1 << 6;
-const QUOTE: u16 = 1 << 7;
 
 /// What one pass over the bytes learned; every gate is a function of this plus a literal search.
 struct Hints {
     len: usize,
     flags: u16,
     digits: usize,
-    letters: usize,
+    /// Longest run of `[A-Za-z0-9+/=%]` — every AWS key, session token and GitHub token is one.
+    token_run: usize,
+    /// Longest run of digits where single spaces/dashes between digits do not break the run —
+    /// a card number needs 13.
+    card_run: usize,
+    /// Whether a keyword anchor occurs (filled in by the redactor, only when some detector
+    /// needs it).
+    keyword: bool,
 }
+
+/// Byte classes for the one-pass scan: the flag bits above plus run classes.
+const DIGIT: u16 = 1 << 8;
+const TOKEN: u16 = 1 << 9;
+const CARD_SEP: u16 = 1 << 10;
+
+/// Class bits per byte, so the scan is one table load per byte instead of a chain of compares.
+static CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0u16;
+        if b.is_ascii_digit() {
+            c |= DIGIT | TOKEN;
+        }
+        if b.is_ascii_alphabetic() || b == b'+' || b == b'/' || b == b'=' || b == b'%' {
+            c |= TOKEN;
+        }
+        if b.is_ascii_uppercase() {
+            c |= UPPER;
+        }
+        c |= match b {
+            b'@' => AT,
+            b':' => COLON,
+            b'=' => EQ,
+            b'.' => DOT,
+            b'_' => UNDERSCORE,
+            b' ' => SPACE | CARD_SEP,
+            b'-' => CARD_SEP,
+            b'\t' | b'\n' | b'\r' => SPACE,
+            _ => 0,
+        };
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
 impl Hints {
     fn scan(s: &[u8]) -> Hints {
         let mut flags = 0u16;
         let mut digits = 0usize;
-        let mut letters = 0usize;
+        let (mut run, mut token_run) = (0usize, 0usize);
+        // `card` counts digits; one separator right after a digit is allowed (`4111 1111`).
+        let (mut card, mut card_run, mut after_digit) = (0usize, 0usize, false);
         for &b in s {
-            match b {
-                b'0'..=b'9' => digits += 1,
-                b'a'..=b'z' => letters += 1,
-                b'A'..=b'Z' => {
-                    letters += 1;
-                    flags |= UPPER;
+            let c = CLASS[usize::from(b)];
+            flags |= c;
+            run = if c & TOKEN != 0 { run + 1 } else { 0 };
+            token_run = token_run.max(run);
+            if c & DIGIT != 0 {
+                digits += 1;
+                card += 1;
+                card_run = card_run.max(card);
+                after_digit = true;
+            } else {
+                if !(after_digit && c & CARD_SEP != 0) {
+                    card = 0;
                 }
-                b'@' => flags |= AT,
-                b':' => flags |= COLON,
-                b'=' => flags |= EQ,
-                b'.' => flags |= DOT,
-                b'_' => flags |= UNDERSCORE,
-                b' ' | b'\t' | b'\n' | b'\r' => flags |= SPACE,
-                b'"' | b'\'' => flags |= QUOTE,
-                _ => {}
+                after_digit = false;
             }
         }
         Hints {
             len: s.len(),
             flags,
             digits,
-            letters,
+            token_run,
+            card_run,
+            keyword: false,
         }
     }
 
@@ -529,6 +594,10 @@ impl SensitiveKeys {
 pub struct Redactor {
     detectors: Vec<Detector>,
     sensitive: Option<SensitiveKeys>,
+    /// Case-insensitive alternation of literal anchors (`key`, `token`, each sensitive key's
+    /// longest segment…) that keyword-context detectors cannot match without: one DFA pass
+    /// lets an ordinary line skip all of them.
+    keyword_gate: Option<Regex>,
 }
 
 /// The compiled built-in patterns, shared by every `Redactor` (compiled once per process).
@@ -608,6 +677,7 @@ impl Redactor {
         Redactor {
             detectors: Vec::new(),
             sensitive: None,
+            keyword_gate: None,
         }
     }
 
@@ -677,9 +747,36 @@ impl Redactor {
             Kind::Builtin(b) => ALL_BUILTINS.iter().position(|x| *x == b).unwrap_or(0),
             Kind::Custom => ALL_BUILTINS.len(),
         });
+        let sensitive = SensitiveKeys::new(sensitive_keys)?;
+        let mut anchors: Vec<String> = Vec::new();
+        if out
+            .iter()
+            .any(|d| matches!(d.kind, Kind::Builtin(b) if b.needs_keyword()))
+        {
+            anchors.extend(KEYWORD_ANCHORS.iter().map(|a| a.to_string()));
+        }
+        if sensitive.is_some() {
+            for k in sensitive_keys {
+                // Any text form of a key contains its longest segment verbatim (case aside).
+                if let Some(seg) = k.split(['_', '-', '.', ' ']).max_by_key(|p| p.len()) {
+                    anchors.push(seg.to_lowercase());
+                }
+            }
+        }
+        anchors.sort();
+        anchors.dedup();
+        let keyword_gate = if anchors.is_empty() {
+            None
+        } else {
+            let alt: Vec<String> = anchors.iter().map(|a| regex::escape(a)).collect();
+            let re = Regex::new(&format!("(?i:{})", alt.join("|")))
+                .map_err(|e| RedactError::BadSensitiveKey { key: e.to_string() })?;
+            Some(re)
+        };
         Ok(Redactor {
             detectors: out,
-            sensitive: SensitiveKeys::new(sensitive_keys)?,
+            sensitive,
+            keyword_gate,
         })
     }
 
@@ -703,11 +800,12 @@ impl Redactor {
             return (Cow::Borrowed(s), 0);
         }
         let bytes = s.as_bytes();
-        let hints = Hints::scan(bytes);
+        let mut hints = Hints::scan(bytes);
+        hints.keyword = self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         let mut url_passwords: Vec<usize> = Vec::new();
         if let Some(sk) = &self.sensitive {
-            if hints.has(EQ) || hints.has(COLON) {
+            if (hints.has(EQ) || hints.has(COLON)) && hints.keyword {
                 for c in sk.text.captures_iter(s) {
                     let bare_literal = c.name("bare").is_some_and(|m| {
                         ["true", "false", "null"]
