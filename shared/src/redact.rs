@@ -455,6 +455,8 @@ pub enum RedactError {
     EmptyMatch { name: String },
     #[error("sensitive key {key:?} must contain a letter or digit")]
     BadSensitiveKey { key: String },
+    #[error("sensitive keys do not compile into one pattern (too many or too long?): {reason}")]
+    SensitiveKeyPattern { reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -541,8 +543,9 @@ impl SensitiveKeys {
         let text = format!(
             r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'])[A-Za-z0-9_.\-]*?(?:{keys_alt})\s*=\s*|"[A-Za-z0-9_.\-]*?(?:{keys_alt})"\s*:\s*|^[ \t]*[A-Za-z0-9_.\-]*?(?:{keys_alt})[ \t]*:[ \t]*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s&"',;}}\[\]][^\s&"',;}}\]]*))"#
         );
-        let text =
-            Regex::new(&text).map_err(|e| RedactError::BadSensitiveKey { key: e.to_string() })?;
+        let text = Regex::new(&text).map_err(|e| RedactError::SensitiveKeyPattern {
+            reason: e.to_string(),
+        })?;
         let rol: Vec<String> = REST_OF_LINE_KEYS
             .iter()
             .filter(|k| normalised.contains(&normalise_key(k)))
@@ -557,7 +560,11 @@ impl SensitiveKeys {
                 r#"(?:^|[^A-Za-z0-9_\-"])(?:{})[ \t]*:[ \t]*(?P<s>[^\s"\[][^\r\n"]*)"#,
                 rol.join("|")
             );
-            Some(Regex::new(&p).map_err(|e| RedactError::BadSensitiveKey { key: e.to_string() })?)
+            Some(
+                Regex::new(&p).map_err(|e| RedactError::SensitiveKeyPattern {
+                    reason: e.to_string(),
+                })?,
+            )
         };
         Ok(Some(SensitiveKeys {
             normalised,
@@ -769,8 +776,11 @@ impl Redactor {
             None
         } else {
             let alt: Vec<String> = anchors.iter().map(|a| regex::escape(a)).collect();
-            let re = Regex::new(&format!("(?i:{})", alt.join("|")))
-                .map_err(|e| RedactError::BadSensitiveKey { key: e.to_string() })?;
+            let re = Regex::new(&format!("(?i:{})", alt.join("|"))).map_err(|e| {
+                RedactError::SensitiveKeyPattern {
+                    reason: e.to_string(),
+                }
+            })?;
             Some(re)
         };
         Ok(Redactor {

@@ -99,11 +99,20 @@ fn parse_paths(key: &str, paths: &[String]) -> Result<Vec<FieldPath>, ConfigErro
     paths
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            FieldPath::parse(p)
-                .map_err(|e| ConfigError::new(format!("fields.{key}[{i}]"), e.to_string()))
-        })
+        .map(|(i, p)| parse_field_path(&format!("fields.{key}[{i}]"), p))
         .collect()
+}
+
+/// A path that can address a field: fields are an object, so it must start with a key.
+fn parse_field_path(key: &str, p: &str) -> Result<FieldPath, ConfigError> {
+    let path = FieldPath::parse(p).map_err(|e| ConfigError::new(key, e.to_string()))?;
+    if path.first_key().is_none() {
+        return Err(ConfigError::new(
+            key,
+            format!("path {p:?} must start with a field name, not an index"),
+        ));
+    }
+    Ok(path)
 }
 
 impl FieldsConfig {
@@ -114,7 +123,7 @@ impl FieldsConfig {
         let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
         for (old, new) in &self.rename {
             let key = format!("fields.rename.{old}");
-            let path = FieldPath::parse(old).map_err(|e| ConfigError::new(&key, e.to_string()))?;
+            let path = parse_field_path(&key, old)?;
             if new.is_empty() || METADATA_KEYS.contains(&new.as_str()) {
                 return Err(ConfigError::new(
                     key,
@@ -156,7 +165,10 @@ impl FieldsConfig {
                             .unwrap_or(0);
                         format!("fields.custom_redact[{i}].pattern")
                     }
-                    RedactError::BadSensitiveKey { .. } => "fields.sensitive_keys".to_string(),
+                    RedactError::BadSensitiveKey { .. }
+                    | RedactError::SensitiveKeyPattern { .. } => {
+                        "fields.sensitive_keys".to_string()
+                    }
                 };
                 ConfigError::new(key, e.to_string())
             })?;
@@ -640,6 +652,11 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("keep = [\"ok\", \"a..b\"]", "fields.keep[1]", "empty key"),
             ("drop = [\"$.a[\"]", "fields.drop[0]", "unclosed"),
+            (
+                "drop = [\"[0]\"]",
+                "fields.drop[0]",
+                "must start with a field name",
+            ),
             (
                 "redact = [\"email\", \"ssn\"]",
                 "fields.redact[1]",

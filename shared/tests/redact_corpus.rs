@@ -158,3 +158,37 @@ proptest! {
         prop_assert!(!once.contains("AKIAIOSFODNN7EXAMPLE"));
     }
 }
+
+#[test]
+fn hostile_inputs_finish_and_stay_bounded() {
+    // Punctuation floods and near-miss repetitions that make naive scanners retry everywhere.
+    let r = all_builtins();
+    let unit_cases: &[&str] = &[
+        "a@",
+        "1 ",
+        ":",
+        "=",
+        "eyJ.",
+        "password=",
+        "4111-",
+        "1.1.1.",
+        "::1:",
+        "AKIA",
+        "https://u:p@",
+        "x\"token\":\"",
+        "é@ü.",
+    ];
+    for unit in unit_cases {
+        let text = unit.repeat(200_000 / unit.len());
+        let start = std::time::Instant::now();
+        let (out, _) = r.redact_counted(&text);
+        // Each replacement removes at least one byte and adds a marker of bounded length.
+        assert!(out.len() <= text.len() * 32 + 64, "{unit}");
+        // Generous even for a debug build on a loaded machine; a quadratic scan takes minutes.
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "{unit:?} took {:?}",
+            start.elapsed()
+        );
+    }
+}
