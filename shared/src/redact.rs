@@ -2,13 +2,18 @@
 //! replaces just the secret with `[REDACTED:<detector>]`.
 //!
 //! Cost model: the redactor runs on every string of every record, and almost all of them hold no
-//! secret. So each detector first checks cheap necessary conditions computed in ONE byte pass
-//! ([`Hints`]: length, presence of `@` `:` `=` `.` `_` uppercase, digit count) plus at most a
-//! `memmem` for a literal (`eyJ`, `xox`, `://`). Only when those hold does its regex run, and the
-//! regexes are written with literal prefixes (`AKIA`, `ghp_`, `bearer`…) so the regex engine's own
-//! literal prefilter skips most of the haystack. Short values like `"200"` or `"INFO"` fail every
-//! gate and cost one tiny loop. Validation that regexes cannot express (Luhn, IP octet ranges,
-//! boundaries the engine has no look-around for) runs only on candidates.
+//! secret. So each detector first checks cheap necessary conditions computed in ONE table-driven
+//! byte pass ([`Hints`]: flags for `@` `:` `=` `.` `_` uppercase, digit count, longest token run,
+//! longest card-digit run), at most a `memmem` for a literal (`eyJ`, `xox`, `://`), and, for the
+//! detectors that need a keyword context (`api_key=`, `secret_access_key`, `Bearer`, sensitive
+//! keys), one shared case-insensitive literal pass. Only when those hold does its regex run, and
+//! the regexes carry literal prefixes where they can (`AKIA`, `ghp_`…) so the regex engine's own
+//! prefilter skips most of the haystack. Short values like `"200"` or `"INFO"` fail every gate
+//! and cost one tiny loop. Checks regexes cannot express (Luhn and card prefixes, IP octets,
+//! boundaries — the engine has no look-around) run only on candidates.
+//!
+//! Known limit: redaction is idempotent for delimited text; for glued text (`…siga@b.ioa@b.io`)
+//! a replacement can change a neighbour's context, so a second pass may find more.
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
