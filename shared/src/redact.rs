@@ -811,6 +811,12 @@ impl Redactor {
 
     /// Like [`Redactor::redact`], also returning how many secrets were replaced.
     pub fn redact_counted<'a>(&self, s: &'a str) -> (Cow<'a, str>, usize) {
+        self.redact_impl(s, true)
+    }
+
+    /// `gated = false` runs every regex regardless of the prefilters; tests compare both to
+    /// prove the gates are only necessary conditions.
+    fn redact_impl<'a>(&self, s: &'a str, gated: bool) -> (Cow<'a, str>, usize) {
         if self.is_empty() || s.is_empty() {
             return (Cow::Borrowed(s), 0);
         }
@@ -820,7 +826,7 @@ impl Redactor {
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         let mut url_passwords: Vec<usize> = Vec::new();
         if let Some(sk) = &self.sensitive {
-            if (hints.has(EQ) || hints.has(COLON)) && hints.keyword {
+            if !gated || (hints.has(EQ) || hints.has(COLON)) && hints.keyword {
                 for c in sk.text.captures_iter(s) {
                     let bare_literal = c.name("bare").is_some_and(|m| {
                         ["true", "false", "null"]
@@ -856,7 +862,7 @@ impl Redactor {
             }
         }
         for d in &self.detectors {
-            if !d.gate(&hints, bytes) {
+            if gated && !d.gate(&hints, bytes) {
                 continue;
             }
             for (re, group) in d.patterns.iter().zip(&d.secret_group) {
@@ -1316,6 +1322,37 @@ mod tests {
             let once = r.redact(text).into_owned();
             assert_eq!(r.redact(&once), once, "{text}");
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The prefilters are necessary conditions only: gated and ungated runs agree, on text
+        /// built from secret fragments, near misses and punctuation.
+        #[test]
+        fn gates_never_change_the_result(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just(POSITIVES[0].1.to_string()),
+                    proptest::sample::select(POSITIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
+                    proptest::sample::select(NEGATIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
+                    "[ :=@./\"'\\-_&;,\n0-9a-fA-FxoKEY]{0,16}",
+                ],
+                0..8,
+            ),
+            sep in proptest::sample::select(vec!["", " ", "=", ":", "\n", "\""]),
+        ) {
+            let text = parts.join(sep);
+            let r = all();
+            let gated = r.redact_impl(&text, true);
+            let ungated = r.redact_impl(&text, false);
+            proptest::prop_assert_eq!(gated, ungated);
+        }
+    }
+
+    fn all() -> Redactor {
+        let names: Vec<String> = Redactor::BUILTIN.iter().map(|s| s.to_string()).collect();
+        Redactor::new(&names, &[], &strings(DEFAULT_SENSITIVE_KEYS)).unwrap()
     }
 
     #[test]
