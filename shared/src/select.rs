@@ -28,6 +28,8 @@ pub mod counter_keys {
     pub const RECORDS_CAPPED: &str = "select.records_capped";
     /// Records still over `max_record_bytes` with only metadata left (metadata is never dropped).
     pub const RECORDS_OVER_CAP: &str = "select.records_over_cap";
+    /// A field named like a metadata key (`@timestamp`…) was left out so metadata stays true.
+    pub const METADATA_COLLISIONS: &str = "select.metadata_collisions";
     /// A rename target overwrote a field that already had that name.
     pub const RENAME_COLLISIONS: &str = "select.rename_collisions";
 }
@@ -326,6 +328,11 @@ impl Selector {
             counters.add(counter_keys::TRUNCATED_VALUES, n as u64);
         }
         for (k, v) in fields {
+            if METADATA_KEYS.contains(&k.as_str()) {
+                // A logged `@timestamp` must not replace the event's own metadata.
+                counters.incr(counter_keys::METADATA_COLLISIONS);
+                continue;
+            }
             out.insert(k, v);
         }
         if let Some(cap) = self.max_record_bytes {
@@ -336,7 +343,13 @@ impl Selector {
 
     /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it.
     fn emit(&self, fields: &mut Map<String, Value>, name: &str, v: &Value) {
-        if self.keep.is_empty() {
+        // Whole-field keeps (the common case) need no allocation beyond the clone.
+        let whole = self.keep.is_empty()
+            || self
+                .keep
+                .iter()
+                .any(|p| p.first_key() == Some(name) && p.segments().len() == 1);
+        if whole {
             fields.insert(name.to_string(), v.clone());
             return;
         }
@@ -574,6 +587,18 @@ mod tests {
         let out = s.select_with_counters(&record(json!({"msg": "new", "message": "old"})), &mut c);
         assert_eq!(fields_of(&out), json!({"message": "new"}));
         assert_eq!(c.get(counter_keys::RENAME_COLLISIONS), 1);
+    }
+
+    #[test]
+    fn logged_metadata_names_do_not_replace_metadata() {
+        let mut c = Counters::new();
+        let out = Selector::default().select_with_counters(
+            &record(json!({"@timestamp": "2024-01-15T12:30:45Z", "a": 1})),
+            &mut c,
+        );
+        assert_eq!(out["@timestamp"], json!(1_705_321_845_123_i64));
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+        assert_eq!(c.get(counter_keys::METADATA_COLLISIONS), 1);
     }
 
     #[test]
