@@ -176,7 +176,7 @@ impl Builtin {
             Builtin::AwsSecretKey => h.token_run >= 40 && h.keyword,
             Builtin::AwsSessionToken => h.token_run >= 16,
             Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
-            Builtin::Jwt => h.len >= 20 && h.has(DOT) && finder(&EYJ, "eyJ").find(s).is_some(),
+            Builtin::Jwt => h.len >= 18 && h.has(DOT) && finder(&EYJ, "eyJ").find(s).is_some(),
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
             Builtin::GithubToken => {
                 h.has(UNDERSCORE)
@@ -1029,6 +1029,8 @@ mod tests {
         ("aws_session_token", "tok IQoJb3JpZ2luX2VjEHcaCXVzLWVhc3QtMSJHMEUCIQD end", &["IQoJb3JpZ2luX2VjEHcaCXVzLWVhc3QtMSJHMEUCIQD"]),
         ("bearer_token", "Authorization: Bearer abcdef0123456789xyz", &["abcdef0123456789xyz"]),
         ("bearer_token", "bearer mF_9.B5f-4.1JqM0123", &["mF_9.B5f-4.1JqM0123"]),
+        // Shortest shape the pattern allows (unsigned, `alg: none`): the length gate must admit it.
+        ("jwt", "eyJhbGci.eyJzdWIi.", &["eyJhbGci.eyJzdWIi."]),
         ("jwt", "t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok", &["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"]),
         ("api_key", "x-api-key: 9f8e7d6c5b4a3f2e1d0c", &["9f8e7d6c5b4a3f2e1d0c"]),
         ("api_key", "GET /v1/items?api_key=AbC123xyz789&page=2", &["AbC123xyz789"]),
