@@ -125,7 +125,11 @@ impl Pipeline {
             traces.observe(&record, &mut counters);
             if self.collect_records {
                 if self.record_wanted(&record) {
-                    records.push(self.config.fields.select(&record));
+                    records.push(
+                        self.config
+                            .fields
+                            .select_with_counters(&record, &mut counters),
+                    );
                 } else {
                     counters.incr("records.filtered_out");
                     stats.dropped += 1;

@@ -579,7 +579,29 @@ impl SensitiveKeys {
     }
 
     fn is_sensitive(&self, key: &str) -> bool {
-        // Allocation-free normalised suffix compare: walk the key backwards skipping separators.
+        // Runs for every key of every record, so the common ASCII case normalises once into a
+        // stack buffer and compares suffixes bytewise; only keys that are non-ASCII or longer
+        // than the buffer take the general (char-by-char) path.
+        const BUF: usize = 64;
+        if key.is_ascii() && key.len() <= BUF {
+            let mut buf = [0u8; BUF];
+            let mut len = 0;
+            for &b in key.as_bytes() {
+                if !matches!(b, b'_' | b'-' | b'.' | b' ') {
+                    buf[len] = b.to_ascii_lowercase();
+                    len += 1;
+                }
+            }
+            let norm = &buf[..len];
+            let Some(&last) = norm.last() else {
+                return false;
+            };
+            // Comparing last bytes first skips the memcmp call for nearly every name.
+            return self.normalised.iter().any(|n| {
+                let n = n.as_bytes();
+                n.last() == Some(&last) && norm.ends_with(n)
+            });
+        }
         self.normalised.iter().any(|n| {
             let mut want = n.chars().rev();
             let mut got = key
@@ -824,7 +846,13 @@ impl Redactor {
         }
         let bytes = s.as_bytes();
         let mut hints = Hints::scan(bytes);
-        hints.keyword = self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
+        // The keyword DFA is the priciest gate: run it only when a detector that needs it
+        // (secret key, bearer token, api key, sensitive `key=value` text) could still match.
+        let wants_keyword = hints.token_run >= 40
+            || hints.has(EQ)
+            || hints.has(COLON)
+            || (hints.len >= 19 && hints.has(SPACE));
+        hints.keyword = wants_keyword && self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         let mut url_passwords: Vec<usize> = Vec::new();
         if let Some(sk) = &self.sensitive {
