@@ -65,6 +65,18 @@ pub enum HandleError {
     MissingRecordId { index: usize },
 }
 
+impl HandleError {
+    /// The `errorType` Lambda records for the failed invocation (in its log line and in the
+    /// on-failure destination's record), instead of the Rust type name.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandleError::Event(_) => "Logsieve.UndecodableEvent",
+            HandleError::WrongKind(_) => "Logsieve.WrongEventKind",
+            HandleError::MissingRecordId { .. } => "Logsieve.MissingRecordId",
+        }
+    }
+}
+
 /// Handles one Firehose transformation event. Pure: no clock, no network, no environment.
 /// The pipeline must collect records (`Pipeline::with_records(true)`, the default).
 ///

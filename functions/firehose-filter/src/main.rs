@@ -2,7 +2,7 @@
 //! hands every event's raw bytes to `firehose_filter::handle`.
 
 use firehose_filter::{handle, FirehoseResponse};
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::pipeline::Pipeline;
 use serde_json::value::RawValue;
@@ -35,7 +35,7 @@ fn invoke(
     bytes: &[u8],
     pipeline: &mut Pipeline,
     own_log_group: Option<&str>,
-) -> Result<FirehoseResponse, Error> {
+) -> Result<FirehoseResponse, Diagnostic> {
     match handle(bytes, pipeline, own_log_group) {
         Ok(response) => {
             let stats = &response.output.stats;
@@ -51,7 +51,10 @@ fn invoke(
         }
         Err(e) => {
             tracing::error!(error = %e, "invocation failed; Firehose will retry it");
-            Err(e.into())
+            Err(Diagnostic {
+                error_type: e.error_type().to_string(),
+                error_message: e.to_string(),
+            })
         }
     }
 }

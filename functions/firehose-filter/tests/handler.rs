@@ -245,6 +245,16 @@ fn unusable_events_fail_the_invocation() {
             _ => matches!(err, HandleError::MissingRecordId { index: 0 }),
         };
         assert!(expected, "{name}: unexpected {err:?}");
+        let want_type = match name {
+            "truncated JSON" => "Logsieve.UndecodableEvent",
+            "a Kinesis event" => "Logsieve.WrongEventKind",
+            _ => "Logsieve.MissingRecordId",
+        };
+        assert_eq!(
+            err.error_type(),
+            want_type,
+            "{name}: errorType Lambda records"
+        );
     }
 }
 

@@ -52,6 +52,18 @@ pub enum HandleError {
     Unidentified { index: usize, cause: DecodeError },
 }
 
+impl HandleError {
+    /// The `errorType` Lambda records for the failed invocation (in its log line and in the
+    /// on-failure destination's record), instead of the Rust type name.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandleError::Event(_) => "Logsieve.UndecodableEvent",
+            HandleError::WrongKind(_) => "Logsieve.WrongEventKind",
+            HandleError::Unidentified { .. } => "Logsieve.UnidentifiedRecord",
+        }
+    }
+}
+
 /// Handles one Kinesis event. Pure: no clock, no network, no environment.
 ///
 /// `own_log_group` is this function's log group; batches from it are skipped so an account-level

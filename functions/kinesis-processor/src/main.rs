@@ -2,7 +2,7 @@
 //! hands every event's raw bytes to `kinesis_processor::handle`.
 
 use kinesis_processor::{handle, BatchResponse, Response};
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::pipeline::{Output, Pipeline};
 use serde_json::value::RawValue;
@@ -35,7 +35,7 @@ fn invoke(
     bytes: &[u8],
     pipeline: &mut Pipeline,
     own_log_group: Option<&str>,
-) -> Result<BatchResponse, Error> {
+) -> Result<BatchResponse, Diagnostic> {
     match handle(bytes, pipeline, own_log_group) {
         Ok(Response { body, output }) => {
             emit(&output);
@@ -43,7 +43,10 @@ fn invoke(
         }
         Err(e) => {
             tracing::error!(error = %e, "batch failed; Lambda will retry it");
-            Err(e.into())
+            Err(Diagnostic {
+                error_type: e.error_type().to_string(),
+                error_message: e.to_string(),
+            })
         }
     }
 }

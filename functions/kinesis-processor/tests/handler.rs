@@ -246,6 +246,16 @@ fn unusable_events_fail_the_invocation() {
             ) => {}
             _ => panic!("{name}: unexpected {err:?}"),
         }
+        let want_type = match name {
+            "not JSON" => "Logsieve.UndecodableEvent",
+            "a subscription event" => "Logsieve.WrongEventKind",
+            _ => "Logsieve.UnidentifiedRecord",
+        };
+        assert_eq!(
+            err.error_type(),
+            want_type,
+            "{name}: errorType Lambda records"
+        );
     }
 }
 
