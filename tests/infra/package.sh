@@ -41,3 +41,12 @@ for arch in "${ARCHES[@]}"; do
     echo "package: $arch $f bootstrap=${bin_bytes}B zip=$(stat -c %s "$zip")B $zip"
   done
 done
+
+# The zips of this machine's architecture can run here: drive them through a stand-in Lambda
+# Runtime API, so the real runtime loop is checked, not just the pure handlers.
+host=$(uname -m); [ "$host" = aarch64 ] && host=arm64
+for arch in "${ARCHES[@]}"; do
+  if [ "$arch" = "$host" ]; then
+    python3 tests/infra/runtime_smoke.py "$target_dir/lambda/$arch"
+  fi
+done
