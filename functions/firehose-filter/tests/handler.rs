@@ -160,7 +160,7 @@ fn ok_data_is_exactly_what_the_pipeline_selects() {
 }
 
 #[test]
-#[ignore = "needs the field-selection stage: select.rs on main is still a pass-through stub"]
+
 fn ok_data_contains_only_the_selected_fields() {
     let doc = document("/aws/lambda/orders", &[LINE_A, LINE_B]);
     let mut p = pipeline(KEEP_CONFIG);
