@@ -11,6 +11,7 @@ use crate::config_error::ConfigError;
 use crate::decode::{DecodeConfig, DecodeLimits};
 use crate::metrics::{MetricRules, MetricSinkKind, MetricsConfig};
 use crate::pattern::FilterPattern;
+use crate::plan::PlanConfig;
 use crate::select::{FieldsConfig, Selector};
 use crate::trace::{TraceRules, TraceSinkKind, TracesConfig};
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub traces: TracesConfig,
     /// Which records are written to the `records` output.
     pub records: RecordsConfig,
+    /// Volume assumptions and prices for `logsieve plan` (the pipeline ignores them).
+    pub plan: PlanConfig,
 }
 
 /// `[records]`: which selected records are output (the CLI's `records`, the Firehose filter's
@@ -118,6 +121,7 @@ impl Config {
                     .map_err(|e| ConfigError::new("records.filter_pattern", e.to_string()))?,
             )
         };
+        self.plan.validate()?;
         Ok(CheckedConfig {
             decode: self.decode.validate()?,
             metrics: self.metrics.validate()?,

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod parse;
 pub mod pattern;
 pub mod pipeline;
+pub mod plan;
 pub mod record;
 pub mod redact;
 pub mod select;
