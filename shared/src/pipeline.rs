@@ -168,7 +168,7 @@ impl Pipeline {
         if is_error(record) {
             return Wanted::Keep(Some(1));
         }
-        if sample_hash(record) % rate == 0 {
+        if sample_hash(record).is_multiple_of(rate) {
             Wanted::Keep(Some(rate))
         } else {
             Wanted::SampledOut
