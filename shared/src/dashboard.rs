@@ -83,7 +83,7 @@ pub fn dashboard(config: &Config, opts: &DashboardOptions) -> Result<Value, Dash
             reason: e.to_string(),
         })?;
     }
-    if opts.period == 0 || opts.period % 60 != 0 || opts.period > 86_400 {
+    if opts.period == 0 || !opts.period.is_multiple_of(60) || opts.period > 86_400 {
         return Err(DashboardError::Period(opts.period));
     }
     let m = &config.metrics;
