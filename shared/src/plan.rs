@@ -411,7 +411,7 @@ fn plan_lambda(namespace: &str, max_functions: u64, a: &PlanConfig) -> Vec<Plann
     let functions = a.log_groups.min(max_functions) + u64::from(a.log_groups > max_functions);
     let function_dim = PlannedDimension {
         name: "FunctionName".into(),
-        source: "log group".into(),
+        source: "<log group>".into(),
         kind: DimensionKind::Builtin,
         values: functions,
         unbounded: None,
@@ -441,7 +441,7 @@ fn plan_lambda(namespace: &str, max_functions: u64, a: &PlanConfig) -> Vec<Plann
             function_dim,
             PlannedDimension {
                 name: "ErrorType".into(),
-                source: "report error type".into(),
+                source: "<error type>".into(),
                 kind: DimensionKind::Builtin,
                 values: error_types,
                 unbounded: None,
