@@ -1088,6 +1088,58 @@ mod tests {
     }
 
     #[test]
+    fn builtin_list_covers_what_the_pipeline_emits() {
+        use crate::config::CheckedConfig;
+        use crate::generate::{events, Mix};
+        use crate::pipeline::Pipeline;
+        use crate::record::{Batch, LogEvent, Source};
+        // Generated Lambda traffic has cold starts, timeouts, out-of-memory kills and errors.
+        let batch = Batch {
+            source: std::sync::Arc::new(Source {
+                log_group: "/aws/lambda/f".into(),
+                ..Source::default()
+            }),
+            events: events(Mix::Lambda, 3000, 7)
+                .into_iter()
+                .map(|e| LogEvent {
+                    id: e.id,
+                    timestamp: e.timestamp,
+                    message: e.message,
+                    extracted_fields: None,
+                })
+                .collect(),
+        };
+        let cfg = CheckedConfig::from_toml("[metrics]\nnamespace = \"L\"").unwrap();
+        let out = Pipeline::new(cfg).with_records(false).process(batch);
+        let planned = plan_lambda("L", 10, &PlanConfig::default());
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &out.metrics {
+            let dims: Vec<&str> = d.dimensions.keys().map(String::as_str).collect();
+            let found = planned.iter().any(|m| {
+                let mut names: Vec<&str> = m.dimensions.iter().map(|x| x.name.as_str()).collect();
+                names.sort_unstable();
+                m.name == d.metric_name && m.unit == d.unit && names == dims
+            });
+            assert!(
+                found,
+                "{} {:?} {} is not in the plan",
+                d.metric_name, dims, d.unit
+            );
+            seen.insert(d.metric_name.clone());
+        }
+        // The traffic exercised the rare signals too, so the check above saw them.
+        for name in [
+            "ColdStarts",
+            "InitDuration",
+            "Timeouts",
+            "OutOfMemory",
+            "EstimatedCost",
+        ] {
+            assert!(seen.contains(name), "{name} not generated");
+        }
+    }
+
+    #[test]
     fn hostile_names_stay_bounded() {
         let long = format!("$.{}", "aB_".repeat(100_000));
         let _ = unbounded_reason(&long);

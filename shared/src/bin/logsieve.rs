@@ -461,8 +461,12 @@ fn load_raw_config(path: Option<PathBuf>) -> Result<Config, Failure> {
                     let text = std::fs::read_to_string(p)
                         .map_err(|e| usage(format!("{}: {e}", p.display())))?;
                     (text, format!("{}: ", p.display()))
-                } else {
+                } else if v.contains('=') || v.contains('[') {
                     (v, String::new())
+                } else {
+                    return Err(usage(format!(
+                        "config: {ENV_CONFIG}: {v:?} is neither an existing file nor TOML"
+                    )));
                 }
             }
             _ => (DEFAULT_CONFIG.to_string(), String::new()),
