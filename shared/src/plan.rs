@@ -671,6 +671,7 @@ const UNBOUNDED_TOKENS: &[(&str, &str)] = &[
         "a measurement, not a category; make it the metric value",
     ),
     ("message", "free text"),
+    ("agent", "user agents are free text"),
     ("msg", "free text"),
 ];
 
@@ -707,7 +708,8 @@ pub fn unbounded_reason(source: &str) -> Option<String> {
             return Some("an identifier, one value per entity".into());
         }
     }
-    tokens.iter().find_map(|t| {
+    // The last word is the noun (`user_agent` is an agent, not a user).
+    tokens.iter().rev().find_map(|t| {
         UNBOUNDED_TOKENS
             .iter()
             .find(|(k, _)| k == t)
@@ -1014,6 +1016,7 @@ mod tests {
             ("$.path", true),
             ("$.latency_ms", true),
             ("$.correlationid", true),
+            ("$.user_agent", true),
             ("$.service", false),
             ("$.status_code", false),
             ("$status_code", false),
@@ -1026,6 +1029,10 @@ mod tests {
         for (source, flagged) in cases {
             assert_eq!(unbounded_reason(source).is_some(), flagged, "{source}");
         }
+        assert_eq!(
+            unbounded_reason("$.user_agent").as_deref(),
+            Some("user agents are free text")
+        );
         let cfg = config(
             "[[metrics.rule]]\nmetric_name = \"X\"\ndimensions = { R = \"$.requestId\", S = \"$.service\" }\n",
         );
