@@ -11,6 +11,7 @@ use crate::config_error::ConfigError;
 use crate::decode::{DecodeConfig, DecodeLimits};
 use crate::metrics::{MetricRules, MetricSinkKind, MetricsConfig};
 use crate::pattern::FilterPattern;
+use crate::plan::PlanConfig;
 use crate::select::{FieldsConfig, Selector};
 use crate::trace::{TraceRules, TraceSinkKind, TracesConfig};
 
@@ -41,16 +42,36 @@ pub struct Config {
     pub traces: TracesConfig,
     /// Which records are written to the `records` output.
     pub records: RecordsConfig,
+    /// Volume assumptions and prices for `logsieve plan` (the pipeline ignores them).
+    pub plan: PlanConfig,
 }
 
 /// `[records]`: which selected records are output (the CLI's `records`, the Firehose filter's
 /// result). Metrics and traces always see every record.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordsConfig {
     /// Only records matching this filter pattern are output (empty: all records).
     pub filter_pattern: String,
+    /// Keep 1 in N of the records that pass the filter and are not errors, chosen by a hash of
+    /// the event id (a retried batch keeps the same sample). Errors (error-level records, failed
+    /// platform events) are always kept. With N > 1 every output record carries
+    /// `"@sampleRate"` (N, or 1 for errors), the Honeycomb convention for re-weighting counts.
+    /// 1 (the default) keeps everything. At most 1,000,000.
+    pub sample_rate: u64,
 }
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            filter_pattern: String::new(),
+            sample_rate: 1,
+        }
+    }
+}
+
+/// Largest `records.sample_rate`: beyond it nothing but errors would ever be seen.
+pub const MAX_SAMPLE_RATE: u64 = 1_000_000;
 
 /// The validated configuration every stage reads.
 #[derive(Debug, Clone)]
@@ -61,6 +82,8 @@ pub struct CheckedConfig {
     pub traces: TraceRules,
     /// `None` when every record is output.
     pub records_filter: Option<FilterPattern>,
+    /// `records.sample_rate`: 1 keeps every non-error record.
+    pub records_sample_rate: u64,
 }
 
 impl Config {
@@ -118,12 +141,23 @@ impl Config {
                     .map_err(|e| ConfigError::new("records.filter_pattern", e.to_string()))?,
             )
         };
+        if !(1..=MAX_SAMPLE_RATE).contains(&self.records.sample_rate) {
+            return Err(ConfigError::new(
+                "records.sample_rate",
+                format!(
+                    "{} is not within 1..={MAX_SAMPLE_RATE}",
+                    self.records.sample_rate
+                ),
+            ));
+        }
+        self.plan.validate()?;
         Ok(CheckedConfig {
             decode: self.decode.validate()?,
             metrics: self.metrics.validate()?,
             fields: self.fields.validate()?,
             traces: self.traces.validate()?,
             records_filter,
+            records_sample_rate: self.records.sample_rate,
         })
     }
 }

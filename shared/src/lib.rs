@@ -3,12 +3,15 @@
 
 pub mod config;
 pub mod config_error;
+pub mod dashboard;
 pub mod decode;
 pub mod generate;
+pub mod import;
 pub mod metrics;
 pub mod parse;
 pub mod pattern;
 pub mod pipeline;
+pub mod plan;
 pub mod record;
 pub mod redact;
 pub mod select;

@@ -8,7 +8,7 @@ use crate::config::CheckedConfig;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::parse_event;
 use crate::pattern::MatchInput;
-use crate::record::{Batch, Format, ParseIssue, Record};
+use crate::record::{is_failure, Batch, Format, Level, ParseIssue, PlatformEvent, Record};
 use crate::stats::Counters;
 use crate::trace::{Segment, TraceCollector};
 
@@ -124,15 +124,25 @@ impl Pipeline {
                 .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
             traces.observe(&record, &mut counters);
             if self.collect_records {
-                if self.record_wanted(&record) {
-                    records.push(
-                        self.config
+                match self.record_wanted(&record) {
+                    Wanted::Keep(rate) => {
+                        let mut selected = self
+                            .config
                             .fields
-                            .select_with_counters(&record, &mut counters),
-                    );
-                } else {
-                    counters.incr("records.filtered_out");
-                    stats.dropped += 1;
+                            .select_with_counters(&record, &mut counters);
+                        if let Some(rate) = rate {
+                            selected.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
+                        }
+                        records.push(selected);
+                    }
+                    Wanted::FilteredOut => {
+                        counters.incr("records.filtered_out");
+                        stats.dropped += 1;
+                    }
+                    Wanted::SampledOut => {
+                        counters.incr("records.sampled_out");
+                        stats.dropped += 1;
+                    }
                 }
             }
         }
@@ -148,12 +158,75 @@ impl Pipeline {
         }
     }
 
-    fn record_wanted(&self, record: &Record) -> bool {
-        match &self.config.records_filter {
-            None => true,
-            Some(p) => p.is_match(&match_input(record)),
+    fn record_wanted(&self, record: &Record) -> Wanted {
+        if let Some(p) = &self.config.records_filter {
+            if !p.is_match(&match_input(record)) {
+                return Wanted::FilteredOut;
+            }
+        }
+        let rate = self.config.records_sample_rate;
+        if rate <= 1 {
+            return Wanted::Keep(None);
+        }
+        if is_error(record) {
+            return Wanted::Keep(Some(1));
+        }
+        if sample_hash(record).is_multiple_of(rate) {
+            Wanted::Keep(Some(rate))
+        } else {
+            Wanted::SampledOut
         }
     }
+}
+
+/// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands
+/// for N records).
+pub const SAMPLE_RATE_KEY: &str = "@sampleRate";
+
+/// What happens to a record at the `records` output.
+enum Wanted {
+    /// Output, with the sample rate to record when sampling is on.
+    Keep(Option<u64>),
+    FilteredOut,
+    SampledOut,
+}
+
+/// Errors are never sampled away: error-level records and failed platform events.
+fn is_error(record: &Record) -> bool {
+    if record.level().is_some_and(Level::is_error) {
+        return true;
+    }
+    match &record.platform {
+        Some(PlatformEvent::RuntimeDone { status, .. })
+        | Some(PlatformEvent::InitReport { status, .. }) => {
+            status.as_deref().is_some_and(is_failure)
+        }
+        _ => false,
+    }
+}
+
+/// A stable hash of the event id (FNV-1a, then a SplitMix64 finaliser so that ids differing
+/// only in their last digits spread over every residue). CloudWatch event ids are unique and
+/// survive redelivery, so a retried batch samples the same records. Events without an id
+/// (hand-made input) hash their timestamp and message instead.
+fn sample_hash(record: &Record) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    if record.event_id.is_empty() {
+        eat(&record.timestamp.to_le_bytes());
+        eat(record.message.as_bytes());
+    } else {
+        eat(record.event_id.as_bytes());
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The pattern input for a record: its message, and its fields when it was structured.
@@ -237,6 +310,60 @@ mod tests {
         assert_eq!(out.stats.dropped, 1);
         let mut p = Pipeline::new(cfg).with_records(false);
         assert!(p.process(batch(&["ERROR boom"])).records.is_empty());
+    }
+
+    #[test]
+    fn sampling_keeps_errors_and_one_in_n_deterministically() {
+        let text = "[records]\nsample_rate = 4\n";
+        let cfg = CheckedConfig::from_toml(text).unwrap();
+        let mut msgs: Vec<String> = (0..2000)
+            .map(|i| format!(r#"{{"level":"INFO","n":{i}}}"#))
+            .collect();
+        msgs.extend((0..50).map(|i| format!(r#"{{"level":"ERROR","n":{i}}}"#)));
+        msgs.push("START RequestId: x Version: $LATEST".into());
+        let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+        let mut p = Pipeline::new(cfg.clone());
+        let out = p.process(batch(&refs));
+        let errors: Vec<_> = out
+            .records
+            .iter()
+            .filter(|r| r["level"] == "ERROR")
+            .collect();
+        assert_eq!(errors.len(), 50, "every error is kept");
+        assert!(errors.iter().all(|r| r[SAMPLE_RATE_KEY] == 1));
+        let infos = out.records.len() - errors.len();
+        // 2001 non-error events at 1 in 4: about 500; a fair hash stays well within ±100.
+        assert!((400..=600).contains(&infos), "{infos} kept");
+        assert!(out
+            .records
+            .iter()
+            .filter(|r| r["level"] != "ERROR")
+            .all(|r| r[SAMPLE_RATE_KEY] == 4));
+        let sampled_out = out.stats.counters.get("records.sampled_out");
+        assert_eq!(sampled_out as usize, 2001 - infos);
+        assert_eq!(out.stats.dropped, sampled_out);
+        // A retry of the same batch keeps exactly the same records.
+        let again = Pipeline::new(cfg).process(batch(&refs));
+        assert_eq!(again.records, out.records);
+    }
+
+    #[test]
+    fn sampling_applies_after_the_filter_and_failed_reports_are_errors() {
+        let text = "[records]\nfilter_pattern = \"-DEBUG\"\nsample_rate = 1000000\n";
+        let cfg = CheckedConfig::from_toml(text).unwrap();
+        let report = "REPORT RequestId: r1\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tStatus: timeout";
+        let out = Pipeline::new(cfg).process(batch(&["DEBUG noise", report, "ok 1", "ok 2"]));
+        assert_eq!(out.stats.counters.get("records.filtered_out"), 1);
+        let kept: Vec<_> = out.records.iter().map(|r| r["@id"].clone()).collect();
+        assert!(kept.contains(&Value::from("1")), "{kept:?}");
+        for bad in ["0", "1000001"] {
+            let e =
+                CheckedConfig::from_toml(&format!("[records]\nsample_rate = {bad}\n")).unwrap_err();
+            assert_eq!(e.key, "records.sample_rate");
+        }
+        // Without sampling, records carry no sample rate.
+        let out = Pipeline::new(CheckedConfig::default_config().unwrap()).process(batch(&["x"]));
+        assert!(out.records[0].get(SAMPLE_RATE_KEY).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
-use logsieve::config::CheckedConfig;
+use logsieve::config::{CheckedConfig, Config, DEFAULT_CONFIG, ENV_CONFIG};
 use logsieve::decode::decode_input;
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
@@ -74,6 +74,50 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
+    /// List every metric the configuration can publish, its worst-case series, dimensions that
+    /// look unbounded, and the estimated monthly cost (us-east-1 prices unless [plan.pricing]
+    /// says otherwise; nothing is fetched).
+    Plan {
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Log events per day (overrides plan.events_per_day).
+        #[arg(long)]
+        events_per_day: Option<u64>,
+        /// Subscribed log groups (overrides plan.log_groups).
+        #[arg(long)]
+        log_groups: Option<u64>,
+        /// Events per subscription delivery (overrides plan.events_per_batch).
+        #[arg(long)]
+        events_per_batch: Option<u64>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Translate `aws logs describe-metric-filters` JSON into config rules (TOML).
+    ///
+    /// Notes and inexact translations go to stderr; filters that cannot be translated are
+    /// written commented out and make the exit status 1.
+    ImportMetricFilters {
+        /// The describe-metric-filters output; '-' for stdin.
+        file: String,
+        /// Write the TOML here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a CloudWatch dashboard body (JSON) for the configuration's metrics.
+    Dashboard {
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// FunctionName to graph explicitly (repeatable); none: SEARCH expressions.
+        #[arg(long = "function")]
+        functions: Vec<String>,
+        /// Seconds per data point.
+        #[arg(long, default_value_t = logsieve::dashboard::DEFAULT_PERIOD)]
+        period: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,6 +136,20 @@ fn main() -> ExitCode {
         } => process(config, output, &files),
         Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Plan {
+            config,
+            events_per_day,
+            log_groups,
+            events_per_batch,
+            output,
+        } => plan_cmd(config, events_per_day, log_groups, events_per_batch, output),
+        Command::ImportMetricFilters { file, output } => import_cmd(&file, output),
+        Command::Dashboard {
+            config,
+            region,
+            functions,
+            period,
+        } => dashboard_cmd(config, region, functions, period),
         Command::Generate {
             mix,
             events,
@@ -383,5 +441,126 @@ fn generate(mix: &str, n: usize, seed: u64, format: &str) -> Result<ExitCode, Fa
         }
     };
     println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration as written (plan and dashboard read rule sources the checked form drops),
+/// after checking it the way every other command does, so errors carry their line.
+fn load_raw_config(path: Option<PathBuf>) -> Result<Config, Failure> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (text, origin) = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(&p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            (text, format!("{}: ", p.display()))
+        }
+        None => match std::env::var(ENV_CONFIG) {
+            Ok(v) if !v.trim().is_empty() => {
+                let p = std::path::Path::new(v.trim());
+                if p.is_file() {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+                    (text, format!("{}: ", p.display()))
+                } else if v.contains('=') || v.contains('[') {
+                    (v, String::new())
+                } else {
+                    return Err(usage(format!(
+                        "config: {ENV_CONFIG}: {v:?} is neither an existing file nor TOML"
+                    )));
+                }
+            }
+            _ => (DEFAULT_CONFIG.to_string(), String::new()),
+        },
+    };
+    CheckedConfig::from_toml_with_env(&text, env)
+        .map_err(|e| usage(format!("config: {origin}{e}")))?;
+    let mut cfg = Config::from_toml(&text).map_err(|e| usage(format!("config: {origin}{e}")))?;
+    cfg.apply_env(env)
+        .map_err(|e| usage(format!("config: {origin}{e}")))?;
+    Ok(cfg)
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut w = stdout.lock();
+    w.write_all(text.as_bytes())
+        .and_then(|_| w.flush())
+        .map_err(|e| usage(format!("stdout: {e}")))
+}
+
+fn plan_cmd(
+    config: Option<PathBuf>,
+    events_per_day: Option<u64>,
+    log_groups: Option<u64>,
+    events_per_batch: Option<u64>,
+    output: OutputFormat,
+) -> Result<ExitCode, Failure> {
+    let mut cfg = load_raw_config(config)?;
+    if let Some(n) = events_per_day {
+        cfg.plan.events_per_day = n;
+    }
+    if let Some(n) = log_groups {
+        cfg.plan.log_groups = n;
+    }
+    if let Some(n) = events_per_batch {
+        cfg.plan.events_per_batch = n;
+    }
+    let plan = logsieve::plan::plan(&cfg).map_err(|e| usage(format!("plan: {e}")))?;
+    let text = match output {
+        OutputFormat::Table => logsieve::plan::render_table(&plan),
+        OutputFormat::Json => serde_json::to_string(&plan)
+            .map(|s| s + "\n")
+            .map_err(|e| usage(format!("json: {e}")))?,
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_cmd(file: &str, output: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    use logsieve::import::{import_metric_filters, render_issues, MAX_IMPORT_BYTES};
+    let bytes = read_input(file)?;
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(usage(format!(
+            "{file}: {} bytes, the limit is {MAX_IMPORT_BYTES}",
+            bytes.len()
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| usage(format!("{file}: not UTF-8")))?;
+    let imp = import_metric_filters(&text).map_err(|e| usage(format!("{file}: {e}")))?;
+    match &output {
+        Some(p) => {
+            std::fs::write(p, &imp.toml).map_err(|e| usage(format!("{}: {e}", p.display())))?
+        }
+        None => write_stdout(&imp.toml)?,
+    }
+    eprint!("{}", render_issues(&imp.issues));
+    if imp.skipped > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{} rule(s) imported, {} could not be translated (written commented out)",
+                imp.rules, imp.skipped
+            ),
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dashboard_cmd(
+    config: Option<PathBuf>,
+    region: String,
+    functions: Vec<String>,
+    period: u32,
+) -> Result<ExitCode, Failure> {
+    use logsieve::dashboard::{dashboard, DashboardOptions};
+    let cfg = load_raw_config(config)?;
+    let opts = DashboardOptions {
+        region,
+        functions,
+        period,
+    };
+    let body = dashboard(&cfg, &opts).map_err(|e| usage(format!("dashboard: {e}")))?;
+    let text = serde_json::to_string_pretty(&body).map_err(|e| usage(format!("json: {e}")))?;
+    write_stdout(&(text + "\n"))?;
     Ok(ExitCode::SUCCESS)
 }

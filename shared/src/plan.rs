@@ -1,0 +1,1158 @@
+//! `logsieve plan`: from a configuration alone (no AWS calls, no clock), lists every metric it can
+//! publish with its worst-case number of series, flags dimensions that look unbounded, and
+//! estimates the monthly bill at stated volume assumptions and configurable prices.
+//!
+//! The model, in order (docs/cost.md walks through an example):
+//! - **Series** (billed custom metrics): a literal dimension has 1 value, a dimension read from
+//!   the event has `max_cardinality` values plus `other`; a metric's series is the product.
+//!   Built-in Lambda metrics have one `FunctionName` per subscribed log group (up to
+//!   `lambda_max_functions`, plus `other` past it), and `Errors` by `ErrorType` up to
+//!   [`MAX_ERROR_TYPES`] + 1 per function. Caps hold per execution environment: a truly unbounded
+//!   field lets every new environment admit different values, which is why such dimensions are
+//!   flagged. Every series is assumed active all month (CloudWatch prorates by the hour).
+//! - **Volume**: `events_per_day` events arrive in deliveries of `events_per_batch` (one Lambda
+//!   invocation, one aggregation). A rule yields a sample for `match_fraction` of events (every
+//!   event when it has a `default_value`); Lambda REPORT lines are `report_fraction` of events and
+//!   each yields [`LAMBDA_SAMPLES_PER_REPORT`] samples. Within a batch, samples of one series fold
+//!   into one datum (one minute bucket per batch), so a metric contributes
+//!   `min(series, samples per batch)` datums per batch. Rules are assumed to see every log group.
+//! - **PutMetricData**: each batch with datums sends `ceil(datums / 1000)` requests.
+//! - **EMF**: the bytes of one datum and of one extra sample are measured by running the EMF
+//!   encoder over one synthetic datum per metric (12-character values for dimensions read from
+//!   events), so documents shared by metrics with the same dimensions are accounted for.
+//! - **Lambda**: invocations (one per batch) at `metrics.price_per_request`, plus compute at a
+//!   measured cost per million events.
+//! - **X-Ray**: one trace per `events_per_trace` events when the traces sink is `xray`; an upper
+//!   bound, since traces the application already records are not recorded again.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::config_error::ConfigError;
+use crate::metrics::{
+    encode_emf, MetricDatum, MetricSinkKind, RuleConfig, MAX_DATUMS_PER_REQUEST, MAX_ERROR_TYPES,
+    OVERFLOW_VALUE,
+};
+use crate::trace::TraceSinkKind;
+
+/// Average month, as AWS bills it: 730 hours.
+pub const DAYS_PER_MONTH: f64 = 730.0 / 24.0;
+/// Custom metrics billed at the first tier price.
+pub const METRIC_TIER_1: u64 = 10_000;
+/// Custom metrics billed at the first or second tier price (10k + 240k).
+pub const METRIC_TIER_2: u64 = 250_000;
+/// Custom metrics billed at the first three tier prices (+ 750k); the fourth tier is beyond.
+pub const METRIC_TIER_3: u64 = 1_000_000;
+/// Bytes in one billed GB of log ingestion (AWS bills binary gigabytes).
+pub const BYTES_PER_GB: f64 = 1_073_741_824.0;
+/// Samples every REPORT line yields: Invocations, Duration, BilledDuration, MemorySize,
+/// MaxMemoryUsed, MemoryUtilization, EstimatedCost and Errors (cold starts, timeouts and errors
+/// by type are rare and not counted in volume, though their series are).
+pub const LAMBDA_SAMPLES_PER_REPORT: f64 = 8.0;
+/// Compute cost of processing one million events (USD): arm64, the function's memory size and
+/// the measured events per second of the pipeline benchmark. Placeholder from the 500k events/s
+/// per core target at 1 GB (2 s × 1 GB × $0.0000133334 ≈ $0.00003) tripled for decoding and
+/// sinks; to be replaced by the lead with the measured figure.
+pub const DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS: f64 = 0.0001;
+/// Length assumed for a dimension value read from events, for EMF sizing.
+pub const ASSUMED_DIMENSION_VALUE_LEN: usize = 12;
+
+/// `[plan]`: volume assumptions and prices for `logsieve plan`. Only `plan` reads it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConfig {
+    /// Log events delivered to the processor per day (all subscribed log groups together).
+    pub events_per_day: u64,
+    /// Log groups subscribed to the processor (each Lambda log group is one `FunctionName`).
+    pub log_groups: u64,
+    /// Events per subscription delivery, i.e. per invocation. CloudWatch Logs batches by time
+    /// and size; 100 is a middle-of-the-road figure, busy groups deliver more.
+    pub events_per_batch: u64,
+    /// Share of events each rule's pattern matches (0–1).
+    pub match_fraction: f64,
+    /// Share of events that are Lambda REPORT lines (0–1): one per invocation of the monitored
+    /// functions, e.g. 0.1 when a function writes 10 lines per invocation.
+    pub report_fraction: f64,
+    /// Events that share one trace id (≥ 1).
+    pub events_per_trace: f64,
+    /// Prices (USD); the defaults are us-east-1 list prices and are never fetched.
+    pub pricing: Pricing,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            events_per_day: 1_000_000,
+            log_groups: 1,
+            events_per_batch: 100,
+            match_fraction: 0.05,
+            report_fraction: 0.1,
+            events_per_trace: 10.0,
+            pricing: Pricing::default(),
+        }
+    }
+}
+
+/// `[plan.pricing]`: USD prices, us-east-1 list prices by default (aws-facts §3; verify on the
+/// AWS pricing pages for other Regions or later dates).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pricing {
+    /// Per custom metric-month, the first 10,000 metrics.
+    pub metric_first_10k: f64,
+    /// Per custom metric-month, the next 240,000.
+    pub metric_next_240k: f64,
+    /// Per custom metric-month, the next 750,000.
+    pub metric_next_750k: f64,
+    /// Per custom metric-month, beyond 1,000,000.
+    pub metric_over_1m: f64,
+    /// Per 1,000 PutMetricData requests.
+    pub put_metric_data_per_1000: f64,
+    /// Per GB of CloudWatch Logs ingestion (standard log class), what EMF costs.
+    pub log_ingestion_per_gb: f64,
+    /// Per million X-Ray traces recorded.
+    pub xray_per_million_traces: f64,
+    /// Lambda compute per million events processed (see
+    /// [`DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS`]); requests are priced by
+    /// `metrics.price_per_request`.
+    pub lambda_per_million_events: f64,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Pricing {
+            metric_first_10k: 0.30,
+            metric_next_240k: 0.10,
+            metric_next_750k: 0.05,
+            metric_over_1m: 0.02,
+            put_metric_data_per_1000: 0.01,
+            log_ingestion_per_gb: 0.50,
+            xray_per_million_traces: 5.00,
+            lambda_per_million_events: DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS,
+        }
+    }
+}
+
+impl PlanConfig {
+    /// Checks ranges; errors name the key (`plan.match_fraction`, `plan.pricing.…`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fraction = |key: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(key, format!("{v} is not within 0..=1")))
+            }
+        };
+        fraction("plan.match_fraction", self.match_fraction)?;
+        fraction("plan.report_fraction", self.report_fraction)?;
+        if self.events_per_batch == 0 {
+            return Err(ConfigError::new(
+                "plan.events_per_batch",
+                "must be at least 1",
+            ));
+        }
+        if !(self.events_per_trace.is_finite() && self.events_per_trace >= 1.0) {
+            return Err(ConfigError::new(
+                "plan.events_per_trace",
+                format!("{} is not a number ≥ 1", self.events_per_trace),
+            ));
+        }
+        let p = &self.pricing;
+        for (key, v) in [
+            ("metric_first_10k", p.metric_first_10k),
+            ("metric_next_240k", p.metric_next_240k),
+            ("metric_next_750k", p.metric_next_750k),
+            ("metric_over_1m", p.metric_over_1m),
+            ("put_metric_data_per_1000", p.put_metric_data_per_1000),
+            ("log_ingestion_per_gb", p.log_ingestion_per_gb),
+            ("xray_per_million_traces", p.xray_per_million_traces),
+            ("lambda_per_million_events", p.lambda_per_million_events),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError::new(
+                    format!("plan.pricing.{key}"),
+                    format!("{v} is not a price ≥ 0"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Monthly cost of `series` custom metrics at the tiered prices.
+pub fn custom_metrics_cost(series: u64, p: &Pricing) -> f64 {
+    let tiers = [
+        (METRIC_TIER_1, p.metric_first_10k),
+        (METRIC_TIER_2, p.metric_next_240k),
+        (METRIC_TIER_3, p.metric_next_750k),
+        (u64::MAX, p.metric_over_1m),
+    ];
+    let mut cost = 0.0;
+    let mut below = 0u64;
+    for (upto, price) in tiers {
+        let n = series.min(upto).saturating_sub(below);
+        cost += n as f64 * price;
+        below = upto;
+        if series <= upto {
+            break;
+        }
+    }
+    cost
+}
+
+/// How a dimension gets its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DimensionKind {
+    /// A fixed value: one series.
+    Literal,
+    /// `$.path` read from the event's fields.
+    Field,
+    /// `$name` from a space-delimited pattern.
+    Extracted,
+    /// A value logsieve derives itself (`FunctionName`, `ErrorType`).
+    Builtin,
+}
+
+/// One dimension of a planned metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedDimension {
+    pub name: String,
+    /// The source as written (`$.service`, `prod`, `$status_code`).
+    pub source: String,
+    pub kind: DimensionKind,
+    /// Worst-case distinct values, `other` included.
+    pub values: u64,
+    /// Why the values look unbounded (ids, addresses, timestamps…), if they do.
+    pub unbounded: Option<String>,
+}
+
+/// One metric the configuration can publish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedMetric {
+    /// `metrics.rule[2]` or `lambda`.
+    pub origin: String,
+    pub namespace: String,
+    pub name: String,
+    pub unit: String,
+    pub storage_resolution: u32,
+    pub dimensions: Vec<PlannedDimension>,
+    /// Worst-case series: the product of the dimensions' values.
+    pub series: u64,
+    /// Samples per log event on average (volume model, see the module comment).
+    pub samples_per_event: f64,
+}
+
+/// The estimate, per month unless named otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostEstimate {
+    pub series: u64,
+    pub custom_metrics_usd: f64,
+    pub batches_per_day: f64,
+    pub datums_per_batch: f64,
+    pub samples_per_day: f64,
+    pub put_metric_data_requests: f64,
+    pub put_metric_data_usd: f64,
+    pub emf_bytes_per_datum: f64,
+    pub emf_bytes_per_extra_sample: f64,
+    pub emf_gb: f64,
+    pub emf_usd: f64,
+    /// `cloudwatch` or `emf`, whichever costs less at this volume.
+    pub cheaper_sink: MetricSinkKind,
+    /// The sink the configuration uses.
+    pub configured_sink: MetricSinkKind,
+    pub lambda_invocations: f64,
+    pub lambda_usd: f64,
+    pub xray_traces: f64,
+    pub xray_usd: f64,
+    /// Custom metrics + the configured sink + Lambda + X-Ray.
+    pub total_usd: f64,
+}
+
+/// What `logsieve plan` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub assumptions: PlanConfig,
+    pub metrics: Vec<PlannedMetric>,
+    pub cost: CostEstimate,
+    /// Unbounded dimensions and other things worth a look, one line each.
+    pub warnings: Vec<String>,
+    /// What the configuration does that CloudWatch metric filters cannot.
+    pub beyond_metric_filters: Vec<String>,
+}
+
+/// CloudWatch metric-filter limits, for the comparison.
+const METRIC_FILTER_MAX_DIMENSIONS: usize = 3;
+const METRIC_FILTERS_PER_LOG_GROUP: usize = 100;
+const METRIC_FILTER_MAX_COMBINATIONS: u64 = 1000;
+
+/// Plans `config` with the assumptions in its `[plan]` section (validating it first).
+pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
+    let checked = config.validate()?;
+    config.plan.validate()?;
+    let a = &config.plan;
+    let m = &config.metrics;
+    let mut metrics = Vec::new();
+    for (i, rule) in m.rules.iter().enumerate() {
+        metrics.push(plan_rule(
+            &format!("metrics.rule[{i}]"),
+            rule,
+            &m.namespace,
+            a,
+        ));
+    }
+    if m.lambda_platform {
+        metrics.extend(plan_lambda(&m.namespace, m.lambda_max_functions as u64, a));
+    }
+    let mut warnings = Vec::new();
+    for pm in &metrics {
+        for d in &pm.dimensions {
+            if let Some(why) = &d.unbounded {
+                warnings.push(format!(
+                    "{} {}: dimension {} = {:?} looks unbounded ({why}); the cap holds {} values per execution environment, and each new environment may admit different ones",
+                    pm.origin, pm.name, d.name, d.source, d.values.saturating_sub(1)
+                ));
+            }
+        }
+    }
+    if checked.metrics.sink == MetricSinkKind::None {
+        warnings
+            .push("metrics.sink = \"none\": nothing is published, so metric costs are 0".into());
+    }
+    let cost = estimate(&metrics, config, checked.metrics.sink, checked.traces.sink);
+    Ok(Plan {
+        assumptions: a.clone(),
+        beyond_metric_filters: beyond_metric_filters(&m.rules, &metrics),
+        metrics,
+        cost,
+        warnings,
+    })
+}
+
+/// Mirrors the rule compiler's reading of a dimension source (rules.rs `parse_dimension`).
+fn dimension_kind(source: &str) -> DimensionKind {
+    if source.starts_with("$$") {
+        DimensionKind::Literal
+    } else if source.starts_with("$.") || source.starts_with("$[") {
+        DimensionKind::Field
+    } else if source.starts_with('$') {
+        DimensionKind::Extracted
+    } else {
+        DimensionKind::Literal
+    }
+}
+
+fn plan_rule(origin: &str, rule: &RuleConfig, namespace: &str, a: &PlanConfig) -> PlannedMetric {
+    let cap = rule.max_cardinality as u64 + 1;
+    let dimensions: Vec<PlannedDimension> = rule
+        .dimensions
+        .iter()
+        .map(|(name, source)| {
+            let kind = dimension_kind(source);
+            let from_event = kind != DimensionKind::Literal;
+            PlannedDimension {
+                name: name.clone(),
+                source: source.clone(),
+                kind,
+                values: if from_event { cap } else { 1 },
+                unbounded: if from_event {
+                    unbounded_reason(source)
+                } else {
+                    None
+                },
+            }
+        })
+        .collect();
+    let series = dimensions
+        .iter()
+        .fold(1u64, |acc, d| acc.saturating_mul(d.values));
+    PlannedMetric {
+        origin: origin.to_string(),
+        namespace: rule
+            .metric_namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_string()),
+        name: rule.metric_name.clone(),
+        unit: rule.unit.clone(),
+        storage_resolution: rule.storage_resolution,
+        dimensions,
+        series,
+        samples_per_event: if rule.default_value.is_some() {
+            1.0
+        } else {
+            a.match_fraction
+        },
+    }
+}
+
+/// The built-in metrics (lambda.rs), each with one `FunctionName` per function.
+const LAMBDA_METRICS: &[(&str, &str, bool)] = &[
+    // (name, unit, sampled on every REPORT line)
+    ("Invocations", "Count", true),
+    ("Duration", "Milliseconds", true),
+    ("BilledDuration", "Milliseconds", true),
+    ("MemorySize", "Megabytes", true),
+    ("MaxMemoryUsed", "Megabytes", true),
+    ("MemoryUtilization", "Percent", true),
+    ("InitDuration", "Milliseconds", false),
+    ("ColdStarts", "Count", false),
+    ("RestoreDuration", "Milliseconds", false),
+    ("Errors", "Count", true),
+    ("Timeouts", "Count", false),
+    ("OutOfMemory", "Count", false),
+    ("EstimatedCost", "None", true),
+];
+
+fn plan_lambda(namespace: &str, max_functions: u64, a: &PlanConfig) -> Vec<PlannedMetric> {
+    let functions = a.log_groups.min(max_functions) + u64::from(a.log_groups > max_functions);
+    let function_dim = PlannedDimension {
+        name: "FunctionName".into(),
+        source: "<log group>".into(),
+        kind: DimensionKind::Builtin,
+        values: functions,
+        unbounded: None,
+    };
+    let per_report = a.report_fraction;
+    let mut out: Vec<PlannedMetric> = LAMBDA_METRICS
+        .iter()
+        .map(|&(name, unit, every_report)| PlannedMetric {
+            origin: "lambda".into(),
+            namespace: namespace.to_string(),
+            name: name.into(),
+            unit: unit.into(),
+            storage_resolution: 60,
+            dimensions: vec![function_dim.clone()],
+            series: functions,
+            samples_per_event: if every_report { per_report } else { 0.0 },
+        })
+        .collect();
+    let error_types = MAX_ERROR_TYPES as u64 + 1;
+    out.push(PlannedMetric {
+        origin: "lambda".into(),
+        namespace: namespace.to_string(),
+        name: "Errors".into(),
+        unit: "Count".into(),
+        storage_resolution: 60,
+        dimensions: vec![
+            function_dim,
+            PlannedDimension {
+                name: "ErrorType".into(),
+                source: "<error type>".into(),
+                kind: DimensionKind::Builtin,
+                values: error_types,
+                unbounded: None,
+            },
+        ],
+        series: functions.saturating_mul(error_types),
+        samples_per_event: 0.0,
+    });
+    out
+}
+
+fn estimate(
+    metrics: &[PlannedMetric],
+    config: &Config,
+    sink: MetricSinkKind,
+    traces: TraceSinkKind,
+) -> CostEstimate {
+    let a = &config.plan;
+    let p = &a.pricing;
+    let publishing = sink != MetricSinkKind::None;
+    let events = a.events_per_day as f64;
+    let batch = a.events_per_batch as f64;
+    let batches_per_day = events / batch;
+    let series = metrics
+        .iter()
+        .fold(0u64, |acc, m| acc.saturating_add(m.series));
+    let samples_per_day: f64 = metrics.iter().map(|m| events * m.samples_per_event).sum();
+    // Events smaller than one batch still arrive in (smaller) batches.
+    let per_batch = batch.min(events);
+    let datums_per_batch: f64 = metrics
+        .iter()
+        .map(|m| (m.series as f64).min(per_batch * m.samples_per_event))
+        .sum();
+    let requests_per_batch = if datums_per_batch > 0.0 {
+        (datums_per_batch / MAX_DATUMS_PER_REQUEST as f64).ceil()
+    } else {
+        0.0
+    };
+    let put_metric_data_requests = batches_per_day * requests_per_batch * DAYS_PER_MONTH;
+    let put_metric_data_usd = put_metric_data_requests / 1000.0 * p.put_metric_data_per_1000;
+
+    let (bytes_per_datum, bytes_per_extra) = emf_sizes(metrics);
+    let datums_per_day = batches_per_day * datums_per_batch;
+    let extra_samples = (samples_per_day - datums_per_day).max(0.0);
+    let emf_bytes =
+        (datums_per_day * bytes_per_datum + extra_samples * bytes_per_extra) * DAYS_PER_MONTH;
+    let emf_gb = emf_bytes / BYTES_PER_GB;
+    let emf_usd = emf_gb * p.log_ingestion_per_gb;
+
+    let custom_metrics_usd = if publishing {
+        custom_metrics_cost(series, p)
+    } else {
+        0.0
+    };
+    let cheaper_sink = if emf_usd < put_metric_data_usd {
+        MetricSinkKind::Emf
+    } else {
+        MetricSinkKind::Cloudwatch
+    };
+    let sink_usd = match sink {
+        MetricSinkKind::Cloudwatch => put_metric_data_usd,
+        MetricSinkKind::Emf => emf_usd,
+        MetricSinkKind::None => 0.0,
+    };
+    let lambda_invocations = batches_per_day * DAYS_PER_MONTH;
+    let lambda_usd = lambda_invocations * config.metrics.price_per_request
+        + events * DAYS_PER_MONTH / 1e6 * p.lambda_per_million_events;
+    let xray_traces = if traces == TraceSinkKind::Xray {
+        events * DAYS_PER_MONTH / a.events_per_trace
+    } else {
+        0.0
+    };
+    let xray_usd = xray_traces / 1e6 * p.xray_per_million_traces;
+    CostEstimate {
+        series,
+        custom_metrics_usd,
+        batches_per_day,
+        datums_per_batch,
+        samples_per_day,
+        put_metric_data_requests,
+        put_metric_data_usd,
+        emf_bytes_per_datum: bytes_per_datum,
+        emf_bytes_per_extra_sample: bytes_per_extra,
+        emf_gb,
+        emf_usd,
+        cheaper_sink,
+        configured_sink: sink,
+        lambda_invocations,
+        lambda_usd,
+        xray_traces,
+        xray_usd,
+        total_usd: custom_metrics_usd + sink_usd + lambda_usd + xray_usd,
+    }
+}
+
+/// (bytes per datum, bytes per additional sample of a datum) as the EMF encoder writes them.
+fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
+    let datums = |count: f64| -> Vec<MetricDatum> {
+        metrics
+            .iter()
+            .map(|m| {
+                let mut dims = Map::new();
+                for d in &m.dimensions {
+                    let v = match d.kind {
+                        DimensionKind::Literal => d.source.trim_start_matches('$').to_string(),
+                        _ => "x".repeat(ASSUMED_DIMENSION_VALUE_LEN),
+                    };
+                    dims.insert(d.name.clone(), Value::String(v));
+                }
+                MetricDatum {
+                    namespace: m.namespace.clone(),
+                    metric_name: m.name.clone(),
+                    dimensions: dims,
+                    unit: m.unit.clone(),
+                    timestamp: 1_700_000_000_000,
+                    storage_resolution: m.storage_resolution,
+                    values: vec![123.456],
+                    counts: vec![count],
+                }
+            })
+            .collect()
+    };
+    // One newline per document: each is a line on stdout, one log event.
+    let bytes = |ds: &[MetricDatum]| -> f64 {
+        encode_emf(ds).iter().map(|d| d.len() + 1).sum::<usize>() as f64
+    };
+    let one = datums(1.0);
+    let n = one.len().max(1) as f64;
+    let b1 = bytes(&one);
+    let b2 = bytes(&datums(2.0));
+    (b1 / n, (b2 - b1).max(0.0) / n)
+}
+
+fn beyond_metric_filters(rules: &[RuleConfig], metrics: &[PlannedMetric]) -> Vec<String> {
+    let mut out = Vec::new();
+    let wide: Vec<&str> = rules
+        .iter()
+        .filter(|r| r.dimensions.len() > METRIC_FILTER_MAX_DIMENSIONS)
+        .map(|r| r.metric_name.as_str())
+        .collect();
+    if !wide.is_empty() {
+        out.push(format!(
+            "{} rule(s) use more than the {METRIC_FILTER_MAX_DIMENSIONS} dimensions a metric filter allows: {}",
+            wide.len(),
+            wide.join(", ")
+        ));
+    }
+    // Rules per log group: a rule without log_groups applies to all of them.
+    let mut per_group: BTreeMap<&str, usize> = BTreeMap::new();
+    let global = rules.iter().filter(|r| r.log_groups.is_empty()).count();
+    for r in rules {
+        for g in &r.log_groups {
+            *per_group.entry(g.as_str()).or_default() += 1;
+        }
+    }
+    let busiest = per_group.values().max().copied().unwrap_or(0) + global;
+    if busiest > METRIC_FILTERS_PER_LOG_GROUP {
+        out.push(format!(
+            "up to {busiest} rules apply to one log group; metric filters stop at {METRIC_FILTERS_PER_LOG_GROUP} per log group"
+        ));
+    }
+    let capped = metrics
+        .iter()
+        .filter(|m| m.origin != "lambda" && m.series > METRIC_FILTER_MAX_COMBINATIONS)
+        .count();
+    if capped > 0 {
+        out.push(format!(
+            "{capped} rule(s) may exceed {METRIC_FILTER_MAX_COMBINATIONS} dimension combinations, where CloudWatch disables a metric filter; logsieve folds values past max_cardinality into {OVERFLOW_VALUE:?} and keeps publishing"
+        ));
+    }
+    if rules.iter().any(|r| {
+        r.dimensions
+            .values()
+            .any(|s| dimension_kind(s) != DimensionKind::Literal)
+    }) {
+        out.push(
+            "dimensions read from events are capped per rule (max_cardinality), so a burst of new values costs at most the cap, not a new metric per value"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// Name parts that usually carry one value per request, user or moment.
+const UNBOUNDED_TOKENS: &[(&str, &str)] = &[
+    ("uuid", "UUIDs are unique"),
+    ("guid", "GUIDs are unique"),
+    ("email", "one value per user"),
+    ("mail", "one value per user"),
+    ("user", "one value per user"),
+    ("username", "one value per user"),
+    ("session", "one value per session"),
+    ("ip", "one value per client address"),
+    ("addr", "one value per client address"),
+    ("address", "one value per client address"),
+    ("timestamp", "one value per moment"),
+    ("ts", "one value per moment"),
+    ("time", "one value per moment"),
+    ("date", "one value per moment"),
+    ("datetime", "one value per moment"),
+    ("trace", "one value per request"),
+    ("span", "one value per request"),
+    (
+        "url",
+        "raw URLs embed ids and query strings; use a route template",
+    ),
+    (
+        "uri",
+        "raw URLs embed ids and query strings; use a route template",
+    ),
+    ("path", "raw paths embed ids; use a route template"),
+    ("query", "query strings are free text"),
+    (
+        "latency",
+        "a measurement, not a category; make it the metric value",
+    ),
+    (
+        "duration",
+        "a measurement, not a category; make it the metric value",
+    ),
+    (
+        "bytes",
+        "a measurement, not a category; make it the metric value",
+    ),
+    (
+        "size",
+        "a measurement, not a category; make it the metric value",
+    ),
+    ("message", "free text"),
+    ("agent", "user agents are free text"),
+    ("msg", "free text"),
+];
+
+/// Why a dimension read from `source` (`$.request_id`, `$remote_addr`) looks unbounded.
+pub fn unbounded_reason(source: &str) -> Option<String> {
+    // The last key of the path names the value; `$.user.id` reads `id` of a user.
+    let body = source.trim_start_matches('$');
+    let last = body
+        .rsplit(['.', '[', ']', '\'', '"'])
+        .find(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit() || b == b'*'))?;
+    let tokens = name_tokens(last);
+    if let Some(t) = tokens.last() {
+        if t == "id" || t == "ids" {
+            return Some("an identifier, one value per entity".into());
+        }
+    }
+    // `requestId`, `reqid`, `correlationid`: ids written as one word.
+    let joined = tokens.concat();
+    if joined.len() > 2 && joined.ends_with("id") && !joined.ends_with("aid") {
+        let stem = &joined[..joined.len() - 2];
+        if [
+            "request",
+            "req",
+            "correlation",
+            "trace",
+            "span",
+            "user",
+            "session",
+            "message",
+        ]
+        .iter()
+        .any(|s| stem.ends_with(s))
+        {
+            return Some("an identifier, one value per entity".into());
+        }
+    }
+    // The last word is the noun (`user_agent` is an agent, not a user).
+    tokens.iter().rev().find_map(|t| {
+        UNBOUNDED_TOKENS
+            .iter()
+            .find(|(k, _)| k == t)
+            .map(|(_, why)| (*why).to_string())
+    })
+}
+
+/// Splits `remote_addr`, `requestId`, `sourceIPAddress` into lower-case words.
+fn name_tokens(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.chars().take(256).collect();
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
+        let next = chars.get(i + 1).copied();
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+            });
+        if boundary && !cur.is_empty() {
+            tokens.push(std::mem::take(&mut cur));
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
+}
+
+/// The human table `logsieve plan` prints.
+pub fn render_table(plan: &Plan) -> String {
+    let mut s = String::new();
+    let a = &plan.assumptions;
+    let c = &plan.cost;
+    let _ = writeln!(
+        s,
+        "== METRICS ({} metrics, {} series worst case) ==",
+        plan.metrics.len(),
+        c.series
+    );
+    let _ = writeln!(
+        s,
+        "{:<18} {:<22} {:<20} {:>9}  dimensions (values)",
+        "origin", "metric", "namespace", "series"
+    );
+    for m in &plan.metrics {
+        let dims = m
+            .dimensions
+            .iter()
+            .map(|d| {
+                let flag = if d.unbounded.is_some() {
+                    " UNBOUNDED?"
+                } else {
+                    ""
+                };
+                format!("{}={} ({}){flag}", d.name, d.source, d.values)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            s,
+            "{:<18} {:<22} {:<20} {:>9}  {}",
+            m.origin, m.name, m.namespace, m.series, dims
+        );
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(s, "\n== WARNINGS ==");
+        for w in &plan.warnings {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+    if !plan.beyond_metric_filters.is_empty() {
+        let _ = writeln!(s, "\n== BEYOND METRIC FILTERS ==");
+        for w in &plan.beyond_metric_filters {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n== MONTHLY COST (USD, {} events/day, {} log group(s), {} events/batch) ==",
+        a.events_per_day, a.log_groups, a.events_per_batch
+    );
+    let sink = |k: MetricSinkKind| match k {
+        MetricSinkKind::Cloudwatch => "cloudwatch",
+        MetricSinkKind::Emf => "emf",
+        MetricSinkKind::None => "none",
+    };
+    let rows = [
+        (
+            format!("custom metrics ({} series)", c.series),
+            c.custom_metrics_usd,
+        ),
+        (
+            format!(
+                "PutMetricData ({:.0} requests){}",
+                c.put_metric_data_requests,
+                mark(c.configured_sink == MetricSinkKind::Cloudwatch)
+            ),
+            c.put_metric_data_usd,
+        ),
+        (
+            format!(
+                "EMF ingestion ({:.3} GB){}",
+                c.emf_gb,
+                mark(c.configured_sink == MetricSinkKind::Emf)
+            ),
+            c.emf_usd,
+        ),
+        (
+            format!("Lambda ({:.0} invocations)", c.lambda_invocations),
+            c.lambda_usd,
+        ),
+        (format!("X-Ray ({:.0} traces)", c.xray_traces), c.xray_usd),
+    ];
+    for (label, usd) in rows {
+        let _ = writeln!(s, "{label:<48} {usd:>12.2}");
+    }
+    let _ = writeln!(
+        s,
+        "{:<48} {:>12.2}",
+        format!("total (with sink {})", sink(c.configured_sink)),
+        c.total_usd
+    );
+    let _ = writeln!(
+        s,
+        "cheaper metrics sink at this volume: {} ({:.1} datums/batch, {:.0} B/datum in EMF)",
+        sink(c.cheaper_sink),
+        c.datums_per_batch,
+        c.emf_bytes_per_datum
+    );
+    s
+}
+
+fn mark(configured: bool) -> &'static str {
+    if configured {
+        " [configured]"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(text).unwrap()
+    }
+
+    #[test]
+    fn tiered_metric_prices() {
+        let p = Pricing::default();
+        // Hand computation from the us-east-1 tiers.
+        let cases: [(u64, f64); 7] = [
+            (0, 0.0),
+            (1, 0.30),
+            (10_000, 3_000.0),
+            (10_001, 3_000.10),
+            (250_000, 3_000.0 + 240_000.0 * 0.10),
+            (1_000_000, 27_000.0 + 750_000.0 * 0.05),
+            (2_000_000, 64_500.0 + 1_000_000.0 * 0.02),
+        ];
+        for (series, want) in cases {
+            let got = custom_metrics_cost(series, &p);
+            assert!((got - want).abs() < 1e-6, "{series}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn series_and_cost_match_a_hand_computation() {
+        let cfg = config(
+            r#"
+            [metrics]
+            namespace = "Shop"
+            lambda_max_functions = 2
+            [[metrics.rule]]
+            metric_name = "Latency"
+            metric_value = "$.latency"
+            unit = "Milliseconds"
+            dimensions = { Service = "$.service", Env = "prod" }
+            max_cardinality = 9
+            [[metrics.rule]]
+            metric_name = "ClientErrors"
+            filter_pattern = "[ip, id, user, ts, request, status_code = 4*, size]"
+            dimensions = { StatusCode = "$status_code", Route = "$.route" }
+            max_cardinality = 4
+            [[metrics.rule]]
+            metric_name = "Ratio"
+            default_value = 0
+            [traces]
+            sink = "none"
+            [plan]
+            events_per_day = 864000
+            log_groups = 3
+            events_per_batch = 100
+            match_fraction = 0.5
+            report_fraction = 0.1
+            "#,
+        );
+        let p = plan(&cfg).unwrap();
+        let series: Vec<(&str, u64)> = p
+            .metrics
+            .iter()
+            .filter(|m| m.origin != "lambda")
+            .map(|m| (m.name.as_str(), m.series))
+            .collect();
+        // Latency: Service 9 + other = 10, Env literal = 1 → 10.
+        // ClientErrors: (4 + 1) × (4 + 1) = 25. Ratio: no dimensions → 1.
+        assert_eq!(
+            series,
+            vec![("Latency", 10), ("ClientErrors", 25), ("Ratio", 1)]
+        );
+        // 3 log groups, cap 2: functions a, b and other = 3. 13 metrics × 3, plus Errors by
+        // ErrorType 3 × 101.
+        let lambda: u64 = p
+            .metrics
+            .iter()
+            .filter(|m| m.origin == "lambda")
+            .map(|m| m.series)
+            .sum();
+        assert_eq!(lambda, 13 * 3 + 3 * 101);
+        let total = 36 + 342;
+        assert_eq!(p.cost.series, total);
+        assert!((p.cost.custom_metrics_usd - 378.0 * 0.30).abs() < 1e-9);
+
+        // Volume: 8640 batches/day of 100 events. Samples per batch: Latency 50, ClientErrors
+        // 50, Ratio 100 (default value: every event), Lambda 8 metrics × 10 REPORT lines.
+        // Datums per batch: min(10, 50) + min(25, 50) + min(1, 100) + 8 × min(3, 10) = 60.
+        assert!((p.cost.batches_per_day - 8640.0).abs() < 1e-9);
+        assert!((p.cost.datums_per_batch - 60.0).abs() < 1e-9);
+        // One request per batch (60 ≤ 1000), 8640 × 730/24 requests a month at $0.01 / 1000.
+        let requests = 8640.0 * DAYS_PER_MONTH;
+        assert!((p.cost.put_metric_data_requests - requests).abs() < 1e-6);
+        assert!((p.cost.put_metric_data_usd - requests / 1000.0 * 0.01).abs() < 1e-9);
+        // Samples/day: 864000 × (0.5 + 0.5 + 1 + 8 × 0.1) = 2,419,200.
+        assert!((p.cost.samples_per_day - 2_419_200.0).abs() < 1e-6);
+        // Lambda: one invocation per batch at $0.0000002, compute at the default rate.
+        let lambda_usd = requests * 0.000_000_2
+            + 864_000.0 * DAYS_PER_MONTH / 1e6 * DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS;
+        assert!((p.cost.lambda_usd - lambda_usd).abs() < 1e-9);
+        // Traces are off.
+        assert_eq!(p.cost.xray_usd, 0.0);
+        let total_usd = 378.0 * 0.30 + requests / 1000.0 * 0.01 + lambda_usd;
+        assert!((p.cost.total_usd - total_usd).abs() < 1e-9);
+        // EMF: each extra sample costs at least a number and a comma.
+        assert!(p.cost.emf_bytes_per_extra_sample >= 8.0);
+        let emf = (8640.0 * 60.0 * p.cost.emf_bytes_per_datum
+            + (2_419_200.0 - 8640.0 * 60.0) * p.cost.emf_bytes_per_extra_sample)
+            * DAYS_PER_MONTH
+            / BYTES_PER_GB
+            * 0.5;
+        assert!((p.cost.emf_usd - emf).abs() < 1e-9);
+    }
+
+    #[test]
+    fn xray_and_sink_choice() {
+        let mut cfg = config("[plan]\nevents_per_day = 1000000\nevents_per_trace = 4\n");
+        let p = plan(&cfg).unwrap();
+        // Default traces sink is xray: 1M/4 traces a day.
+        let traces = 250_000.0 * DAYS_PER_MONTH;
+        assert!((p.cost.xray_traces - traces).abs() < 1e-6);
+        assert!((p.cost.xray_usd - traces / 1e6 * 5.0).abs() < 1e-9);
+        // Few datums per batch: EMF bytes cost less than a request per batch.
+        assert!(p.cost.datums_per_batch < 20.0);
+        assert_eq!(p.cost.cheaper_sink, MetricSinkKind::Emf);
+        // Huge batches with many series: one request carries 1000 datums, EMF pays per byte.
+        cfg.plan.events_per_batch = 10_000;
+        cfg.plan.match_fraction = 1.0;
+        cfg.metrics.rules.push(
+            toml::from_str(
+                "metric_name = \"Hits\"\ndimensions = { Path = \"$.route\" }\nmax_cardinality = 1000",
+            )
+            .unwrap(),
+        );
+        let p = plan(&cfg).unwrap();
+        assert_eq!(p.cost.cheaper_sink, MetricSinkKind::Cloudwatch);
+    }
+
+    #[test]
+    fn unbounded_dimensions_are_flagged() {
+        let cases = [
+            ("$.request_id", true),
+            ("$.requestId", true),
+            ("$.user.id", true),
+            ("$.userId", true),
+            ("$remote_addr", true),
+            ("$ip", true),
+            ("$.sourceIPAddress", true),
+            ("$.email", true),
+            ("$.timestamp", true),
+            ("$.trace_id", true),
+            ("$.span_id", true),
+            ("$.uuid", true),
+            ("$.session", true),
+            ("$.path", true),
+            ("$.latency_ms", true),
+            ("$.correlationid", true),
+            ("$.user_agent", true),
+            ("$.service", false),
+            ("$.status_code", false),
+            ("$status_code", false),
+            ("$.method", false),
+            ("$.route", false),
+            ("$.region", false),
+            ("$.level", false),
+            ("$.tier", false),
+        ];
+        for (source, flagged) in cases {
+            assert_eq!(unbounded_reason(source).is_some(), flagged, "{source}");
+        }
+        assert_eq!(
+            unbounded_reason("$.user_agent").as_deref(),
+            Some("user agents are free text")
+        );
+        let cfg = config(
+            "[[metrics.rule]]\nmetric_name = \"X\"\ndimensions = { R = \"$.requestId\", S = \"$.service\" }\n",
+        );
+        let p = plan(&cfg).unwrap();
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("requestId"), "{}", p.warnings[0]);
+    }
+
+    #[test]
+    fn name_tokens_split_case_and_separators() {
+        let cases: [(&str, &[&str]); 5] = [
+            ("remote_addr", &["remote", "addr"]),
+            ("requestId", &["request", "id"]),
+            ("sourceIPAddress", &["source", "ip", "address"]),
+            ("HTTPStatus", &["http", "status"]),
+            ("x-amzn-trace-id", &["x", "amzn", "trace", "id"]),
+        ];
+        for (name, want) in cases {
+            assert_eq!(name_tokens(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn invalid_assumptions_name_the_key() {
+        for (text, key) in [
+            ("[plan]\nmatch_fraction = 1.5", "plan.match_fraction"),
+            ("[plan]\nevents_per_batch = 0", "plan.events_per_batch"),
+            ("[plan]\nevents_per_trace = 0.5", "plan.events_per_trace"),
+            (
+                "[plan.pricing]\nmetric_first_10k = -1.0",
+                "plan.pricing.metric_first_10k",
+            ),
+        ] {
+            let e = plan(&config(text)).unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+        }
+        assert!(Config::from_toml("[plan]\nevents = 3").is_err());
+    }
+
+    #[test]
+    fn sink_none_costs_no_metrics_and_many_rules_are_noted() {
+        let mut text = String::from("[metrics]\nsink = \"none\"\n");
+        for i in 0..101 {
+            text.push_str(&format!("[[metrics.rule]]\nmetric_name = \"M{i}\"\n"));
+        }
+        text.push_str(
+            "[[metrics.rule]]\nmetric_name = \"Wide\"\ndimensions = { A = \"$.a\", B = \"$.b\", C = \"$.c\", D = \"d\" }\n",
+        );
+        let p = plan(&config(&text)).unwrap();
+        assert_eq!(p.cost.custom_metrics_usd, 0.0);
+        assert_eq!(p.cost.configured_sink, MetricSinkKind::None);
+        let notes = p.beyond_metric_filters.join("\n");
+        assert!(notes.contains("102 rules apply"), "{notes}");
+        assert!(notes.contains("Wide"), "{notes}");
+        // 101^3 combinations > 1000.
+        assert!(notes.contains("1 rule(s) may exceed 1000"), "{notes}");
+        let table = render_table(&p);
+        assert!(table.contains("Wide"), "{table}");
+        assert!(table.contains("total (with sink none)"), "{table}");
+    }
+
+    #[test]
+    fn builtin_list_covers_what_the_pipeline_emits() {
+        use crate::config::CheckedConfig;
+        use crate::generate::{events, Mix};
+        use crate::pipeline::Pipeline;
+        use crate::record::{Batch, LogEvent, Source};
+        // Generated Lambda traffic has cold starts, timeouts, out-of-memory kills and errors.
+        let batch = Batch {
+            source: std::sync::Arc::new(Source {
+                log_group: "/aws/lambda/f".into(),
+                ..Source::default()
+            }),
+            events: events(Mix::Lambda, 3000, 7)
+                .into_iter()
+                .map(|e| LogEvent {
+                    id: e.id,
+                    timestamp: e.timestamp,
+                    message: e.message,
+                    extracted_fields: None,
+                })
+                .collect(),
+        };
+        let cfg = CheckedConfig::from_toml("[metrics]\nnamespace = \"L\"").unwrap();
+        let out = Pipeline::new(cfg).with_records(false).process(batch);
+        let planned = plan_lambda("L", 10, &PlanConfig::default());
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &out.metrics {
+            let dims: Vec<&str> = d.dimensions.keys().map(String::as_str).collect();
+            let found = planned.iter().any(|m| {
+                let mut names: Vec<&str> = m.dimensions.iter().map(|x| x.name.as_str()).collect();
+                names.sort_unstable();
+                m.name == d.metric_name && m.unit == d.unit && names == dims
+            });
+            assert!(
+                found,
+                "{} {:?} {} is not in the plan",
+                d.metric_name, dims, d.unit
+            );
+            seen.insert(d.metric_name.clone());
+        }
+        // The traffic exercised the rare signals too, so the check above saw them.
+        for name in [
+            "ColdStarts",
+            "InitDuration",
+            "Timeouts",
+            "OutOfMemory",
+            "EstimatedCost",
+        ] {
+            assert!(seen.contains(name), "{name} not generated");
+        }
+    }
+
+    #[test]
+    fn hostile_names_stay_bounded() {
+        let long = format!("$.{}", "aB_".repeat(100_000));
+        let _ = unbounded_reason(&long);
+        let _ = unbounded_reason("$");
+        let _ = unbounded_reason("$['']");
+        let _ = unbounded_reason("$.a[0]");
+        assert!(unbounded_reason("$.ids[0]").is_some());
+    }
+}
