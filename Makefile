@@ -9,7 +9,8 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit lint fmt clippy e2e bench build package deploy fuzz fixtures venv clean
+.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz fixtures venv clean
+INFRA_VENV := .venv-infra
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,7 +19,7 @@ demo: ## Build and run the pipeline on the bundled samples, as a readable table
 	$(CARGO) build --release -q -p logsieve
 	$(BIN) process --config $(DEMO_CONFIG) --output table $(FIXTURES)
 
-test: lint unit e2e ## Everything CI runs: fmt, clippy, unit + integration tests, end-to-end
+test: lint lint-infra unit e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, end-to-end
 
 lint: fmt clippy ## cargo fmt --check and clippy -D warnings
 
@@ -47,11 +48,14 @@ bench: ## Throughput per stage and end to end (writes target/bench/summary.json)
 build: ## Release build of the CLI and the functions
 	$(CARGO) build --release --workspace
 
-package: venv ## Deployable zips for Lambda (x86_64 and arm64) via cargo-lambda
-	$(VENV)/bin/cargo-lambda lambda build --release --output-format zip
+lint-infra: ## cfn-lint + checkov over every template in infra/ (zero errors), plus template checks
+	VENV=$(INFRA_VENV) bash tests/infra/lint.sh
 
-deploy: venv ## cargo lambda deploy (uses your AWS credentials)
-	$(VENV)/bin/cargo-lambda lambda deploy log-processor
+package: ## Deployable zips (x86_64 and arm64) via cargo-lambda + zig from PyPI, then a runtime smoke test
+	VENV=$(INFRA_VENV) bash tests/infra/package.sh
+
+deploy: ## SAM build and guided deploy of infra/template.yaml (uses your AWS credentials)
+	cd infra && sam build && sam deploy --guided
 
 fuzz: ## Bounded fuzzing of every target
 	@if [ -d fuzz ]; then bash fuzz/run.sh; else echo "fuzz: no targets yet"; fi
@@ -62,4 +66,4 @@ fixtures: ## Regenerate tests/fixtures from the generator
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(INFRA_VENV)
