@@ -3,6 +3,10 @@
 //! `valgrind --tool=callgrind target/release/examples/profile_pipeline json-app 1000 5`.
 
 use logsieve::config::CheckedConfig;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::generate::{self, Mix};
 use logsieve::pipeline::Pipeline;

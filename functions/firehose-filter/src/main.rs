@@ -4,6 +4,11 @@
 use firehose_filter::{handle, FirehoseResponse};
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
+
+/// mimalloc: fewer instructions per event than glibc malloc on the pipeline's many small
+/// allocations (see the README's performance section).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logsieve::pipeline::Pipeline;
 use serde_json::value::RawValue;
 

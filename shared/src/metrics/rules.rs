@@ -332,7 +332,7 @@ fn parse_dimension(t: &str) -> Result<DimSource, String> {
 
 /// Distinct values seen for one dimension, capped; lives as long as the process.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct SeenValues(HashSet<String>);
+pub(crate) struct SeenValues(HashSet<String, foldhash::fast::RandomState>);
 
 impl SeenValues {
     /// The value to use: itself while under the cap (or already seen), else `"other"`.

@@ -242,7 +242,7 @@ pub struct TraceCollector<'a> {
     rules: &'a TraceRules,
     ctx: BatchContext,
     traces: Vec<TraceAcc>,
-    index: HashMap<TraceId, usize>,
+    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
 }
 
 impl<'a> TraceCollector<'a> {
@@ -251,7 +251,7 @@ impl<'a> TraceCollector<'a> {
             rules,
             ctx: BatchContext::new(rules, source),
             traces: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         }
     }
 

@@ -21,7 +21,7 @@ use std::io::Write;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Number, Value};
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::record::{is_failure, FieldPath, Level, PlatformEvent, Record, Source};
 use crate::stats::Counters;
@@ -527,23 +527,21 @@ impl TraceAcc {
         out
     }
 
-    /// The deterministic segment id: 16 hex of SHA-256(trace id, log group, first event id), so a
-    /// retried batch overwrites its segment and another stream's batch adds its own.
+    /// The deterministic segment id: 16 hex of XXH3-64(trace id, log group, first event id), so
+    /// a retried batch overwrites its segment and another stream's batch adds its own. XXH3's
+    /// output is fixed by its specification (same on every platform and release); it replaced
+    /// SHA-256 here because ids need no collision resistance against an adversary (a forged
+    /// collision only overwrites a segment of the attacker's own trace) and it is ~20x cheaper.
     fn segment_id(&self, ctx: &BatchContext) -> String {
-        let mut h = Sha256::new();
+        let mut h = Xxh3::new();
         h.update(self.trace_id.as_str().as_bytes());
-        h.update([0]);
+        h.update(&[0]);
         h.update(ctx.log_group.as_bytes());
-        h.update([0]);
+        h.update(&[0]);
         h.update(self.first_event_id.as_bytes());
-        let digest = h.finalize();
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-        if bytes == [0; 8] {
-            // An all-zero id is invalid; a 2^-64 event, but cheap to rule out.
-            bytes[7] = 1;
-        }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        // An all-zero id is invalid; a 2^-64 event, but cheap to rule out.
+        let id = h.digest().max(1);
+        format!("{id:016x}")
     }
 
     pub(crate) fn into_segment(
