@@ -1,1 +1,298 @@
-//! Configuration. (being written)
+//! The configuration file: one TOML document (`[decode]`, `[metrics]`, `[fields]`, `[traces]`,
+//! `[records]`) loaded from `--config` or `LOGSIEVE_CONFIG`, with a few environment overrides,
+//! validated at start-up into a `CheckedConfig`. Unknown keys and bad values are errors naming the
+//! key and its line.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::config_error::ConfigError;
+use crate::decode::{DecodeConfig, DecodeLimits};
+use crate::metrics::{MetricRules, MetricSinkKind, MetricsConfig};
+use crate::pattern::FilterPattern;
+use crate::select::{FieldsConfig, Selector};
+use crate::trace::{TraceRules, TraceSinkKind, TracesConfig};
+
+/// The configuration used when none is given: built-in Lambda metrics, error counts, trace
+/// correlation, secret redaction.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+/// Environment variable holding a config file path or inline TOML.
+pub const ENV_CONFIG: &str = "LOGSIEVE_CONFIG";
+/// Overrides `metrics.namespace`.
+pub const ENV_NAMESPACE: &str = "LOGSIEVE_NAMESPACE";
+/// Overrides `metrics.sink` (`cloudwatch` | `emf` | `none`).
+pub const ENV_METRICS_SINK: &str = "LOGSIEVE_METRICS_SINK";
+/// Overrides `traces.sink` (`xray` | `none`).
+pub const ENV_TRACES_SINK: &str = "LOGSIEVE_TRACES_SINK";
+
+/// The whole configuration file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Payload decoding limits.
+    pub decode: DecodeConfig,
+    /// Metric rules and built-in Lambda metrics.
+    pub metrics: MetricsConfig,
+    /// Field selection and redaction.
+    pub fields: FieldsConfig,
+    /// Trace correlation into X-Ray.
+    pub traces: TracesConfig,
+    /// Which records are written to the `records` output.
+    pub records: RecordsConfig,
+}
+
+/// `[records]`: which selected records are output (the CLI's `records`, the Firehose filter's
+/// result). Metrics and traces always see every record.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsConfig {
+    /// Only records matching this filter pattern are output (empty: all records).
+    pub filter_pattern: String,
+}
+
+/// The validated configuration every stage reads.
+#[derive(Debug, Clone)]
+pub struct CheckedConfig {
+    pub decode: DecodeLimits,
+    pub metrics: MetricRules,
+    pub fields: Selector,
+    pub traces: TraceRules,
+    /// `None` when every record is output.
+    pub records_filter: Option<FilterPattern>,
+}
+
+impl Config {
+    /// Parses TOML; errors carry the line of the offending key.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError {
+                key: "config".to_string(),
+                message: e.message().to_string(),
+                line,
+            }
+        })
+    }
+
+    /// Applies the environment overrides documented in the README.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(ns) = get(ENV_NAMESPACE) {
+            self.metrics.namespace = ns;
+        }
+        if let Some(s) = get(ENV_METRICS_SINK) {
+            self.metrics.sink = match s.as_str() {
+                "cloudwatch" => MetricSinkKind::Cloudwatch,
+                "emf" => MetricSinkKind::Emf,
+                "none" => MetricSinkKind::None,
+                other => {
+                    return Err(ConfigError::new(
+                        ENV_METRICS_SINK,
+                        format!("unknown sink {other:?} (cloudwatch | emf | none)"),
+                    ))
+                }
+            };
+        }
+        if let Some(s) = get(ENV_TRACES_SINK) {
+            self.traces.sink = match s.as_str() {
+                "xray" => TraceSinkKind::Xray,
+                "none" => TraceSinkKind::None,
+                other => {
+                    return Err(ConfigError::new(
+                        ENV_TRACES_SINK,
+                        format!("unknown sink {other:?} (xray | none)"),
+                    ))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<CheckedConfig, ConfigError> {
+        let records_filter = if self.records.filter_pattern.trim().is_empty() {
+            None
+        } else {
+            Some(
+                FilterPattern::compile(&self.records.filter_pattern)
+                    .map_err(|e| ConfigError::new("records.filter_pattern", e.to_string()))?,
+            )
+        };
+        Ok(CheckedConfig {
+            decode: self.decode.validate()?,
+            metrics: self.metrics.validate()?,
+            fields: self.fields.validate()?,
+            traces: self.traces.validate()?,
+            records_filter,
+        })
+    }
+}
+
+impl CheckedConfig {
+    /// Parses and validates TOML text, locating validation errors in it.
+    pub fn from_toml(text: &str) -> Result<CheckedConfig, ConfigError> {
+        Self::from_toml_with_env(text, |_| None)
+    }
+
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        let mut cfg = Config::from_toml(text)?;
+        cfg.apply_env(env)?;
+        cfg.validate().map_err(|mut e| {
+            if e.line.is_none() {
+                e.line = locate_key(text, &e.key);
+            }
+            e
+        })
+    }
+
+    /// The built-in default configuration.
+    pub fn default_config() -> Result<CheckedConfig, ConfigError> {
+        Self::from_toml(DEFAULT_CONFIG)
+    }
+
+    /// Reads a config file (or the default when `path` is `None`), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<CheckedConfig, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok();
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError::new(p.display().to_string(), format!("cannot read: {e}"))
+                })?;
+                Self::from_toml_with_env(&text, env).map_err(|mut e| {
+                    e.key = format!("{}: {}", p.display(), e.key);
+                    e
+                })
+            }
+            None => Self::from_toml_with_env(DEFAULT_CONFIG, env),
+        }
+    }
+
+    /// The Lambda's configuration: `LOGSIEVE_CONFIG` as a path (when such a file exists) or
+    /// inline TOML, else the built-in default; then the environment overrides.
+    pub fn from_env() -> Result<CheckedConfig, ConfigError> {
+        match std::env::var(ENV_CONFIG) {
+            Ok(v) if !v.trim().is_empty() => {
+                let path = Path::new(v.trim());
+                if path.is_file() {
+                    Self::load(Some(path))
+                } else if v.contains('=') || v.contains('[') {
+                    Self::from_toml_with_env(&v, |k| std::env::var(k).ok())
+                } else {
+                    Err(ConfigError::new(
+                        ENV_CONFIG,
+                        format!("{v:?} is neither an existing file nor TOML"),
+                    ))
+                }
+            }
+            _ => Self::load(None),
+        }
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    let end = byte.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the line of a dotted key such as `metrics.rule[2].unit` in TOML text: the n-th
+/// `[[metrics.rule]]` header (or `[metrics]`), then the first line after it assigning `unit`.
+/// Best effort: `None` when the layout is unusual (inline tables spanning lines…).
+fn locate_key(text: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (leaf, tables) = parts.split_last()?;
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    let mut header = String::new();
+    let mut nth = 0usize;
+    for t in tables {
+        if !header.is_empty() {
+            header.push('.');
+        }
+        match t.split_once('[') {
+            Some((name, idx)) => {
+                header.push_str(name);
+                nth = idx.trim_end_matches(']').parse().ok()?;
+            }
+            None => header.push_str(t),
+        }
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut start = 0;
+    if !header.is_empty() {
+        let single = format!("[{header}]");
+        let array = format!("[[{header}]]");
+        let mut seen = 0;
+        let mut found = None;
+        for (i, l) in lines.iter().enumerate() {
+            let l = l.trim();
+            if l == single || l == array {
+                if seen == nth {
+                    found = Some(i);
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        start = found?;
+    }
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        let l = l.trim_start();
+        if i > start && l.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = l.strip_prefix(leaf) {
+            if rest.trim_start().starts_with('=') {
+                return Some(i + 1);
+            }
+        }
+    }
+    Some(start + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        CheckedConfig::default_config().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_name_key_and_line() {
+        let e = CheckedConfig::from_toml("[metrics]\nnamespace = \"X\"\nbogus = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = CheckedConfig::from_toml("[nope]\n").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+    }
+
+    #[test]
+    fn env_overrides() {
+        let env = |k: &str| match k {
+            ENV_METRICS_SINK => Some("emf".to_string()),
+            ENV_TRACES_SINK => Some("none".to_string()),
+            _ => None,
+        };
+        let c = CheckedConfig::from_toml_with_env(DEFAULT_CONFIG, env).unwrap();
+        assert_eq!(c.metrics.sink, MetricSinkKind::Emf);
+        assert_eq!(c.traces.sink, TraceSinkKind::None);
+        let bad = |k: &str| (k == ENV_METRICS_SINK).then(|| "kafka".to_string());
+        let e = CheckedConfig::from_toml_with_env(DEFAULT_CONFIG, bad).unwrap_err();
+        assert_eq!(e.key, ENV_METRICS_SINK);
+    }
+
+    #[test]
+    fn locate_nested_keys() {
+        let text = "[metrics]\nnamespace = \"a\"\n\n[[metrics.rule]]\nmetric_name = \"A\"\n\n[[metrics.rule]]\nmetric_name = \"B\"\nunit = \"Bogus\"\n";
+        assert_eq!(locate_key(text, "metrics.rule[1].unit"), Some(9));
+        assert_eq!(locate_key(text, "metrics.rule[0].metric_name"), Some(5));
+        assert_eq!(locate_key(text, "metrics.namespace"), Some(2));
+    }
+}

@@ -1,1 +1,676 @@
-//! Decoding of subscription payloads. (being written)
+//! Decoding of what Lambda hands us into `Batch`es: the CloudWatch Logs subscription event
+//! (`{"awslogs":{"data":…}}`), Kinesis and Firehose events whose records carry the same gzip'd
+//! document, or an already-decoded CloudWatch Logs document. base64 → gzip (size-capped) → JSON.
+//!
+//! We decode ourselves rather than through `aws_lambda_events`' built-in `AwsLogs` deserializer
+//! (aws-facts.md §2.3): it rejects unknown keys inside `awslogs`, cannot be fed from a `Value`,
+//! reads only the first gzip member, has no size cap and fails the whole batch on one bad event.
+//! Here unknown fields are ignored everywhere, one bad event is skipped and counted, and every
+//! failure of the payload itself is a typed `DecodeError`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::record::{Batch, LogEvent, Source};
+use crate::stats::Counters;
+
+/// Default cap on decompressed bytes per payload: a 1 MB async payload of typical logs inflates
+/// 5–15×; 32 MiB leaves room for worse ratios while keeping a 128 MB function far from OOM.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+
+/// The gzip magic bytes.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// `[decode]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Largest decompressed payload accepted, in bytes; past it the payload fails with
+    /// `DecodeError::TooLarge` (a gzip bomb cannot make us allocate more).
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+impl DecodeConfig {
+    pub fn validate(&self) -> Result<DecodeLimits, crate::config_error::ConfigError> {
+        if self.max_decompressed_bytes < 1024 {
+            return Err(crate::config_error::ConfigError::new(
+                "decode.max_decompressed_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(DecodeLimits {
+            max_decompressed_bytes: self.max_decompressed_bytes,
+        })
+    }
+}
+
+/// Checked decode limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+/// Why a payload could not be decoded. Each has a stable counter key (`DecodeError::key`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty payload")]
+    Empty,
+    #[error("event is not valid JSON: {0}")]
+    InvalidEventJson(String),
+    #[error(
+        "event is not a CloudWatch Logs subscription, Kinesis, Firehose event or CloudWatch Logs document"
+    )]
+    UnknownShape,
+    #[error("{field} is not a string")]
+    NotAString { field: &'static str },
+    #[error("invalid base64 in {field}: {detail}")]
+    Base64 { field: &'static str, detail: String },
+    #[error("payload is neither gzip nor JSON (starts with {prefix:02x?})")]
+    NotGzip { prefix: Vec<u8> },
+    #[error("corrupt or truncated gzip: {0}")]
+    Gzip(String),
+    #[error("decompressed payload exceeds the {limit} byte cap")]
+    TooLarge { limit: usize },
+    #[error("decompressed payload is not a CloudWatch Logs document: {0}")]
+    InvalidDocument(String),
+}
+
+impl DecodeError {
+    /// The counter key for this error kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "decode.error.empty",
+            DecodeError::InvalidEventJson(_) => "decode.error.invalid_event_json",
+            DecodeError::UnknownShape => "decode.error.unknown_shape",
+            DecodeError::NotAString { .. } => "decode.error.not_a_string",
+            DecodeError::Base64 { .. } => "decode.error.base64",
+            DecodeError::NotGzip { .. } => "decode.error.not_gzip",
+            DecodeError::Gzip(_) => "decode.error.gzip",
+            DecodeError::TooLarge { .. } => "decode.error.too_large",
+            DecodeError::InvalidDocument(_) => "decode.error.invalid_document",
+        }
+    }
+}
+
+/// Which Lambda event shape the payload was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Subscription,
+    Kinesis,
+    Firehose,
+    Document,
+}
+
+/// One independently decodable unit: the subscription payload, or one Kinesis/Firehose record
+/// (reported back individually: Kinesis partial batch failures, Firehose per-record results).
+#[derive(Debug)]
+pub struct Unit {
+    /// Kinesis sequence number or Firehose recordId; `None` for subscription events and documents.
+    pub record_id: Option<String>,
+    /// The DATA_MESSAGE documents in this unit (none for CONTROL_MESSAGE).
+    pub result: Result<Vec<Batch>, DecodeError>,
+}
+
+/// The decoded event.
+#[derive(Debug)]
+pub struct Decoded {
+    pub kind: InputKind,
+    pub units: Vec<Unit>,
+    /// Skipped events and control messages, by reason.
+    pub counters: Counters,
+}
+
+impl Decoded {
+    /// All batches of all units that decoded.
+    pub fn batches(&self) -> impl Iterator<Item = &Batch> {
+        self.units
+            .iter()
+            .filter_map(|u| u.result.as_ref().ok())
+            .flatten()
+    }
+
+    /// The first unit error, if any.
+    pub fn first_error(&self) -> Option<&DecodeError> {
+        self.units.iter().find_map(|u| u.result.as_ref().err())
+    }
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    awslogs: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Records")]
+    kinesis_records: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    records: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "logEvents")]
+    log_events: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "messageType")]
+    message_type: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AwsLogs<'a> {
+    #[serde(borrow, default)]
+    data: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct KinesisRecord<'a> {
+    #[serde(borrow, default)]
+    kinesis: Option<KinesisData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct KinesisData<'a> {
+    #[serde(borrow, default)]
+    data: Option<Cow<'a, str>>,
+    #[serde(default, rename = "sequenceNumber")]
+    sequence_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FirehoseRecord<'a> {
+    #[serde(default, rename = "recordId")]
+    record_id: Option<String>,
+    #[serde(borrow, default)]
+    data: Option<Cow<'a, str>>,
+}
+
+/// Decodes any supported Lambda event. An `Err` means the event itself is unusable; errors of
+/// single Kinesis/Firehose records are reported in their `Unit`.
+pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError::Empty);
+    }
+    let probe: Probe<'_> = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError::InvalidEventJson(truncate(e.to_string())))?;
+    let mut counters = Counters::new();
+    let (kind, units) = if let Some(raw) = probe.awslogs {
+        let aws: AwsLogs<'_> = serde_json::from_str(raw.get())
+            .map_err(|_| DecodeError::NotAString { field: "awslogs" })?;
+        let data = aws.data.ok_or(DecodeError::UnknownShape)?;
+        let result = decode_data("awslogs.data", &data, limits, &mut counters);
+        (
+            InputKind::Subscription,
+            vec![Unit {
+                record_id: None,
+                result,
+            }],
+        )
+    } else if let Some(raw) = probe.kinesis_records {
+        let records: Vec<KinesisRecord<'_>> =
+            serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownShape)?;
+        let units = records
+            .into_iter()
+            .map(|r| {
+                let (data, id) = match r.kinesis {
+                    Some(k) => (k.data, k.sequence_number),
+                    None => (None, None),
+                };
+                let result = match data {
+                    Some(d) => decode_data("Records[].kinesis.data", &d, limits, &mut counters),
+                    None => Err(DecodeError::UnknownShape),
+                };
+                Unit {
+                    record_id: id,
+                    result,
+                }
+            })
+            .collect();
+        (InputKind::Kinesis, units)
+    } else if let Some(raw) = probe.records {
+        let records: Vec<FirehoseRecord<'_>> =
+            serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownShape)?;
+        let units = records
+            .into_iter()
+            .map(|r| {
+                let result = match r.data {
+                    Some(d) => decode_data("records[].data", &d, limits, &mut counters),
+                    None => Err(DecodeError::UnknownShape),
+                };
+                Unit {
+                    record_id: r.record_id,
+                    result,
+                }
+            })
+            .collect();
+        (InputKind::Firehose, units)
+    } else if probe.log_events.is_some() || probe.message_type.is_some() {
+        if bytes.len() > limits.max_decompressed_bytes {
+            return Err(DecodeError::TooLarge {
+                limit: limits.max_decompressed_bytes,
+            });
+        }
+        let result = decode_documents(bytes, &mut counters);
+        (
+            InputKind::Document,
+            vec![Unit {
+                record_id: None,
+                result,
+            }],
+        )
+    } else {
+        return Err(DecodeError::UnknownShape);
+    };
+    for unit in &units {
+        if let Err(e) = &unit.result {
+            counters.incr(e.key());
+        }
+    }
+    Ok(Decoded {
+        kind,
+        units,
+        counters,
+    })
+}
+
+/// base64 → (gzip, possibly multi-member | plain JSON) → documents.
+fn decode_data(
+    field: &'static str,
+    data: &str,
+    limits: &DecodeLimits,
+    counters: &mut Counters,
+) -> Result<Vec<Batch>, DecodeError> {
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| DecodeError::Base64 {
+            field,
+            detail: e.to_string(),
+        })?;
+    let json = gunzip_capped(&compressed, limits.max_decompressed_bytes)?;
+    decode_documents(&json, counters)
+}
+
+/// Inflates `bytes` if they are gzip (all members: Firehose concatenates records), refusing to
+/// produce more than `cap` bytes. Plain JSON passes through (Firehose with its own decompression
+/// processor delivers it that way).
+pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeError> {
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') {
+            if bytes.len() > cap {
+                return Err(DecodeError::TooLarge { limit: cap });
+            }
+            return Ok(Cow::Borrowed(bytes));
+        }
+        return Err(DecodeError::NotGzip {
+            prefix: bytes.iter().take(4).copied().collect(),
+        });
+    }
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(cap));
+    // Read one byte past the cap so "exactly at the cap" and "over it" are distinguishable.
+    let limit = (cap as u64).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Gzip(truncate(e.to_string())))?;
+    if out.len() > cap {
+        return Err(DecodeError::TooLarge { limit: cap });
+    }
+    Ok(Cow::Owned(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDocument<'a> {
+    #[serde(default)]
+    message_type: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    log_group: Option<String>,
+    #[serde(default)]
+    log_stream: Option<String>,
+    #[serde(default)]
+    subscription_filters: Option<Vec<String>>,
+    #[serde(default)]
+    policy_level: Option<String>,
+    #[serde(borrow, default)]
+    log_events: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+    message: String,
+    #[serde(default, rename = "extractedFields")]
+    extracted_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// Parses one or more CloudWatch Logs documents laid back to back (`}{`), skipping
+/// CONTROL_MESSAGEs and counting events that cannot be read.
+fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
+    let mut batches = Vec::new();
+    let stream = serde_json::Deserializer::from_slice(json).into_iter::<RawDocument<'_>>();
+    let mut any = false;
+    for doc in stream {
+        let doc = doc.map_err(|e| DecodeError::InvalidDocument(truncate(e.to_string())))?;
+        any = true;
+        if doc.message_type.as_deref() == Some("CONTROL_MESSAGE") {
+            counters.incr("decode.control_message");
+            continue;
+        }
+        let events_raw = doc
+            .log_events
+            .ok_or_else(|| DecodeError::InvalidDocument("missing logEvents".to_string()))?;
+        if doc.log_group.is_none() {
+            counters.incr("decode.missing_log_group");
+        }
+        let source = Arc::new(Source {
+            owner: doc.owner.unwrap_or_default(),
+            log_group: doc.log_group.unwrap_or_default(),
+            log_stream: doc.log_stream.unwrap_or_default(),
+            subscription_filters: doc.subscription_filters.unwrap_or_default(),
+            policy_level: doc.policy_level,
+        });
+        let mut events = Vec::with_capacity(events_raw.len());
+        for raw in events_raw {
+            match decode_event(raw) {
+                Ok(ev) => events.push(ev),
+                Err(reason) => counters.incr(reason),
+            }
+        }
+        batches.push(Batch { source, events });
+    }
+    if !any {
+        return Err(DecodeError::InvalidDocument("no document".to_string()));
+    }
+    Ok(batches)
+}
+
+/// One log event, leniently: ids may be strings or numbers, timestamps numbers or numeric
+/// strings. Returns the counter key of the reason when the event is skipped.
+fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
+    let ev: RawEvent =
+        serde_json::from_str(raw.get()).map_err(|_| "decode.event_skipped.invalid")?;
+    let id = match ev.id {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let timestamp = match ev.timestamp {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+    .ok_or("decode.event_skipped.bad_timestamp")?;
+    let extracted_fields = ev.extracted_fields.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, s)
+            })
+            .collect()
+    });
+    Ok(LogEvent {
+        id,
+        timestamp,
+        message: ev.message,
+        extracted_fields,
+    })
+}
+
+fn truncate(mut s: String) -> String {
+    const MAX: usize = 200;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// Test and fixture helpers: build the payloads AWS sends (padded base64 of gzip of the JSON).
+pub mod encode {
+    use std::io::Write;
+
+    use base64::Engine;
+
+    /// gzip of `bytes`.
+    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing into a Vec cannot fail.
+        let _ = enc.write_all(bytes);
+        enc.finish().unwrap_or_default()
+    }
+
+    /// Standard padded base64.
+    pub fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// `{"awslogs":{"data":…}}` for a CloudWatch Logs document.
+    pub fn subscription_event(document: &str) -> String {
+        format!(
+            "{{\"awslogs\":{{\"data\":\"{}\"}}}}",
+            b64(&gzip(document.as_bytes()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode::*;
+    use super::*;
+
+    const DOC: &str = r#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/echo","logStream":"2019/03/13/[$LATEST]94fa","subscriptionFilters":["f"],"policyLevel":"ACCOUNT_LEVEL_POLICY","newSystemField":{"x":1},"logEvents":[{"id":"34622316099697884706540976068822859012661220141643892546","timestamp":1552518348220,"message":"REPORT RequestId: 6234\tDuration: 46.84 ms\t\n","extractedFields":{"ip":"127.0.0.1","n":5}},{"id":"2","timestamp":"1552518348221","message":"hello","unknown":true}]}"#;
+    const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1438485463442,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}"#;
+
+    fn limits() -> DecodeLimits {
+        DecodeLimits::default()
+    }
+
+    fn only_batch(d: &Decoded) -> &Batch {
+        let all: Vec<&Batch> = d.batches().collect();
+        assert_eq!(all.len(), 1);
+        all[0]
+    }
+
+    #[test]
+    fn subscription_event_decodes_with_unknown_fields_kept_or_ignored() {
+        let ev = subscription_event(DOC);
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        assert_eq!(d.kind, InputKind::Subscription);
+        let b = only_batch(&d);
+        assert_eq!(b.source.log_group, "/aws/lambda/echo");
+        assert_eq!(b.source.owner, "123456789012");
+        assert_eq!(
+            b.source.policy_level.as_deref(),
+            Some("ACCOUNT_LEVEL_POLICY")
+        );
+        assert_eq!(b.events.len(), 2);
+        assert_eq!(b.events[0].timestamp, 1552518348220);
+        assert!(b.events[0].message.ends_with("\t\n"));
+        let ex = b.events[0].extracted_fields.as_ref().unwrap();
+        assert_eq!(ex.get("ip").map(String::as_str), Some("127.0.0.1"));
+        assert_eq!(ex.get("n").map(String::as_str), Some("5"));
+        assert_eq!(b.events[1].timestamp, 1552518348221);
+    }
+
+    #[test]
+    fn extra_keys_inside_awslogs_are_ignored() {
+        let ev = format!(
+            "{{\"awslogs\":{{\"data\":\"{}\",\"future\":1}},\"x\":2}}",
+            b64(&gzip(DOC.as_bytes()))
+        );
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        assert_eq!(only_batch(&d).events.len(), 2);
+    }
+
+    #[test]
+    fn control_message_is_an_empty_result() {
+        let ev = subscription_event(CONTROL);
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        assert_eq!(d.batches().count(), 0);
+        assert!(d.first_error().is_none());
+        assert_eq!(d.counters.get("decode.control_message"), 1);
+    }
+
+    #[test]
+    fn plain_document_and_concatenated_documents() {
+        let d = decode_input(DOC.as_bytes(), &limits()).unwrap();
+        assert_eq!(d.kind, InputKind::Document);
+        assert_eq!(only_batch(&d).events.len(), 2);
+
+        // Firehose S3 objects: several gzip members, documents back to back.
+        let mut two = gzip(DOC.as_bytes());
+        two.extend(gzip(DOC.as_bytes()));
+        let batches = decode_data("x", &b64(&two), &limits(), &mut Counters::new()).unwrap();
+        assert_eq!(batches.len(), 2);
+    }
+
+    #[test]
+    fn kinesis_event_with_one_bad_record() {
+        let good = b64(&gzip(DOC.as_bytes()));
+        let ev = format!(
+            r#"{{"Records":[{{"kinesis":{{"data":"{good}","sequenceNumber":"1","partitionKey":"p"}},"eventSource":"aws:kinesis"}},{{"kinesis":{{"data":"!!!","sequenceNumber":"2"}}}}]}}"#
+        );
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        assert_eq!(d.kind, InputKind::Kinesis);
+        assert_eq!(d.units.len(), 2);
+        assert_eq!(d.units[0].record_id.as_deref(), Some("1"));
+        assert!(d.units[0].result.is_ok());
+        assert!(matches!(d.units[1].result, Err(DecodeError::Base64 { .. })));
+        assert_eq!(d.counters.get("decode.error.base64"), 1);
+    }
+
+    #[test]
+    fn firehose_event() {
+        let good = b64(&gzip(DOC.as_bytes()));
+        let ctl = b64(&gzip(CONTROL.as_bytes()));
+        let ev = format!(
+            r#"{{"invocationId":"i","deliveryStreamArn":"arn","region":"us-east-1","records":[{{"recordId":"r1","approximateArrivalTimestamp":1,"data":"{good}"}},{{"recordId":"r2","data":"{ctl}"}}]}}"#
+        );
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        assert_eq!(d.kind, InputKind::Firehose);
+        assert_eq!(d.units[0].record_id.as_deref(), Some("r1"));
+        assert_eq!(d.units[0].result.as_ref().unwrap().len(), 1);
+        assert_eq!(d.units[1].result.as_ref().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn bad_inputs_are_typed_errors() {
+        let big = "x".repeat(4096);
+        let big_doc = format!(
+            r#"{{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{{"id":"1","timestamp":1,"message":"{big}"}}]}}"#
+        );
+        let truncated = {
+            let g = gzip(DOC.as_bytes());
+            b64(&g[..g.len() / 2])
+        };
+        let small = DecodeLimits {
+            max_decompressed_bytes: 1024,
+        };
+        let wrap = |data: &str| format!("{{\"awslogs\":{{\"data\":\"{data}\"}}}}");
+        let cases: Vec<(String, DecodeLimits, &str)> = vec![
+            (wrap("not base64 !!"), limits(), "decode.error.base64"),
+            (wrap(&b64(b"plain text")), limits(), "decode.error.not_gzip"),
+            (wrap(&truncated), limits(), "decode.error.gzip"),
+            (
+                wrap(&b64(&gzip(big_doc.as_bytes()))),
+                small,
+                "decode.error.too_large",
+            ),
+            (
+                wrap(&b64(&gzip(b"{not json"))),
+                limits(),
+                "decode.error.invalid_document",
+            ),
+            (
+                wrap(&b64(&gzip(
+                    br#"{"messageType":"DATA_MESSAGE","logEvents":5}"#,
+                ))),
+                limits(),
+                "decode.error.invalid_document",
+            ),
+            (
+                wrap(&b64(&gzip(b"[1,2]"))),
+                limits(),
+                "decode.error.invalid_document",
+            ),
+        ];
+        for (ev, lim, key) in cases {
+            let d = decode_input(ev.as_bytes(), &lim).unwrap();
+            let err = d.first_error().unwrap_or_else(|| panic!("{key}: no error"));
+            assert_eq!(err.key(), key, "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_envelopes_are_typed_errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "decode.error.empty"),
+            (b"  \n", "decode.error.empty"),
+            (b"{\"awslogs\":", "decode.error.invalid_event_json"),
+            (b"\xff\xfe", "decode.error.invalid_event_json"),
+            (b"[]", "decode.error.unknown_shape"),
+            (b"{\"hello\":1}", "decode.error.unknown_shape"),
+            (b"{\"awslogs\":{\"data\":5}}", "decode.error.not_a_string"),
+            (b"{\"awslogs\":{}}", "decode.error.unknown_shape"),
+        ];
+        for (bytes, key) in cases {
+            let e = decode_input(bytes, &limits()).unwrap_err();
+            assert_eq!(e.key(), *key, "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_events_are_skipped_and_counted() {
+        let doc = r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[
+            {"id":"1","timestamp":1,"message":"ok"},
+            {"id":"2","timestamp":"soon","message":"bad ts"},
+            {"id":"3","timestamp":1,"message":"\ud800 lone"},
+            {"id":"4","timestamp":1},
+            {"id":5,"timestamp":2.0,"message":"numeric id"}]}"#;
+        let d = decode_input(subscription_event(doc).as_bytes(), &limits()).unwrap();
+        let b = only_batch(&d);
+        let ids: Vec<&str> = b.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["1", "5"]);
+        assert_eq!(d.counters.get("decode.event_skipped.bad_timestamp"), 1);
+        assert_eq!(d.counters.get("decode.event_skipped.invalid"), 2);
+    }
+
+    #[test]
+    fn gzip_bomb_is_capped_without_inflating_everything() {
+        let zeros = vec![b' '; 8 * 1024 * 1024];
+        let bomb = gzip(&zeros);
+        assert!(bomb.len() < 64 * 1024);
+        let e = gunzip_capped(&bomb, 1024 * 1024).unwrap_err();
+        assert_eq!(e, DecodeError::TooLarge { limit: 1024 * 1024 });
+    }
+}

@@ -1,1 +1,343 @@
-fn main() {}
+//! `logsieve`: the pipeline on the command line, with the same stages the Lambda runs and dry-run
+//! sinks. Exit status: 0 success, 1 processing error, 2 usage or config error.
+
+use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value};
+
+use logsieve::config::CheckedConfig;
+use logsieve::decode::decode_input;
+use logsieve::parse::parse_event;
+use logsieve::pattern::FilterPattern;
+use logsieve::pipeline::{match_input, Output, Pipeline};
+use logsieve::record::{LogEvent, Source};
+
+#[derive(Parser)]
+#[command(
+    name = "logsieve",
+    version,
+    about = "Turn CloudWatch Logs subscription batches into selected records, metrics and X-Ray segments",
+    long_about = "Runs the logsieve pipeline locally with dry-run sinks: nothing is sent to AWS.\n\
+                  The configuration comes from --config, else LOGSIEVE_CONFIG, else the built-in default."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline over event files and print metrics, segments, records and stats.
+    ///
+    /// Each file holds a Lambda subscription event ({"awslogs":{"data":…}}), a Kinesis or
+    /// Firehose event, or an already-decoded CloudWatch Logs document. '-' reads stdin.
+    Process {
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `json`: exactly one JSON object; `table`: a readable summary.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+        output: OutputFormat,
+        /// Event files; '-' for stdin.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Test a CloudWatch filter pattern against lines, like TestMetricFilter.
+    ///
+    /// Prints one JSON object per line: {"line", "matches", "extracted"}.
+    Pattern {
+        /// The filter pattern, in CloudWatch syntax.
+        pattern: String,
+        /// Log lines to test; read from stdin (one per line) when none are given.
+        lines: Vec<String>,
+    },
+    /// Validate a configuration file and summarise it.
+    CheckConfig {
+        /// Configuration file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Json,
+    Table,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Process {
+            config,
+            output,
+            files,
+        } => process(config, output, &files),
+        Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logsieve: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<CheckedConfig, Failure> {
+    match path {
+        Some(p) => CheckedConfig::load(Some(&p)),
+        None => CheckedConfig::from_env(),
+    }
+    .map_err(|e| usage(format!("config: {e}")))
+}
+
+fn read_input(name: &str) -> Result<Vec<u8>, Failure> {
+    if name == "-" {
+        let mut buf = Vec::new();
+        io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| usage(format!("stdin: {e}")))?;
+        Ok(buf)
+    } else {
+        std::fs::read(name).map_err(|e| usage(format!("{name}: {e}")))
+    }
+}
+
+fn process(
+    config: Option<PathBuf>,
+    format: OutputFormat,
+    files: &[String],
+) -> Result<ExitCode, Failure> {
+    let config = load_config(config)?;
+    let limits = config.decode;
+    let mut pipeline = Pipeline::new(config);
+    let mut out = Output::default();
+    for name in files {
+        let bytes = read_input(name)?;
+        match decode_input(&bytes, &limits) {
+            Ok(decoded) => {
+                out.stats.counters.merge(&decoded.counters);
+                for unit in decoded.units {
+                    match unit.result {
+                        Ok(batches) => {
+                            for b in batches {
+                                out.merge(pipeline.process(b));
+                            }
+                        }
+                        Err(e) => {
+                            let at = unit
+                                .record_id
+                                .map(|r| format!(" record {r}"))
+                                .unwrap_or_default();
+                            out.stats.errors.push(format!("{name}{at}: {e}"));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                out.stats.counters.incr(e.key());
+                out.stats.errors.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    let stdout = io::stdout();
+    let mut w = io::BufWriter::new(stdout.lock());
+    let written = match format {
+        OutputFormat::Json => serde_json::to_writer(&mut w, &out)
+            .map_err(io::Error::other)
+            .and_then(|_| writeln!(w)),
+        OutputFormat::Table => write_table(&mut w, &out),
+    };
+    written
+        .and_then(|_| w.flush())
+        .map_err(|e| usage(format!("stdout: {e}")))?;
+    match out.stats.errors.first() {
+        Some(first) => Err(Failure {
+            code: 1,
+            message: format!(
+                "{} payload(s) failed to decode; first: {first}",
+                out.stats.errors.len()
+            ),
+        }),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
+    writeln!(w, "== METRICS ({} datums) ==", out.metrics.len())?;
+    writeln!(
+        w,
+        "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
+        "namespace", "metric", "dimensions", "samples", "sum", "unit"
+    )?;
+    for m in &out.metrics {
+        let dims = m
+            .dimensions
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let samples: f64 = m.counts.iter().sum();
+        let sum: f64 = m.values.iter().zip(&m.counts).map(|(v, c)| v * c).sum();
+        writeln!(
+            w,
+            "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
+            m.namespace,
+            m.metric_name,
+            clip(&dims, 44),
+            samples,
+            format_num(sum),
+            m.unit
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "== SEGMENTS ({}) ==", out.segments.len())?;
+    for s in &out.segments {
+        let doc: Value = serde_json::from_str(&s.document).unwrap_or(Value::Null);
+        let ann = doc
+            .get("annotations")
+            .and_then(Value::as_object)
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| format!("{k}={}", scalar(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "{} {} {:<16} {}",
+            s.trace_id,
+            s.id,
+            clip(doc.get("name").and_then(Value::as_str).unwrap_or(""), 16),
+            clip(&ann, 120)
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "== RECORDS ({} selected) ==", out.records.len())?;
+    const SHOWN: usize = 15;
+    for r in out.records.iter().take(SHOWN) {
+        let mut r: Map<String, Value> = r.clone();
+        for k in ["@logStream", "@id"] {
+            r.remove(k);
+        }
+        writeln!(w, "{}", clip(&Value::Object(r).to_string(), 160))?;
+    }
+    if out.records.len() > SHOWN {
+        writeln!(
+            w,
+            "… {} more (use --output json for all)",
+            out.records.len() - SHOWN
+        )?;
+    }
+    writeln!(w)?;
+    let s = &out.stats;
+    writeln!(
+        w,
+        "== STATS == batches={} events={} parsed={} selected={} dropped={} errors={}",
+        s.batches,
+        s.events,
+        s.parsed,
+        s.selected,
+        s.dropped,
+        s.errors.len()
+    )?;
+    let counters = s
+        .counters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    writeln!(w, "{counters}")?;
+    for e in &s.errors {
+        writeln!(w, "error: {e}")?;
+    }
+    Ok(())
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => clip(s, 40),
+        other => other.to_string(),
+    }
+}
+
+fn format_num(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.0}")
+    } else {
+        format!("{f:.4}")
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn pattern_cmd(pattern: &str, lines: Vec<String>) -> Result<ExitCode, Failure> {
+    let compiled = FilterPattern::compile(pattern).map_err(|e| usage(format!("pattern: {e}")))?;
+    let source = Arc::new(Source::default());
+    let stdout = io::stdout();
+    let mut w = io::BufWriter::new(stdout.lock());
+    let mut run = |line: String| -> io::Result<()> {
+        let record = parse_event(
+            &source,
+            LogEvent {
+                message: line.clone(),
+                ..LogEvent::default()
+            },
+        );
+        let m = compiled.matches(&match_input(&record));
+        let obj = serde_json::json!({
+            "line": line,
+            "matches": m.is_some(),
+            "extracted": m.map(|m| m.extracted).unwrap_or_default(),
+        });
+        writeln!(w, "{obj}")
+    };
+    let io_err = |e: io::Error| usage(format!("io: {e}"));
+    if lines.is_empty() {
+        for line in io::stdin().lock().lines() {
+            run(line.map_err(io_err)?).map_err(io_err)?;
+        }
+    } else {
+        for line in lines {
+            run(line).map_err(io_err)?;
+        }
+    }
+    w.flush().map_err(io_err)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
+    let cfg = CheckedConfig::load(Some(file)).map_err(|e| usage(format!("config: {e}")))?;
+    println!(
+        "{}: ok (metrics sink {:?}, traces sink {:?})",
+        file.display(),
+        cfg.metrics.sink,
+        cfg.traces.sink
+    );
+    Ok(ExitCode::SUCCESS)
+}
