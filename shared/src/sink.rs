@@ -144,7 +144,7 @@ pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> b
 /// Whether X-Ray can still take a segment ending at `end_time_ms`.
 pub fn within_retention(segment: &Segment, now_ms: i64) -> bool {
     let age = now_ms.saturating_sub(segment.end_time_ms);
-    age <= XRAY_RETENTION_MS && age >= -XRAY_MAX_FUTURE_MS
+    (-XRAY_MAX_FUTURE_MS..=XRAY_RETENTION_MS).contains(&age)
 }
 
 /// Sends metrics and segments concurrently; never fails (every failure is counted and, for
@@ -393,9 +393,13 @@ mod tests {
             .collect()
     }
 
-    /// A metric sink that fails the requests whose first metric name `fail` picks.
+    type FailWhen = Box<dyn Fn(&PutMetricDataRequest) -> Option<SinkError> + Send + Sync>;
+    type XrayBehaviour =
+        Box<dyn Fn(usize, &[&Segment]) -> Result<Vec<Unprocessed>, SinkError> + Send + Sync>;
+
+    /// A metric sink that fails the requests `fail` picks.
     struct FakeMetrics {
-        fail: Box<dyn Fn(&PutMetricDataRequest) -> Option<SinkError> + Send + Sync>,
+        fail: FailWhen,
         calls: Mutex<Vec<PutMetricDataRequest>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
@@ -624,10 +628,9 @@ mod tests {
         }
     }
 
-    /// An X-Ray fake: `unprocessed(call, ids)` names the ids to report back per call.
+    /// An X-Ray fake: `behaviour(call number, documents)` answers each call.
     struct FakeXray {
-        behaviour:
-            Box<dyn Fn(usize, &[&Segment]) -> Result<Vec<Unprocessed>, SinkError> + Send + Sync>,
+        behaviour: XrayBehaviour,
         calls: Mutex<Vec<Vec<String>>>,
     }
 
