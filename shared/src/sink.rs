@@ -24,11 +24,11 @@ pub const DEFAULT_METRIC_CONCURRENCY: usize = 8;
 /// Documents per PutTraceSegments call (the X-Ray daemon's batch size; the API names no maximum).
 pub const XRAY_MAX_DOCUMENTS_PER_CALL: usize = 50;
 
-/// X-Ray keeps traces 30 days; a segment older than that is rejected or invisible, so it is
-/// dropped (and counted) instead of spending a call on it.
-pub const XRAY_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// X-Ray takes new segments for a trace for 7 days (its "trace data modification period"); an
+/// hour of margin covers the trace starting before our first log line and clock skew.
+pub const XRAY_ACCEPT_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000 - 60 * 60 * 1000;
 
-/// X-Ray (like CloudWatch) refuses data far in the future; two hours matches PutMetricData.
+/// Latest event time ahead of now that can be genuine (CloudWatch Logs' own future bound).
 pub const XRAY_MAX_FUTURE_MS: i64 = 2 * 60 * 60 * 1000;
 
 /// Trace ids listed per failure log line, so one bad call cannot write a huge log event.
@@ -141,10 +141,11 @@ pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> b
     }
 }
 
-/// Whether X-Ray can still take a segment ending at `end_time_ms`.
-pub fn within_retention(segment: &Segment, now_ms: i64) -> bool {
+/// Whether X-Ray can still take a segment ending at `end_time_ms`. (`trace::within_retention`,
+/// which also judges the segment's start, supersedes this once the trace module lands.)
+fn within_retention(segment: &Segment, now_ms: i64) -> bool {
     let age = now_ms.saturating_sub(segment.end_time_ms);
-    (-XRAY_MAX_FUTURE_MS..=XRAY_RETENTION_MS).contains(&age)
+    (-XRAY_MAX_FUTURE_MS..=XRAY_ACCEPT_WINDOW_MS).contains(&age)
 }
 
 /// Sends metrics and segments concurrently; never fails (every failure is counted and, for
@@ -748,12 +749,12 @@ mod tests {
     }
 
     #[test]
-    fn segments_outside_retention_are_dropped_and_counted() {
+    fn segments_outside_the_accept_window_are_dropped_and_counted() {
         let day = 24 * 60 * 60 * 1000;
         let segs = vec![
             seg(0, NOW),
-            seg(1, NOW - 29 * day),
-            seg(2, NOW - 31 * day),
+            seg(1, NOW - 6 * day),
+            seg(2, NOW - 7 * day),
             seg(3, NOW + 3 * 60 * 60 * 1000),
             seg(4, i64::MIN),
             seg(5, i64::MAX),

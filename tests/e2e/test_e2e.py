@@ -16,13 +16,16 @@ import pytest
 from conftest import REGION, client, free_port
 
 NAMESPACE = "LogsieveE2E"
+# The application whose logs are processed: its log group and Lambda function name.
+FUNCTION = "shop-api"
+APP_GROUP = f"/aws/lambda/{FUNCTION}"
 WAIT_SECONDS = 90
 
 CONFIG = f"""
 [metrics]
 namespace = "{NAMESPACE}"
 sink = "cloudwatch"
-lambda_platform = false
+lambda_platform = true
 
 [[metrics.rule]]
 metric_name = "Errors"
@@ -77,12 +80,16 @@ def app_events():
     metrics = {}
     for r in rows:
         if r["level"] == "ERROR":
-            key = ("Errors", r["service"])
+            key = ("Errors", "Service", r["service"])
             s, c = metrics.get(key, (0.0, 0.0))
             metrics[key] = (s + 1, c + 1)
-        key = ("Latency", r["service"])
+        key = ("Latency", "Service", r["service"])
         s, c = metrics.get(key, (0.0, 0.0))
         metrics[key] = (s + r["latency_ms"], c + 1)
+    # The built-in Lambda metrics of the one REPORT line, named after the log group's function.
+    metrics[("Duration", "FunctionName", FUNCTION)] = (12.5, 1.0)
+    metrics[("BilledDuration", "FunctionName", FUNCTION)] = (13.0, 1.0)
+    metrics[("MaxMemoryUsed", "FunctionName", FUNCTION)] = (41.0, 1.0)
     traces = {
         t1: {"service": "checkout", "http_status": 200},
         t2: {"service": "checkout", "http_status": 503},
@@ -183,12 +190,12 @@ def wait_for(what: str, probe, seconds: float = WAIT_SECONDS):
     pytest.fail(f"timed out after {seconds}s waiting for {what}; last probe: {last!r}")
 
 
-def metric_sum_count(cw, namespace: str, name: str, service: str):
+def metric_sum_count(cw, namespace: str, name: str, dim: str, value: str):
     now = dt.datetime.now(dt.timezone.utc)
     resp = cw.get_metric_statistics(
         Namespace=namespace,
         MetricName=name,
-        Dimensions=[{"Name": "Service", "Value": service}],
+        Dimensions=[{"Name": dim, "Value": value}],
         StartTime=now - dt.timedelta(minutes=30),
         EndTime=now + dt.timedelta(minutes=10),
         Period=60,
@@ -203,23 +210,22 @@ def test_logs_in_metrics_and_traces_out(ministack, moto, function_zip):
     xray = client("xray", moto)
     name = "logsieve-e2e"
     arn = deploy(lam, name, function_zip, function_env(name, ministack.url, moto.url))
-    group = "/aws/lambda/shop-api"
-    subscribe(logs, group, arn)
+    subscribe(logs, APP_GROUP, arn)
     messages, expected_metrics, expected_traces = app_events()
-    put_events(logs, group, messages)
+    put_events(logs, APP_GROUP, messages)
 
     summary = wait_for("the invocation summary", lambda: summaries(function_log_lines(logs, name)))
     print("SUMMARY", json.dumps(summary[-1], sort_keys=True))
     assert summary[-1]["events_in"] == len(messages)
 
-    for (metric, service), (want_sum, want_count) in expected_metrics.items():
+    for (metric, dim, value), (want_sum, want_count) in expected_metrics.items():
         got = wait_for(
-            f"{metric}{{Service={service}}}",
+            f"{metric}{{{dim}={value}}}",
             lambda: (lambda sc: sc if sc[1] >= want_count else None)(
-                metric_sum_count(cw, NAMESPACE, metric, service)
+                metric_sum_count(cw, NAMESPACE, metric, dim, value)
             ),
         )
-        assert got == (want_sum, want_count), f"{metric}{{Service={service}}}"
+        assert got == (want_sum, want_count), f"{metric}{{{dim}={value}}}"
 
     for trace_id, annotations in expected_traces.items():
         traces = wait_for(
@@ -236,7 +242,8 @@ def test_logs_in_metrics_and_traces_out(ministack, moto, function_zip):
 
 
 def emf_sums(lines: list) -> dict:
-    """(namespace, metric, Service) -> (sum, count) over every EMF document in the lines."""
+    """(namespace, metric, dimension, value) -> (sum, count) over every EMF document in the
+    lines (each datum here has exactly one dimension)."""
     out = {}
     for line in lines:
         try:
@@ -249,10 +256,24 @@ def emf_sums(lines: list) -> dict:
             for m in directive["Metrics"]:
                 raw = doc[m["Name"]]
                 values = raw if isinstance(raw, list) else [raw]
-                key = (directive["Namespace"], m["Name"], doc.get("Service"))
+                dims = [d for ds in directive["Dimensions"] for d in ds]
+                assert len(dims) == 1, doc
+                key = (directive["Namespace"], m["Name"], dims[0], doc[dims[0]])
                 s, c = out.get(key, (0.0, 0.0))
                 out[key] = (s + sum(values), c + len(values))
     return out
+
+
+def emf_entry_count(lines: list) -> int:
+    n = 0
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "_aws" in doc:
+            n += sum(len(d["Metrics"]) for d in doc["_aws"]["CloudWatchMetrics"])
+    return n
 
 
 def subscription_event(group: str, messages: list) -> bytes:
@@ -276,7 +297,7 @@ def test_cloudwatch_down_falls_back_to_emf(ministack, moto, function_zip):
     deploy(lam, name, function_zip, env)
     messages, expected_metrics, _ = app_events()
 
-    resp = lam.invoke(FunctionName=name, Payload=subscription_event("/aws/lambda/shop-api", messages))
+    resp = lam.invoke(FunctionName=name, Payload=subscription_event(APP_GROUP, messages))
     body = resp["Payload"].read()
     assert "FunctionError" not in resp, body
     assert resp["StatusCode"] == 200
@@ -290,8 +311,11 @@ def test_cloudwatch_down_falls_back_to_emf(ministack, moto, function_zip):
     assert summary["metrics_sent"] == 0
     assert summary["metrics_fallback"] == summary["metrics"] > 0
     got = emf_sums(lines)
-    want = {(namespace, m, s): v for (m, s), v in expected_metrics.items()}
-    assert got == want
+    want = {(namespace, m, d, v): sc for (m, d, v), sc in expected_metrics.items()}
+    assert {k: got.get(k) for k in want} == want
+    # Every datum the function derived went out as EMF (the built-in Lambda metrics not listed
+    # in `want` included), each exactly once.
+    assert emf_entry_count(lines) == summary["metrics"]
     # Nothing reached CloudWatch under that namespace: no double count once EMF is ingested.
     assert cw.list_metrics(Namespace=namespace)["Metrics"] == []
 
@@ -302,3 +326,16 @@ def test_undecodable_event_fails_the_invocation(ministack, moto, function_zip):
     deploy(lam, name, function_zip, function_env(name, ministack.url, moto.url))
     resp = lam.invoke(FunctionName=name, Payload=b'{"awslogs":{"data":"bm90IGd6aXA="}}')
     assert resp.get("FunctionError"), resp["Payload"].read()
+
+
+def test_own_log_group_is_skipped(ministack, moto, function_zip):
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    name = "logsieve-e2e-loop"
+    deploy(lam, name, function_zip, function_env(name, ministack.url, moto.url))
+    messages, _, _ = app_events()
+    own = subscription_event(f"/aws/lambda/{name}", messages)
+    resp = lam.invoke(FunctionName=name, Payload=own)
+    assert "FunctionError" not in resp, resp["Payload"].read()
+    summary = wait_for("the summary", lambda: summaries(function_log_lines(logs, name)))[-1]
+    assert summary["events_in"] == 0
+    assert json.loads(summary["counters"])["loop_guard.own_log_group_events"] == len(messages)
