@@ -96,6 +96,11 @@ def ministack():
             "LOG_LEVEL": "INFO",
         }
     )
+    # ministack unpacks each function's code under TMPDIR and never removes it; keep that inside
+    # the run's scratch directory, which run.sh deletes.
+    scratch = os.environ.get("LOGSIEVE_E2E_LOGS")
+    if scratch:
+        env["TMPDIR"] = scratch
     server = Server("ministack", [os.path.join(BIN, "ministack")], env, "/_ministack/ready", port)
     yield server
     server.stop()
