@@ -209,14 +209,24 @@ def test_logs_in_metrics_and_traces_out(ministack, moto, function_zip):
     lam, logs, cw = client("lambda", ministack), client("logs", ministack), client("cloudwatch", ministack)
     xray = client("xray", moto)
     name = "logsieve-e2e"
-    arn = deploy(lam, name, function_zip, function_env(name, ministack.url, moto.url))
+    env = function_env(name, ministack.url, moto.url)
+    env["LOGSIEVE_SELF_METRICS"] = "1"
+    arn = deploy(lam, name, function_zip, env)
     subscribe(logs, APP_GROUP, arn)
     messages, expected_metrics, expected_traces = app_events()
     put_events(logs, APP_GROUP, messages)
 
-    summary = wait_for("the invocation summary", lambda: summaries(function_log_lines(logs, name)))
-    print("SUMMARY", json.dumps(summary[-1], sort_keys=True))
+    lines = wait_for(
+        "the invocation summary",
+        lambda: (lambda ls: ls if summaries(ls) else None)(function_log_lines(logs, name)),
+    )
+    print("SUMMARY", [line for line in lines if "invocation summary" in line][-1])
+    summary = summaries(lines)
     assert summary[-1]["events_in"] == len(messages)
+    # The processor's own numbers, as EMF in the function's log group.
+    own = emf_sums(lines)
+    assert own[("Logsieve/Processor", "EventsIn", "FunctionName", name)] == (len(messages), 1)
+    assert own[("Logsieve/Processor", "MetricsFallback", "FunctionName", name)] == (0, 1)
 
     for (metric, dim, value), (want_sum, want_count) in expected_metrics.items():
         got = wait_for(

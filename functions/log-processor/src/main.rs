@@ -8,10 +8,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use logsieve::config::CheckedConfig;
 use logsieve::decode::{decode_input, DecodeLimits};
-use logsieve::metrics::MetricSinkKind;
+use logsieve::metrics::{encode_emf, MetricDatum, MetricSinkKind};
 use logsieve::pipeline::{Output, Pipeline};
 use logsieve::sink::{
     emit, is_own_log_group, EmitOptions, EmitReport, MetricTarget, TraceTarget,
@@ -23,6 +24,10 @@ use logsieve_aws::{AwsClients, CloudWatchSink, XrayTraceSink};
 
 /// `1` makes the function print each invocation's Output as JSON instead of calling any sink.
 const ENV_DRY_RUN: &str = "LOGSIEVE_DRY_RUN";
+/// `1` also writes the summary's numbers as EMF metrics in `SELF_NAMESPACE` (opt-in: each one is
+/// a billed custom metric).
+const ENV_SELF_METRICS: &str = "LOGSIEVE_SELF_METRICS";
+const SELF_NAMESPACE: &str = "Logsieve/Processor";
 
 /// Everything kept warm across invocations of one execution environment.
 struct State {
@@ -33,6 +38,8 @@ struct State {
     traces: TraceSinkKind,
     dry_run: bool,
     own_log_group: Option<String>,
+    /// `FunctionName` of the self metrics, when they are on.
+    self_metrics: Option<String>,
     /// Built only when a sink calls AWS.
     clients: Option<AwsClients>,
 }
@@ -44,7 +51,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "invalid configuration");
         e
     })?;
-    let dry_run = std::env::var(ENV_DRY_RUN).is_ok_and(|v| v == "1" || v == "true");
+    let dry_run = flag(ENV_DRY_RUN);
     let metrics = config.metrics.sink;
     let traces = config.traces.sink;
     let needs_aws =
@@ -61,6 +68,9 @@ async fn main() -> Result<(), Error> {
         traces,
         dry_run,
         own_log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").ok(),
+        self_metrics: flag(ENV_SELF_METRICS).then(|| {
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "unknown".into())
+        }),
         clients,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -112,6 +122,15 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         )
         .await
     };
+    counters.merge(&report.counters);
+    let duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(function) = &state.self_metrics {
+        let datums = self_metrics(function, &output, &report, duration_ms, now_ms());
+        for line in encode_emf(&datums) {
+            emf.extend_from_slice(line.as_bytes());
+            emf.push(b'\n');
+        }
+    }
     // One write: EMF lines reach Lambda's log capture whole, not interleaved with log lines.
     if !emf.is_empty() {
         let mut stdout = std::io::stdout().lock();
@@ -119,13 +138,7 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
             tracing::error!(error = %e, "cannot write to stdout");
         }
     }
-    counters.merge(&report.counters);
-    summary(
-        &output,
-        &counters,
-        &report,
-        started.elapsed().as_millis() as u64,
-    );
+    summary(&output, &counters, &report, duration_ms);
     Ok(())
 }
 
@@ -176,6 +189,42 @@ fn summary(output: &Output, counters: &Counters, report: &EmitReport, duration_m
     );
 }
 
+/// The processor's own numbers as datums for the EMF encoder.
+fn self_metrics(
+    function: &str,
+    output: &Output,
+    report: &EmitReport,
+    duration_ms: u64,
+    now_ms: i64,
+) -> Vec<MetricDatum> {
+    let stats = &output.stats;
+    let mut dimensions = Map::new();
+    dimensions.insert("FunctionName".into(), Value::from(function));
+    let datum = |name: &str, unit: &str, value: u64| MetricDatum {
+        namespace: SELF_NAMESPACE.into(),
+        metric_name: name.into(),
+        dimensions: dimensions.clone(),
+        unit: unit.into(),
+        timestamp: now_ms,
+        storage_resolution: 60,
+        values: vec![value as f64],
+        counts: vec![1.0],
+    };
+    vec![
+        datum("EventsIn", "Count", stats.events),
+        datum("EventsDropped", "Count", stats.dropped),
+        datum("MetricsSent", "Count", report.metrics_sent),
+        datum("MetricsFallback", "Count", report.metrics_fallback),
+        datum("SegmentsSent", "Count", report.segments_sent),
+        datum("SegmentsFailed", "Count", report.segments_failed),
+        datum("ProcessingTime", "Milliseconds", duration_ms),
+    ]
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -197,6 +246,7 @@ mod tests {
             pipeline: Mutex::new(Pipeline::new(config)),
             dry_run: true,
             own_log_group: own.map(str::to_string),
+            self_metrics: None,
             clients: None,
         }
     }
@@ -229,6 +279,29 @@ mod tests {
                 "{group}"
             );
         }
+    }
+
+    #[test]
+    fn self_metrics_carry_the_summary_numbers() {
+        let (output, _) = run_pipeline(&state(None), event("/aws/lambda/app").as_bytes()).unwrap();
+        let report = EmitReport {
+            metrics_sent: 3,
+            metrics_fallback: 2,
+            segments_sent: 1,
+            ..EmitReport::default()
+        };
+        let datums = self_metrics("fn", &output, &report, 17, 1_764_000_000_000);
+        let get = |name: &str| {
+            let d = datums.iter().find(|d| d.metric_name == name).unwrap();
+            assert_eq!(d.namespace, SELF_NAMESPACE);
+            assert_eq!(d.dimensions["FunctionName"], "fn");
+            d.values[0]
+        };
+        assert_eq!(get("EventsIn"), 2.0);
+        assert_eq!(get("MetricsSent"), 3.0);
+        assert_eq!(get("MetricsFallback"), 2.0);
+        assert_eq!(get("SegmentsSent"), 1.0);
+        assert_eq!(get("ProcessingTime"), 17.0);
     }
 
     #[test]
