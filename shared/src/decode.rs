@@ -364,32 +364,182 @@ struct RawEvent {
     extracted_fields: Option<BTreeMap<String, Value>>,
 }
 
+/// The usual case in one pass: a single document whose events all have the expected types.
+/// Ids and timestamps are still read leniently; anything else sends us to the slow path.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FastDocument {
+    #[serde(default)]
+    message_type: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    log_group: Option<String>,
+    #[serde(default)]
+    log_stream: Option<String>,
+    #[serde(default)]
+    subscription_filters: Option<Vec<String>>,
+    #[serde(default)]
+    policy_level: Option<String>,
+    #[serde(default)]
+    log_events: Option<Vec<FastEvent>>,
+}
+
+#[derive(Deserialize)]
+struct FastEvent {
+    #[serde(default)]
+    id: LenientId,
+    #[serde(default)]
+    timestamp: LenientTimestamp,
+    message: String,
+    #[serde(default, rename = "extractedFields")]
+    extracted_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// An event id given as a string (as AWS does) or a number.
+#[derive(Default)]
+struct LenientId(String);
+
+impl<'de> Deserialize<'de> for LenientId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LenientId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LenientId, E> {
+                Ok(LenientId(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<LenientId, E> {
+                Ok(LenientId(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LenientId, E> {
+                Ok(LenientId(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LenientId, E> {
+                Ok(LenientId(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<LenientId, E> {
+                Ok(LenientId(v.to_string()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<LenientId, E> {
+                Ok(LenientId::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Epoch milliseconds as a number or a numeric string; `None` for anything else (the event is
+/// then skipped and counted, not the whole document failed).
+#[derive(Default)]
+struct LenientTimestamp(Option<i64>);
+
+impl<'de> Deserialize<'de> for LenientTimestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(LenientTimestamp(timestamp_of(&v)))
+    }
+}
+
+fn timestamp_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+/// Document metadata shared by both paths.
+struct Meta {
+    message_type: Option<String>,
+    owner: Option<String>,
+    log_group: Option<String>,
+    log_stream: Option<String>,
+    subscription_filters: Option<Vec<String>>,
+    policy_level: Option<String>,
+}
+
+impl Meta {
+    /// The batch source, or `None` for a control message (counted).
+    fn source(self, counters: &mut Counters) -> Option<Arc<Source>> {
+        if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
+            counters.incr("decode.control_message");
+            return None;
+        }
+        if self.log_group.is_none() {
+            counters.incr("decode.missing_log_group");
+        }
+        Some(Arc::new(Source {
+            owner: self.owner.unwrap_or_default(),
+            log_group: self.log_group.unwrap_or_default(),
+            log_stream: self.log_stream.unwrap_or_default(),
+            subscription_filters: self.subscription_filters.unwrap_or_default(),
+            policy_level: self.policy_level,
+        }))
+    }
+}
+
+fn missing_events() -> DecodeError {
+    DecodeError::InvalidDocument("missing logEvents".to_string())
+}
+
 /// Parses one or more CloudWatch Logs documents laid back to back (`}{`), skipping
-/// CONTROL_MESSAGEs and counting events that cannot be read.
+/// CONTROL_MESSAGEs and counting events that cannot be read. Tries the one-pass parse first;
+/// only a payload it rejects pays for the event-by-event path.
 fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
+    if let Ok(doc) = serde_json::from_slice::<FastDocument>(json) {
+        let meta = Meta {
+            message_type: doc.message_type,
+            owner: doc.owner,
+            log_group: doc.log_group,
+            log_stream: doc.log_stream,
+            subscription_filters: doc.subscription_filters,
+            policy_level: doc.policy_level,
+        };
+        let Some(source) = meta.source(counters) else {
+            return Ok(Vec::new());
+        };
+        let fast = doc.log_events.ok_or_else(missing_events)?;
+        let mut events = Vec::with_capacity(fast.len());
+        for ev in fast {
+            match ev.timestamp.0 {
+                Some(timestamp) => events.push(LogEvent {
+                    id: ev.id.0,
+                    timestamp,
+                    message: ev.message,
+                    extracted_fields: ev.extracted_fields.map(stringify_fields),
+                }),
+                None => counters.incr("decode.event_skipped.bad_timestamp"),
+            }
+        }
+        return Ok(vec![Batch { source, events }]);
+    }
+    decode_documents_slow(json, counters)
+}
+
+fn decode_documents_slow(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
     let mut batches = Vec::new();
     let stream = serde_json::Deserializer::from_slice(json).into_iter::<RawDocument<'_>>();
     let mut any = false;
     for doc in stream {
         let doc = doc.map_err(|e| DecodeError::InvalidDocument(truncate(e.to_string())))?;
         any = true;
-        if doc.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            counters.incr("decode.control_message");
-            continue;
-        }
-        let events_raw = doc
-            .log_events
-            .ok_or_else(|| DecodeError::InvalidDocument("missing logEvents".to_string()))?;
-        if doc.log_group.is_none() {
-            counters.incr("decode.missing_log_group");
-        }
-        let source = Arc::new(Source {
-            owner: doc.owner.unwrap_or_default(),
-            log_group: doc.log_group.unwrap_or_default(),
-            log_stream: doc.log_stream.unwrap_or_default(),
-            subscription_filters: doc.subscription_filters.unwrap_or_default(),
+        let meta = Meta {
+            message_type: doc.message_type,
+            owner: doc.owner,
+            log_group: doc.log_group,
+            log_stream: doc.log_stream,
+            subscription_filters: doc.subscription_filters,
             policy_level: doc.policy_level,
-        });
+        };
+        let Some(source) = meta.source(counters) else {
+            continue;
+        };
+        let events_raw = doc.log_events.ok_or_else(missing_events)?;
         let mut events = Vec::with_capacity(events_raw.len());
         for raw in events_raw {
             match decode_event(raw) {
@@ -405,6 +555,18 @@ fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, 
     Ok(batches)
 }
 
+fn stringify_fields(m: BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    m.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, s)
+        })
+        .collect()
+}
+
 /// One log event, leniently: ids may be strings or numbers, timestamps numbers or numeric
 /// strings. Returns the counter key of the reason when the event is skipped.
 fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
@@ -415,30 +577,16 @@ fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    let timestamp = match ev.timestamp {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
-    .ok_or("decode.event_skipped.bad_timestamp")?;
-    let extracted_fields = ev.extracted_fields.map(|m| {
-        m.into_iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, s)
-            })
-            .collect()
-    });
+    let timestamp = ev
+        .timestamp
+        .as_ref()
+        .and_then(timestamp_of)
+        .ok_or("decode.event_skipped.bad_timestamp")?;
     Ok(LogEvent {
         id,
         timestamp,
         message: ev.message,
-        extracted_fields,
+        extracted_fields: ev.extracted_fields.map(stringify_fields),
     })
 }
 
@@ -663,6 +811,25 @@ mod tests {
         assert_eq!(ids, vec!["1", "5"]);
         assert_eq!(d.counters.get("decode.event_skipped.bad_timestamp"), 1);
         assert_eq!(d.counters.get("decode.event_skipped.invalid"), 2);
+    }
+
+    #[test]
+    fn one_pass_and_slow_path_agree() {
+        // No lone surrogate: the one-pass parse handles it, skipping the bad timestamp.
+        let doc = r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[
+            {"id":"1","timestamp":1,"message":"ok"},
+            {"id":"2","timestamp":"soon","message":"bad ts"},
+            {"id":3,"timestamp":"7","message":"string ts"}]}"#;
+        let mut fast = Counters::new();
+        let a = decode_documents(doc.as_bytes(), &mut fast).unwrap();
+        let mut slow = Counters::new();
+        let b = decode_documents_slow(doc.as_bytes(), &mut slow).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(fast, slow);
+        assert_eq!(a[0].events.len(), 2);
+        assert_eq!(a[0].events[1].id, "3");
+        assert_eq!(a[0].events[1].timestamp, 7);
+        assert_eq!(fast.get("decode.event_skipped.bad_timestamp"), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod config_error;
 pub mod decode;
+pub mod generate;
 pub mod metrics;
 pub mod parse;
 pub mod pattern;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::CheckedConfig;
-use crate::metrics::{Aggregator, MetricDatum};
+use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::parse_event;
 use crate::pattern::MatchInput;
 use crate::record::{Batch, Format, ParseIssue, Record};
@@ -78,6 +78,8 @@ fn serialize_segments<S: serde::Serializer>(segs: &[Segment], s: S) -> Result<S:
 pub struct Pipeline {
     config: CheckedConfig,
     collect_records: bool,
+    /// Cardinality caps and de-duplication memory, kept across batches of a warm environment.
+    metric_state: MetricState,
 }
 
 impl Pipeline {
@@ -85,6 +87,7 @@ impl Pipeline {
         Pipeline {
             config,
             collect_records: true,
+            metric_state: MetricState::new(),
         }
     }
 
@@ -116,11 +119,17 @@ impl Pipeline {
             count_parse(&record, &mut counters, &mut stats);
             let redacted = self.config.fields.redact_record(&mut record);
             counters.add("select.redacted", redacted as u64);
-            self.config.metrics.derive(&record, &mut agg, &mut counters);
+            self.config
+                .metrics
+                .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
             traces.observe(&record, &mut counters);
             if self.collect_records {
                 if self.record_wanted(&record) {
-                    records.push(self.config.fields.select(&record));
+                    records.push(
+                        self.config
+                            .fields
+                            .select_with_counters(&record, &mut counters),
+                    );
                 } else {
                     counters.incr("records.filtered_out");
                     stats.dropped += 1;

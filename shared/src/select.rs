@@ -1,7 +1,5 @@
-//! Field selection ("filter to only the needed fields"): keep / drop / rename, per-value byte
-//! caps, and redaction, producing the JSON object written to `records`.
-//!
-//! STUB: passes fields through.
+//! Field selection ("filter to only the needed fields"): keep / drop / rename, per-value and
+//! per-record byte caps, and redaction, producing the JSON object written to `records`.
 
 use std::collections::BTreeMap;
 
@@ -9,46 +7,271 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
-use crate::record::Record;
-use crate::redact::Redactor;
+use crate::record::{FieldPath, Format, PathSegment, Record};
+use crate::redact::{CustomDetector, RedactError, Redactor, DEFAULT_SENSITIVE_KEYS};
+use crate::stats::Counters;
 
-/// `[fields]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Largest Firehose record (`Data` blob); the natural ceiling for `max_record_bytes` since the
+/// firehose-filter function returns selected records as Firehose records.
+pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
+
+/// Metadata keys every output record starts with; `rename` may not target them.
+pub const METADATA_KEYS: &[&str] = &["@timestamp", "@logGroup", "@logStream", "@id", "@format"];
+
+/// Counter keys this stage adds to.
+pub mod counter_keys {
+    /// String values shortened by `max_value_bytes`.
+    pub const TRUNCATED_VALUES: &str = "select.truncated_values";
+    /// Fields removed because the record exceeded `max_record_bytes`.
+    pub const RECORD_CAP_DROPPED_FIELDS: &str = "select.record_cap_dropped_fields";
+    /// Records that needed fields removed to fit `max_record_bytes`.
+    pub const RECORDS_CAPPED: &str = "select.records_capped";
+    /// Records still over `max_record_bytes` with only metadata left (metadata is never dropped).
+    pub const RECORDS_OVER_CAP: &str = "select.records_over_cap";
+    /// A field named like a metadata key (`@timestamp`…) was left out so metadata stays true.
+    pub const METADATA_COLLISIONS: &str = "select.metadata_collisions";
+    /// A rename target overwrote a field that already had that name.
+    pub const RENAME_COLLISIONS: &str = "select.rename_collisions";
+}
+
+/// `[fields]` in the config file. Paths in `keep`/`drop` name fields of the OUTPUT, i.e. after
+/// `rename` (so `rename = { msg = "message" }` pairs with `keep = ["message"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldsConfig {
-    /// Field paths to keep (empty = keep all).
+    /// Field paths to keep (empty = keep all). A nested path like `http.status` keeps only that
+    /// leaf, inside its parents (`{"http": {"status": 200}}`).
+    #[serde(default)]
     pub keep: Vec<String>,
-    /// Field paths to drop.
+    /// Field paths to drop (applied after `keep`; drop wins).
+    #[serde(default)]
     pub drop: Vec<String>,
-    /// Old name → new name.
+    /// Field path in the record → new top-level key in the output (the value moves).
+    #[serde(default)]
     pub rename: BTreeMap<String, String>,
-    /// Built-in detectors to apply.
+    /// Built-in detectors to apply (see `Redactor::BUILTIN`). Absent = `Redactor::DEFAULT`
+    /// (every built-in except `ipv4`/`ipv6`); `[]` = no built-in detectors.
+    #[serde(default = "default_redact")]
     pub redact: Vec<String>,
-    /// Longest string value kept, in bytes.
+    /// Extra detectors: `{ name = "…", pattern = "…" }`; a `(?P<secret>…)` group limits the
+    /// replacement to that group.
+    #[serde(default)]
+    pub custom_redact: Vec<CustomDetector>,
+    /// Key names whose values are replaced whole (case-insensitive, `_`/`-`/`.` ignored, also as
+    /// a suffix: `db_password`). Absent = `DEFAULT_SENSITIVE_KEYS`; `[]` disables.
+    #[serde(default = "default_sensitive_keys")]
+    pub sensitive_keys: Vec<String>,
+    /// Longest string value kept, in bytes (cut at a UTF-8 boundary, then `…[truncated N bytes]`
+    /// appended). Absent = no cap.
+    #[serde(default)]
     pub max_value_bytes: Option<usize>,
+    /// Largest serialized output record, in bytes; the largest fields are dropped first until it
+    /// fits. Metadata is never dropped. Absent = no cap; at most `FIREHOSE_MAX_RECORD_BYTES`.
+    #[serde(default)]
+    pub max_record_bytes: Option<usize>,
+}
+
+fn default_redact() -> Vec<String> {
+    Redactor::DEFAULT.iter().map(|s| s.to_string()).collect()
+}
+
+fn default_sensitive_keys() -> Vec<String> {
+    DEFAULT_SENSITIVE_KEYS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+impl Default for FieldsConfig {
+    fn default() -> FieldsConfig {
+        FieldsConfig {
+            keep: Vec::new(),
+            drop: Vec::new(),
+            rename: BTreeMap::new(),
+            redact: default_redact(),
+            custom_redact: Vec::new(),
+            sensitive_keys: default_sensitive_keys(),
+            max_value_bytes: None,
+            max_record_bytes: None,
+        }
+    }
+}
+
+fn parse_paths(key: &str, paths: &[String]) -> Result<Vec<FieldPath>, ConfigError> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| parse_field_path(&format!("fields.{key}[{i}]"), p))
+        .collect()
+}
+
+/// A path that can address a field: fields are an object, so it must start with a key.
+fn parse_field_path(key: &str, p: &str) -> Result<FieldPath, ConfigError> {
+    let path = FieldPath::parse(p).map_err(|e| ConfigError::new(key, e.to_string()))?;
+    if path.first_key().is_none() {
+        return Err(ConfigError::new(
+            key,
+            format!("path {p:?} must start with a field name, not an index"),
+        ));
+    }
+    Ok(path)
 }
 
 impl FieldsConfig {
     pub fn validate(&self) -> Result<Selector, ConfigError> {
+        let keep = parse_paths("keep", &self.keep)?;
+        let drop = parse_paths("drop", &self.drop)?;
+        let mut rename = Vec::new();
+        let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
+        for (old, new) in &self.rename {
+            let key = format!("fields.rename.{old}");
+            let path = parse_field_path(&key, old)?;
+            if new.is_empty() || METADATA_KEYS.contains(&new.as_str()) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "new name {new:?} must be non-empty and not one of {}",
+                        METADATA_KEYS.join(", ")
+                    ),
+                ));
+            }
+            if let Some(prev) = targets.insert(new, old) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{prev:?} is already renamed to {new:?}"),
+                ));
+            }
+            rename.push((path, new.clone()));
+        }
+        let redactor = Redactor::new(&self.redact, &self.custom_redact, &self.sensitive_keys)
+            .map_err(|e| {
+                let key = match &e {
+                    RedactError::UnknownDetector { name } => {
+                        let i = self.redact.iter().position(|n| n == name).unwrap_or(0);
+                        format!("fields.redact[{i}]")
+                    }
+                    RedactError::BadCustomName { name } => {
+                        let i = self
+                            .custom_redact
+                            .iter()
+                            .position(|c| &c.name == name)
+                            .unwrap_or(0);
+                        format!("fields.custom_redact[{i}].name")
+                    }
+                    RedactError::BadCustomPattern { name, .. }
+                    | RedactError::EmptyMatch { name } => {
+                        let i = self
+                            .custom_redact
+                            .iter()
+                            .position(|c| &c.name == name)
+                            .unwrap_or(0);
+                        format!("fields.custom_redact[{i}].pattern")
+                    }
+                    RedactError::BadSensitiveKey { .. }
+                    | RedactError::SensitiveKeyPattern { .. } => {
+                        "fields.sensitive_keys".to_string()
+                    }
+                };
+                ConfigError::new(key, e.to_string())
+            })?;
+        if self.max_value_bytes == Some(0) {
+            return Err(ConfigError::new(
+                "fields.max_value_bytes",
+                "must be at least 1",
+            ));
+        }
+        if let Some(n) = self.max_record_bytes {
+            if n == 0 || n > FIREHOSE_MAX_RECORD_BYTES {
+                return Err(ConfigError::new(
+                    "fields.max_record_bytes",
+                    format!("must be between 1 and {FIREHOSE_MAX_RECORD_BYTES} (the Firehose record limit)"),
+                ));
+            }
+        }
         Ok(Selector {
-            redactor: Redactor::default(),
+            redactor,
+            keep,
+            drop,
+            rename,
+            max_value_bytes: self.max_value_bytes,
+            max_record_bytes: self.max_record_bytes,
         })
     }
 }
 
 /// The checked `[fields]` config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Selector {
     pub redactor: Redactor,
+    keep: Vec<FieldPath>,
+    drop: Vec<FieldPath>,
+    rename: Vec<(FieldPath, String)>,
+    max_value_bytes: Option<usize>,
+    max_record_bytes: Option<usize>,
+}
+
+impl Default for Selector {
+    /// The selector of an absent `[fields]` section: keep everything, default redaction.
+    fn default() -> Selector {
+        Selector {
+            redactor: Redactor::default(),
+            keep: Vec::new(),
+            drop: Vec::new(),
+            rename: Vec::new(),
+            max_value_bytes: None,
+            max_record_bytes: None,
+        }
+    }
 }
 
 impl Selector {
-    /// Redacts secrets in the record's message and fields in place, before any stage reads them.
-    /// Returns how many secrets were replaced.
+    /// Redacts secrets in the record's message, fields and extracted fields in place, before any
+    /// stage reads them. Returns how many secrets were replaced (a secret present in both the
+    /// raw message and a parsed field counts twice).
     pub fn redact_record(&self, record: &mut Record) -> usize {
+        if self.redactor.is_empty() {
+            return 0;
+        }
         let mut n = 0;
-        for v in record.fields.values_mut() {
-            n += self.redactor.redact_value(v);
+        for (k, v) in record.fields.iter_mut() {
+            n += self.redactor.redact_entry(k, v);
+        }
+        match record.format {
+            // The fields are the whole message: scanning the raw text again would double the
+            // cost of the hottest stage. When they held a secret, the message is rebuilt from
+            // the redacted fields, which also covers secrets the text hid behind JSON escapes.
+            Format::Json | Format::LambdaJsonApp | Format::LambdaJsonPlatform => {
+                if n > 0 {
+                    if let Ok(text) = serde_json::to_string(&record.fields) {
+                        record.message = text;
+                    }
+                }
+            }
+            _ => {
+                let (new, m) = self.redactor.redact_counted(&record.message);
+                if let std::borrow::Cow::Owned(s) = new {
+                    record.message = s;
+                }
+                n += m;
+            }
+        }
+        if let Some(ex) = record.extracted_fields.as_mut() {
+            for (k, v) in ex.iter_mut() {
+                if self.redactor.is_sensitive_key(k) {
+                    *v = format!(
+                        "{}{}]",
+                        crate::redact::MARKER_PREFIX,
+                        crate::redact::SENSITIVE_KEY_LABEL
+                    );
+                    n += 1;
+                } else {
+                    let (new, c) = self.redactor.redact_counted(v);
+                    if let std::borrow::Cow::Owned(s) = new {
+                        *v = s;
+                    }
+                    n += c;
+                }
+            }
         }
         n
     }
@@ -56,15 +279,535 @@ impl Selector {
     /// The output object for one record: metadata (`@timestamp`, `@logGroup`, `@logStream`,
     /// `@id`, `@format`) then the selected fields.
     pub fn select(&self, record: &Record) -> Map<String, Value> {
+        self.select_with_counters(record, &mut Counters::new())
+    }
+
+    /// [`Selector::select`], counting truncations and cap drops under `select.*`.
+    ///
+    /// Order of operations: rename → keep → drop → `max_value_bytes` → `max_record_bytes`.
+    /// A text record without a `message` field exposes its raw message as `message`, so plain
+    /// text logs are not selected down to metadata only.
+    pub fn select_with_counters(
+        &self,
+        record: &Record,
+        counters: &mut Counters,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         out.insert("@timestamp".into(), record.timestamp.into());
         out.insert("@logGroup".into(), record.source.log_group.clone().into());
         out.insert("@logStream".into(), record.source.log_stream.clone().into());
         out.insert("@id".into(), record.event_id.clone().into());
         out.insert("@format".into(), record.format.as_str().into());
-        for (k, v) in &record.fields {
-            out.insert(k.clone(), v.clone());
+
+        let mut fields = Map::new();
+        let virtual_message = (record.format == Format::Text
+            && !record.fields.contains_key("message"))
+        .then(|| ("message".to_string(), Value::String(record.message.clone())));
+        let source = record
+            .fields
+            .iter()
+            .chain(virtual_message.as_ref().map(|(k, v)| (k, v)));
+        for (k, v) in source {
+            let renamed = self
+                .rename
+                .iter()
+                .find(|(p, _)| p.segments().len() == 1 && p.first_key() == Some(k));
+            let name = match renamed {
+                Some((_, new)) => new.as_str(),
+                None => {
+                    // A field named like a rename target is replaced by the renamed value.
+                    let shadowed = self
+                        .rename
+                        .iter()
+                        .any(|(p, new)| new == k && p.lookup(&record.fields).is_some());
+                    if shadowed {
+                        counters.incr(counter_keys::RENAME_COLLISIONS);
+                        continue;
+                    }
+                    k.as_str()
+                }
+            };
+            self.emit(&mut fields, name, v);
+        }
+        for (path, new) in self.rename.iter().filter(|(p, _)| p.segments().len() > 1) {
+            if let Some(v) = path.lookup(&record.fields) {
+                // The value moves: remove it from its old place if that place was emitted.
+                path.remove(&mut fields);
+                self.emit(&mut fields, new, v);
+            }
+        }
+        for d in &self.drop {
+            d.remove(&mut fields);
+        }
+        if let Some(cap) = self.max_value_bytes {
+            let n = truncate_strings(&mut fields, cap);
+            counters.add(counter_keys::TRUNCATED_VALUES, n as u64);
+        }
+        for (k, v) in fields {
+            if METADATA_KEYS.contains(&k.as_str()) {
+                // A logged `@timestamp` must not replace the event's own metadata.
+                counters.incr(counter_keys::METADATA_COLLISIONS);
+                continue;
+            }
+            out.insert(k, v);
+        }
+        if let Some(cap) = self.max_record_bytes {
+            enforce_record_cap(&mut out, cap, counters);
         }
         out
+    }
+
+    /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it.
+    fn emit(&self, fields: &mut Map<String, Value>, name: &str, v: &Value) {
+        // Whole-field keeps (the common case) need no allocation beyond the clone.
+        let whole = self.keep.is_empty()
+            || self
+                .keep
+                .iter()
+                .any(|p| p.first_key() == Some(name) && p.segments().len() == 1);
+        if whole {
+            fields.insert(name.to_string(), v.clone());
+            return;
+        }
+        let rests: Vec<&[PathSegment]> = self
+            .keep
+            .iter()
+            .filter(|p| p.first_key() == Some(name))
+            .map(|p| p.segments().get(1..).unwrap_or(&[]))
+            .collect();
+        if rests.is_empty() {
+            return;
+        }
+        if let Some(pruned) = prune(v, &rests) {
+            fields.insert(name.to_string(), pruned);
+        }
+    }
+}
+
+/// The parts of `v` reached by `paths` (relative), keeping structure. Recursion depth is bounded
+/// by the longest configured path, not by the input.
+fn prune(v: &Value, paths: &[&[PathSegment]]) -> Option<Value> {
+    if paths.iter().any(|p| p.is_empty()) {
+        return Some(v.clone());
+    }
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, child) in m {
+                let rests: Vec<&[PathSegment]> = paths
+                    .iter()
+                    .filter_map(|p| match p.split_first() {
+                        Some((PathSegment::Key(pk), rest)) if pk == k => Some(rest),
+                        _ => None,
+                    })
+                    .collect();
+                if !rests.is_empty() {
+                    if let Some(x) = prune(child, &rests) {
+                        out.insert(k.clone(), x);
+                    }
+                }
+            }
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for (i, child) in a.iter().enumerate() {
+                let rests: Vec<&[PathSegment]> = paths
+                    .iter()
+                    .filter_map(|p| match p.split_first() {
+                        Some((PathSegment::Index(n), rest)) if *n == i => Some(rest),
+                        _ => None,
+                    })
+                    .collect();
+                if !rests.is_empty() {
+                    if let Some(x) = prune(child, &rests) {
+                        out.push(x);
+                    }
+                }
+            }
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        _ => None,
+    }
+}
+
+/// Cuts every string longer than `cap` bytes at the last char boundary ≤ `cap` and appends
+/// `…[truncated N bytes]`. Iterative, so deep nesting cannot overflow the stack. Returns how
+/// many strings were cut.
+fn truncate_strings(fields: &mut Map<String, Value>, cap: usize) -> usize {
+    let mut n = 0;
+    let mut stack: Vec<&mut Value> = fields.values_mut().collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.len() > cap => {
+                let mut cut = cap;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let removed = s.len() - cut;
+                s.truncate(cut);
+                s.push_str(&format!("…[truncated {removed} bytes]"));
+                n += 1;
+            }
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            Value::Object(m) => stack.extend(m.values_mut()),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// Counts serialized bytes without building the string.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    let mut c = ByteCount(0);
+    // Serializing a Value/str into a counting writer cannot fail; count 0 if it somehow did.
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => 0,
+    }
+}
+
+/// Drops the largest non-metadata fields until the serialized record fits `cap`.
+fn enforce_record_cap(out: &mut Map<String, Value>, cap: usize, counters: &mut Counters) {
+    let total = json_len(out);
+    if total <= cap {
+        return;
+    }
+    // Each member costs `"key":value` plus a comma.
+    let mut sizes: Vec<(usize, String)> = out
+        .iter()
+        .filter(|(k, _)| !METADATA_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (json_len(k.as_str()) + 1 + json_len(v) + 1, k.clone()))
+        .collect();
+    // Largest first; ties broken by name so the result is deterministic.
+    sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut size = total;
+    let mut dropped = 0u64;
+    for (bytes, key) in sizes {
+        if size <= cap {
+            break;
+        }
+        out.remove(&key);
+        size = size.saturating_sub(bytes);
+        dropped += 1;
+    }
+    counters.incr(counter_keys::RECORDS_CAPPED);
+    counters.add(counter_keys::RECORD_CAP_DROPPED_FIELDS, dropped);
+    if json_len(out) > cap {
+        counters.incr(counter_keys::RECORDS_OVER_CAP);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{LogEvent, Source};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn record(fields: Value) -> Record {
+        let source = Arc::new(Source {
+            log_group: "/aws/lambda/app".into(),
+            log_stream: "2024/01/15/[$LATEST]abc".into(),
+            ..Source::default()
+        });
+        let mut r = Record::text(
+            source,
+            LogEvent {
+                id: "e1".into(),
+                timestamp: 1_705_321_845_123,
+                message: fields.to_string(),
+                extracted_fields: None,
+            },
+        );
+        if let Value::Object(m) = fields {
+            r.fields = m;
+            r.format = Format::Json;
+        }
+        r
+    }
+
+    fn selector(toml_text: &str) -> Selector {
+        let cfg: FieldsConfig = toml::from_str(toml_text).unwrap();
+        cfg.validate().unwrap()
+    }
+
+    /// The selected fields without the metadata.
+    fn fields_of(out: &Map<String, Value>) -> Value {
+        Value::Object(
+            out.iter()
+                .filter(|(k, _)| !METADATA_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn metadata_always_present() {
+        let out = Selector::default().select(&record(json!({"a": 1})));
+        assert_eq!(out["@timestamp"], json!(1_705_321_845_123_i64));
+        assert_eq!(out["@logGroup"], json!("/aws/lambda/app"));
+        assert_eq!(out["@logStream"], json!("2024/01/15/[$LATEST]abc"));
+        assert_eq!(out["@id"], json!("e1"));
+        assert_eq!(out["@format"], json!("json"));
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+    }
+
+    #[test]
+    fn keep_drop_rename_table() {
+        let input = json!({
+            "level": "INFO",
+            "msg": "hi",
+            "http": {"status": 200, "path": "/x", "headers": {"authorization": "x", "host": "h"}},
+            "items": [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}],
+            "extra": 1
+        });
+        let cases: &[(&str, Value)] = &[
+            ("", input.clone()),
+            ("keep = [\"level\", \"http.status\"]", json!({"level": "INFO", "http": {"status": 200}})),
+            ("keep = [\"$.items[1].id\", \"http.headers.host\"]", json!({"items": [{"id": 2}], "http": {"headers": {"host": "h"}}})),
+            ("keep = [\"missing\", \"level.deeper\"]", json!({})),
+            (
+                "drop = [\"http.headers\", \"extra\", \"items\"]",
+                json!({"level": "INFO", "msg": "hi", "http": {"status": 200, "path": "/x"}}),
+            ),
+            ("keep = [\"http\"]\ndrop = [\"http.path\", \"http.headers\"]", json!({"http": {"status": 200}})),
+            ("rename = { msg = \"message\" }\nkeep = [\"message\", \"level\"]", json!({"level": "INFO", "message": "hi"})),
+            (
+                "rename = { \"http.status\" = \"status\" }\nkeep = [\"status\", \"http\"]\ndrop = [\"http.headers\"]",
+                json!({"status": 200, "http": {"path": "/x"}}),
+            ),
+        ];
+        for (cfg, want) in cases {
+            let out = selector(cfg).select(&record(input.clone()));
+            assert_eq!(fields_of(&out), *want, "config: {cfg}");
+        }
+    }
+
+    #[test]
+    fn rename_over_existing_field_is_counted() {
+        let s = selector("rename = { msg = \"message\" }");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(json!({"msg": "new", "message": "old"})), &mut c);
+        assert_eq!(fields_of(&out), json!({"message": "new"}));
+        assert_eq!(c.get(counter_keys::RENAME_COLLISIONS), 1);
+    }
+
+    #[test]
+    fn logged_metadata_names_do_not_replace_metadata() {
+        let mut c = Counters::new();
+        let out = Selector::default().select_with_counters(
+            &record(json!({"@timestamp": "2024-01-15T12:30:45Z", "a": 1})),
+            &mut c,
+        );
+        assert_eq!(out["@timestamp"], json!(1_705_321_845_123_i64));
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+        assert_eq!(c.get(counter_keys::METADATA_COLLISIONS), 1);
+    }
+
+    #[test]
+    fn text_records_expose_their_message() {
+        let mut r = record(json!(null));
+        r.message = "plain line".into();
+        let out = selector("keep = [\"message\"]").select(&r);
+        assert_eq!(fields_of(&out), json!({"message": "plain line"}));
+        assert_eq!(out["@format"], json!("text"));
+    }
+
+    #[test]
+    fn max_value_bytes_cuts_at_utf8_boundary() {
+        // "héllo" is 6 bytes: a cap of 2 falls inside 'é', so only "h" survives.
+        let cases: &[(usize, &str, &str)] = &[
+            (2, "héllo", "h…[truncated 5 bytes]"),
+            (3, "héllo", "hé…[truncated 3 bytes]"),
+            (6, "héllo", "héllo"),
+            (1, "日本", "…[truncated 6 bytes]"),
+        ];
+        for (cap, input, want) in cases {
+            let s = selector(&format!("max_value_bytes = {cap}"));
+            let mut c = Counters::new();
+            let out = s.select_with_counters(
+                &record(json!({"v": input, "n": [input, {"deep": input}]})),
+                &mut c,
+            );
+            assert_eq!(out["v"], json!(want), "cap {cap}");
+            assert_eq!(out["n"], json!([want, {"deep": want}]), "cap {cap}");
+            let expect = if input.len() > *cap { 3 } else { 0 };
+            assert_eq!(c.get(counter_keys::TRUNCATED_VALUES), expect);
+            // Metadata is never truncated.
+            assert_eq!(out["@logGroup"], json!("/aws/lambda/app"));
+        }
+    }
+
+    #[test]
+    fn max_record_bytes_drops_largest_fields_first() {
+        let input = json!({"big": "x".repeat(1000), "medium": "y".repeat(100), "small": 1});
+        let meta_only = serde_json::to_vec(&Selector::default().select(&record(json!({}))))
+            .unwrap()
+            .len();
+        // Room for everything but `big`.
+        let cap = meta_only + 200;
+        let s = selector(&format!("max_record_bytes = {cap}"));
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(input.clone()), &mut c);
+        assert!(serde_json::to_vec(&out).unwrap().len() <= cap);
+        assert_eq!(
+            fields_of(&out),
+            json!({"medium": "y".repeat(100), "small": 1})
+        );
+        assert_eq!(c.get(counter_keys::RECORDS_CAPPED), 1);
+        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 1);
+        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 0);
+
+        // Smaller than the metadata alone: every field goes, metadata stays, and it is counted.
+        let s = selector("max_record_bytes = 10");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(input), &mut c);
+        assert_eq!(fields_of(&out), json!({}));
+        assert_eq!(out.len(), METADATA_KEYS.len());
+        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 3);
+        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 1);
+
+        // A record under the cap is not touched or counted.
+        let s = selector("max_record_bytes = 100000");
+        let mut c = Counters::new();
+        let out = s.select_with_counters(&record(json!({"a": 1})), &mut c);
+        assert_eq!(fields_of(&out), json!({"a": 1}));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn validate_errors_name_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("keep = [\"ok\", \"a..b\"]", "fields.keep[1]", "empty key"),
+            ("drop = [\"$.a[\"]", "fields.drop[0]", "unclosed"),
+            (
+                "drop = [\"[0]\"]",
+                "fields.drop[0]",
+                "must start with a field name",
+            ),
+            (
+                "redact = [\"email\", \"ssn\"]",
+                "fields.redact[1]",
+                "valid detectors: aws_access_key",
+            ),
+            ("rename = { a = \"@id\" }", "fields.rename.a", "@id"),
+            (
+                "rename = { a = \"x\", b = \"x\" }",
+                "fields.rename.b",
+                "already renamed",
+            ),
+            (
+                "rename = { \"a..\" = \"x\" }",
+                "fields.rename.a..",
+                "invalid field path",
+            ),
+            (
+                "custom_redact = [{ name = \"x\", pattern = \"(\" }]",
+                "fields.custom_redact[0].pattern",
+                "does not compile",
+            ),
+            (
+                "custom_redact = [{ name = \"jwt\", pattern = \"x\" }]",
+                "fields.custom_redact[0].name",
+                "built-in",
+            ),
+            (
+                "sensitive_keys = [\"--\"]",
+                "fields.sensitive_keys",
+                "letter or digit",
+            ),
+            (
+                "max_value_bytes = 0",
+                "fields.max_value_bytes",
+                "at least 1",
+            ),
+            (
+                "max_record_bytes = 2000000",
+                "fields.max_record_bytes",
+                "1024000",
+            ),
+        ];
+        for (cfg, key, msg) in cases {
+            let parsed: FieldsConfig = toml::from_str(cfg).unwrap();
+            let e = parsed.validate().unwrap_err();
+            assert_eq!(e.key, *key, "{cfg}");
+            assert!(e.message.contains(msg), "{cfg}: {}", e.message);
+        }
+        assert!(toml::from_str::<FieldsConfig>("nope = 1").is_err());
+        assert!(toml::from_str::<FieldsConfig>(
+            "custom_redact = [{ name = \"a\", pattern = \"b\", x = 1 }]"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn redact_defaults_and_opt_out() {
+        let input = json!({"ip": "203.0.113.9", "who": "bob@example.com", "password": "hunter2"});
+        let cases: &[(&str, Value)] = &[
+            (
+                "",
+                json!({"ip": "203.0.113.9", "who": "[REDACTED:email]", "password": "[REDACTED:sensitive_key]"}),
+            ),
+            (
+                "redact = [\"ipv4\"]",
+                json!({"ip": "[REDACTED:ipv4]", "who": "bob@example.com", "password": "[REDACTED:sensitive_key]"}),
+            ),
+            ("redact = []\nsensitive_keys = []", input.clone()),
+        ];
+        for (cfg, want) in cases {
+            let s = selector(cfg);
+            let mut r = record(input.clone());
+            s.redact_record(&mut r);
+            assert_eq!(Value::Object(r.fields), *want, "{cfg}");
+        }
+        assert!(selector("redact = []\nsensitive_keys = []")
+            .redactor
+            .is_empty());
+    }
+
+    #[test]
+    fn redact_record_rebuilds_json_message_even_behind_escapes() {
+        let s = Selector::default();
+        let mut r = record(json!({"user": "bob@example.com"}));
+        r.message = r#"{"user":"bob\u0040example.com"}"#.to_string();
+        assert_eq!(s.redact_record(&mut r), 1);
+        assert!(!r.message.contains("example.com"), "{}", r.message);
+    }
+
+    #[test]
+    fn redact_record_covers_message_fields_and_extracted_fields() {
+        let s = Selector::default();
+        let mut r = record(json!({"user": "bob@example.com", "nested": {"token": "abc"}}));
+        r.extracted_fields = Some(BTreeMap::from([
+            ("password".to_string(), "hunter2".to_string()),
+            ("who".to_string(), "carol@example.com".to_string()),
+        ]));
+        let n = s.redact_record(&mut r);
+        assert!(!r.message.contains("bob@example.com"), "{}", r.message);
+        assert!(!r.message.contains("\"abc\""), "{}", r.message);
+        assert_eq!(r.fields["user"], json!("[REDACTED:email]"));
+        assert_eq!(
+            r.fields["nested"]["token"],
+            json!("[REDACTED:sensitive_key]")
+        );
+        let ex = r.extracted_fields.as_ref().unwrap();
+        assert_eq!(ex["password"], "[REDACTED:sensitive_key]");
+        assert_eq!(ex["who"], "[REDACTED:email]");
+        // fields: email + token; extracted: password + email. The JSON message is rebuilt from
+        // the redacted fields, so its copies are not counted twice.
+        assert_eq!(n, 4);
     }
 }

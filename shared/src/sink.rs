@@ -12,24 +12,16 @@ use std::io::Write;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::metrics::{encode_emf, encode_put_metric_data, MetricDatum, PutMetricDataRequest};
+use crate::metrics::{
+    encode_emf_counted, encode_put_metric_data, MetricDatum, PutMetricDataRequest,
+};
 use crate::stats::Counters;
-use crate::trace::Segment;
+use crate::trace::{within_retention, Segment, PUT_TRACE_SEGMENTS_BATCH};
 
 /// PutMetricData requests in flight at once. CloudWatch allows 500 TPS per account and Region;
 /// a batch rarely needs more than a handful of requests, so a small bound keeps one invocation
 /// from starving the others that share the quota.
 pub const DEFAULT_METRIC_CONCURRENCY: usize = 8;
-
-/// Documents per PutTraceSegments call (the X-Ray daemon's batch size; the API names no maximum).
-pub const XRAY_MAX_DOCUMENTS_PER_CALL: usize = 50;
-
-/// X-Ray takes new segments for a trace for 7 days (its "trace data modification period"); an
-/// hour of margin covers the trace starting before our first log line and clock skew.
-pub const XRAY_ACCEPT_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000 - 60 * 60 * 1000;
-
-/// Latest event time ahead of now that can be genuine (CloudWatch Logs' own future bound).
-pub const XRAY_MAX_FUTURE_MS: i64 = 2 * 60 * 60 * 1000;
 
 /// Trace ids listed per failure log line, so one bad call cannot write a huge log event.
 const MAX_TRACE_IDS_LOGGED: usize = 50;
@@ -79,7 +71,7 @@ pub struct Unprocessed {
     pub message: Option<String>,
 }
 
-/// Sends up to `XRAY_MAX_DOCUMENTS_PER_CALL` segment documents in one PutTraceSegments call.
+/// Sends up to `trace::PUT_TRACE_SEGMENTS_BATCH` segment documents in one PutTraceSegments call.
 pub trait TraceSink: Sync {
     fn put_trace_segments(
         &self,
@@ -139,13 +131,6 @@ pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> b
         Some(own) => !own.is_empty() && batch_log_group == own,
         None => false,
     }
-}
-
-/// Whether X-Ray can still take a segment ending at `end_time_ms`. (`trace::within_retention`,
-/// which also judges the segment's start, supersedes this once the trace module lands.)
-fn within_retention(segment: &Segment, now_ms: i64) -> bool {
-    let age = now_ms.saturating_sub(segment.end_time_ms);
-    (-XRAY_MAX_FUTURE_MS..=XRAY_ACCEPT_WINDOW_MS).contains(&age)
 }
 
 /// Sends metrics and segments concurrently; never fails (every failure is counted and, for
@@ -245,11 +230,11 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
     report
 }
 
-/// Writes datums as EMF lines; returns the lines written. A failing writer (stdout closed) is
-/// logged and counted: there is nowhere else to put the data.
+/// Writes datums as EMF lines; returns the lines written. Datums EMF cannot carry and a failing
+/// writer (stdout closed) are logged and counted: there is nowhere else to put the data.
 fn write_emf<W: Write>(datums: &[MetricDatum], out: &mut W, counters: &mut Counters) -> u64 {
     let mut written = 0;
-    for line in encode_emf(datums) {
+    for line in encode_emf_counted(datums, counters) {
         let ok = out
             .write_all(line.as_bytes())
             .and_then(|()| out.write_all(b"\n"));
@@ -290,10 +275,10 @@ pub async fn emit_traces<T: TraceSink>(
             .add("sink.segments_expired", report.segments_expired);
         tracing::warn!(
             count = report.segments_expired,
-            "segments outside X-Ray's retention window dropped"
+            "segments outside X-Ray's write window dropped"
         );
     }
-    for chunk in live.chunks(XRAY_MAX_DOCUMENTS_PER_CALL) {
+    for chunk in live.chunks(PUT_TRACE_SEGMENTS_BATCH) {
         let (sent, failed) = send_segments(sink, chunk, &mut report.counters).await;
         report.segments_sent += sent;
         report.segments_failed += failed;
@@ -362,7 +347,9 @@ async fn send_segments<T: TraceSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
+    use crate::metrics::encode_emf;
+    use serde_json::{Map, Value};
+    use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
@@ -547,6 +534,67 @@ mod tests {
         }
     }
 
+    /// (metric name → (Σ value·count, Σ count)) of datums.
+    fn by_name(ds: &[MetricDatum]) -> BTreeMap<String, (f64, f64)> {
+        let mut out = BTreeMap::new();
+        for d in ds {
+            let (s, c) = sum_count(std::slice::from_ref(d));
+            let e = out.entry(d.metric_name.clone()).or_insert((0.0, 0.0));
+            e.0 += s;
+            e.1 += c;
+        }
+        out
+    }
+
+    /// The same, read back from EMF text the way CloudWatch does: every value is one sample.
+    fn emf_by_name(text: &str) -> BTreeMap<String, (f64, f64)> {
+        let mut out = BTreeMap::new();
+        for line in text.lines() {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+                for m in directive["Metrics"].as_array().unwrap() {
+                    let name = m["Name"].as_str().unwrap();
+                    let values: Vec<f64> = match &doc[name] {
+                        Value::Array(a) => a.iter().map(|v| v.as_f64().unwrap()).collect(),
+                        v => vec![v.as_f64().unwrap()],
+                    };
+                    let e = out.entry(name.to_string()).or_insert((0.0, 0.0));
+                    e.0 += values.iter().sum::<f64>();
+                    e.1 += values.len() as f64;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fallback_emf_preserves_sum_and_count_of_each_failed_metric() {
+        // Namespace Ns1 fails: metrics M1, M4, M7 must come back with the same sums and counts.
+        let sink = FakeMetrics::new(|r| (r.namespace == "Ns1").then_some(SinkError::Server(500)));
+        let input = datums(9);
+        let mut out = Vec::new();
+        run(emit_metrics(
+            MetricTarget::Api(&sink),
+            &input,
+            &mut out,
+            opts(),
+        ));
+        let failed: Vec<MetricDatum> = input
+            .iter()
+            .filter(|d| d.namespace == "Ns1")
+            .cloned()
+            .collect();
+        let got = emf_by_name(&String::from_utf8(out).unwrap());
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            vec!["M1", "M4", "M7"],
+            "only the failed metrics"
+        );
+        assert_eq!(got, by_name(&failed));
+        // M4 had values [4, 0.5] with counts [2, 1]: sum 8.5 over 3 samples.
+        assert_eq!(got["M4"], (8.5, 3.0));
+    }
+
     #[test]
     fn error_kinds_are_counted_by_key() {
         let sink = FakeMetrics::new(|_| Some(SinkError::Timeout));
@@ -620,12 +668,13 @@ mod tests {
         assert_eq!(report.metrics_fallback, 2);
     }
 
-    fn seg(i: usize, end_time_ms: i64) -> Segment {
+    fn seg(i: usize, time_ms: i64) -> Segment {
         Segment {
             trace_id: format!("1-5f000000-{i:024x}"),
             id: format!("{i:016x}"),
             document: format!("{{\"id\":\"{i:016x}\"}}"),
-            end_time_ms,
+            start_time_ms: time_ms,
+            end_time_ms: time_ms,
         }
     }
 

@@ -335,7 +335,9 @@ def test_undecodable_event_fails_the_invocation(ministack, moto, function_zip):
     name = "logsieve-e2e-bad"
     deploy(lam, name, function_zip, function_env(name, ministack.url, moto.url))
     resp = lam.invoke(FunctionName=name, Payload=b'{"awslogs":{"data":"bm90IGd6aXA="}}')
-    assert resp.get("FunctionError"), resp["Payload"].read()
+    body = resp["Payload"].read()
+    assert resp.get("FunctionError"), body
+    assert json.loads(body)["errorType"] == "Logsieve.UndecodableEvent", body
 
 
 def test_own_log_group_is_skipped(ministack, moto, function_zip):

@@ -6,12 +6,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::{decode_input, DecodeLimits};
+use logsieve::decode::{decode_input, DecodeError, DecodeLimits};
 use logsieve::metrics::{encode_emf, MetricDatum, MetricSinkKind};
 use logsieve::pipeline::{Output, Pipeline};
 use logsieve::sink::{
@@ -80,14 +80,23 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), Error> {
+async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), Diagnostic> {
     let started = Instant::now();
     let (payload, context) = event.into_parts();
-    let (output, mut counters) = run_pipeline(state, payload.get().as_bytes())?;
+    let (output, mut counters) = run_pipeline(state, payload.get().as_bytes()).map_err(|e| {
+        tracing::error!(error = %e, "undecodable event; Lambda will retry it");
+        // A named errorType (not the Rust type name) in Lambda's log line and in the on-failure
+        // destination's record.
+        Diagnostic {
+            error_type: "Logsieve.UndecodableEvent".into(),
+            error_message: e.to_string(),
+        }
+    })?;
 
     let mut emf = Vec::new();
     let report = if state.dry_run {
-        let json = serde_json::to_string(&output)?;
+        // Output holds only JSON-representable values; an empty line would be the only loss.
+        let json = serde_json::to_string(&output).unwrap_or_default();
         emf.extend_from_slice(json.as_bytes());
         emf.push(b'\n');
         EmitReport::default()
@@ -144,14 +153,13 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
 
 /// Decodes the event and runs every batch through the pipeline. An undecodable payload is an
 /// error, so Lambda retries the event and its on-failure destination keeps it.
-fn run_pipeline(state: &State, payload: &[u8]) -> Result<(Output, Counters), Error> {
+fn run_pipeline(state: &State, payload: &[u8]) -> Result<(Output, Counters), DecodeError> {
     let decoded = decode_input(payload, &state.limits)?;
     let mut counters = decoded.counters;
     let mut output = Output::default();
-    let mut pipeline = state
-        .pipeline
-        .lock()
-        .map_err(|_| "pipeline lock poisoned")?;
+    // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state (caps
+    // admitted so far) stays valid either way.
+    let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
     for unit in decoded.units {
         for batch in unit.result? {
             if is_own_log_group(&batch.source.log_group, state.own_log_group.as_deref()) {

@@ -55,6 +55,20 @@ enum Command {
         /// Log lines to test; read from stdin (one per line) when none are given.
         lines: Vec<String>,
     },
+    /// Generate a realistic batch (deterministic for a seed) for demos, tests and benchmarks.
+    Generate {
+        /// json-app | lambda | access | mixed
+        #[arg(long, default_value = "json-app")]
+        mix: String,
+        /// Number of log events.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// `subscription`: the Lambda event AWS sends; `document`: the decoded JSON.
+        #[arg(long, default_value = "subscription")]
+        format: String,
+    },
     /// Validate a configuration file and summarise it.
     CheckConfig {
         /// Configuration file (TOML).
@@ -78,6 +92,12 @@ fn main() -> ExitCode {
         } => process(config, output, &files),
         Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Generate {
+            mix,
+            events,
+            seed,
+            format,
+        } => generate(&mix, events, seed, &format),
     };
     match result {
         Ok(code) => code,
@@ -184,8 +204,8 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
     writeln!(w, "== METRICS ({} datums) ==", out.metrics.len())?;
     writeln!(
         w,
-        "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
-        "namespace", "metric", "dimensions", "samples", "sum", "unit"
+        "{:<14} {:<18} {:<40} {:>7} {:>12} {:>10} {:<12}",
+        "namespace", "metric", "dimensions", "samples", "sum", "avg", "unit"
     )?;
     for m in &out.metrics {
         let dims = m
@@ -196,14 +216,16 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
             .join(",");
         let samples: f64 = m.counts.iter().sum();
         let sum: f64 = m.values.iter().zip(&m.counts).map(|(v, c)| v * c).sum();
+        let avg = if samples > 0.0 { sum / samples } else { 0.0 };
         writeln!(
             w,
-            "{:<12} {:<22} {:<44} {:>7} {:>12} {:<12}",
-            m.namespace,
-            m.metric_name,
-            clip(&dims, 44),
+            "{:<14} {:<18} {:<40} {:>7} {:>12} {:>10} {:<12}",
+            clip(&m.namespace, 14),
+            clip(&m.metric_name, 18),
+            clip(&dims, 40),
             samples,
             format_num(sum),
+            format_num(avg),
             m.unit
         )?;
     }
@@ -282,8 +304,10 @@ fn scalar(v: &Value) -> String {
 fn format_num(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{f:.0}")
+    } else if f.abs() < 0.01 {
+        format!("{f:.2e}")
     } else {
-        format!("{f:.4}")
+        format!("{f:.2}")
     }
 }
 
@@ -339,5 +363,25 @@ fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
         cfg.metrics.sink,
         cfg.traces.sink
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(mix: &str, n: usize, seed: u64, format: &str) -> Result<ExitCode, Failure> {
+    use logsieve::generate::{document, events, subscription_event, Mix};
+    let m = Mix::parse(mix).ok_or_else(|| {
+        usage(format!(
+            "unknown mix {mix:?} (json-app | lambda | access | mixed)"
+        ))
+    })?;
+    let text = match format {
+        "subscription" => subscription_event(m, n, seed),
+        "document" => document(m, &events(m, n, seed)),
+        other => {
+            return Err(usage(format!(
+                "unknown format {other:?} (subscription | document)"
+            )))
+        }
+    };
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }

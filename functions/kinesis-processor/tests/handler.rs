@@ -1,0 +1,270 @@
+//! Drives the kinesis-processor handler with Kinesis events shaped like the ones Lambda delivers
+//! (CloudWatch Logs → Kinesis Data Streams → event source mapping).
+
+use kinesis_processor::{handle, HandleError, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP};
+use logsieve::config::CheckedConfig;
+use logsieve::decode::encode::{b64, gzip};
+use logsieve::pipeline::Pipeline;
+use serde_json::{json, Value};
+
+const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/logsieve";
+
+/// A CloudWatch Logs DATA_MESSAGE for `group` with one JSON app log line per message.
+fn document(group: &str, messages: &[&str]) -> String {
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"id": format!("3762{i:052}"), "timestamp": 1_700_000_000_000i64 + i as i64, "message": m}))
+        .collect();
+    json!({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": group,
+        "logStream": "2026/11/27/[$LATEST]abc", "subscriptionFilters": ["to-kinesis"],
+        "logEvents": events
+    })
+    .to_string()
+}
+
+const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1438485463442,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}"#;
+
+/// One Kinesis record as the event source mapping delivers it; `data` is already base64.
+fn record(seq: &str, data: &str) -> Value {
+    json!({
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0", "partitionKey": "2c8ee4e2d5b4a1b7",
+            "sequenceNumber": seq, "data": data, "approximateArrivalTimestamp": 1700000000.123
+        },
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": format!("shardId-000000000000:{seq}"), "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/logsieve-kinesis", "awsRegion": "us-east-1",
+        "eventSourceARN": STREAM_ARN
+    })
+}
+
+fn good(seq: &str, group: &str, messages: &[&str]) -> Value {
+    record(seq, &b64(&gzip(document(group, messages).as_bytes())))
+}
+
+fn event(records: Vec<Value>) -> Vec<u8> {
+    json!({ "Records": records }).to_string().into_bytes()
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(CheckedConfig::default_config().unwrap()).with_records(false)
+}
+
+fn failure_ids(body: &kinesis_processor::BatchResponse) -> Vec<&str> {
+    body.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+const ERR_LINE: &str = r#"{"level":"ERROR","service":"orders","message":"boom"}"#;
+const INFO_LINE: &str = r#"{"level":"INFO","service":"orders","message":"ok"}"#;
+
+#[test]
+fn partial_batch_response_names_exactly_the_undecodable_records() {
+    // Each bad record fails in a different decode stage; the good ones must not be reported.
+    let not_base64 = record(
+        "49590338271490256608559692538361571095921575989136588802",
+        "%%%not base64%%%",
+    );
+    let not_gzip = record(
+        "49590338271490256608559692538361571095921575989136588803",
+        &b64(b"plain text, neither gzip nor JSON"),
+    );
+    let truncated_gzip = {
+        let full = gzip(document("/aws/lambda/orders", &[INFO_LINE]).as_bytes());
+        record(
+            "49590338271490256608559692538361571095921575989136588804",
+            &b64(&full[..full.len() / 2]),
+        )
+    };
+    let not_a_document = record(
+        "49590338271490256608559692538361571095921575989136588805",
+        &b64(&gzip(b"{\"hello\":\"world\"}")),
+    );
+    let cases: Vec<(&str, Vec<Value>, Vec<&str>)> = vec![
+        (
+            "all good",
+            vec![
+                good("1", "/aws/lambda/orders", &[INFO_LINE]),
+                good("2", "/aws/lambda/orders", &[ERR_LINE]),
+            ],
+            vec![],
+        ),
+        (
+            "bad base64 in the middle",
+            vec![
+                good("1", "/aws/lambda/orders", &[INFO_LINE]),
+                not_base64.clone(),
+                good("3", "/aws/lambda/orders", &[ERR_LINE]),
+            ],
+            vec!["49590338271490256608559692538361571095921575989136588802"],
+        ),
+        (
+            "not gzip first",
+            vec![
+                not_gzip.clone(),
+                good("2", "/aws/lambda/orders", &[INFO_LINE]),
+            ],
+            vec!["49590338271490256608559692538361571095921575989136588803"],
+        ),
+        (
+            "truncated gzip and a non-document",
+            vec![
+                good("1", "/aws/lambda/orders", &[INFO_LINE]),
+                truncated_gzip.clone(),
+                not_a_document.clone(),
+            ],
+            vec![
+                "49590338271490256608559692538361571095921575989136588804",
+                "49590338271490256608559692538361571095921575989136588805",
+            ],
+        ),
+        (
+            "control message is not a failure",
+            vec![
+                record("7", &b64(&gzip(CONTROL.as_bytes()))),
+                good("8", "/aws/lambda/orders", &[INFO_LINE]),
+            ],
+            vec![],
+        ),
+        ("empty batch", vec![], vec![]),
+    ];
+    for (name, records, want) in cases {
+        let mut p = pipeline();
+        let resp = handle(&event(records), &mut p, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(failure_ids(&resp.body), want, "{name}");
+        assert_eq!(
+            resp.output.stats.errors.len(),
+            want.len(),
+            "{name}: one error line per failed record"
+        );
+        // The serialized reply is what Lambda reads: the exact key names matter.
+        let wire: Value = serde_json::to_value(&resp.body).unwrap();
+        let ids: Vec<&str> = wire["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, want, "{name}: wire format");
+    }
+}
+
+#[test]
+fn records_after_a_failure_are_deferred_not_double_counted() {
+    // Lambda resumes from the failed record, so record 3 comes back; processing it now would
+    // count its events twice. Records before the failure are processed.
+    let mut p = pipeline();
+    let records = vec![
+        good("1", "/aws/lambda/orders", &[ERR_LINE, INFO_LINE]),
+        record("2", "***"),
+        good("3", "/aws/lambda/orders", &[ERR_LINE, ERR_LINE, ERR_LINE]),
+    ];
+    let resp = handle(&event(records), &mut p, None).unwrap();
+    assert_eq!(failure_ids(&resp.body), vec!["2"]);
+    assert_eq!(
+        resp.output.stats.events, 2,
+        "only record 1's events are processed"
+    );
+    assert_eq!(resp.output.stats.counters.get(COUNTER_DEFERRED), 1);
+}
+
+#[test]
+fn good_records_go_through_the_pipeline_unchanged() {
+    // Same batch through the handler and straight through the pipeline: the adapter adds nothing
+    // and loses nothing.
+    let doc = document("/aws/lambda/orders", &[ERR_LINE, ERR_LINE, INFO_LINE]);
+    let mut p = pipeline();
+    let resp = handle(
+        &event(vec![record("1", &b64(&gzip(doc.as_bytes())))]),
+        &mut p,
+        None,
+    )
+    .unwrap();
+    let mut direct = pipeline();
+    let decoded = logsieve::decode::decode_input(doc.as_bytes(), &Default::default()).unwrap();
+    let mut want = logsieve::pipeline::Output::default();
+    for b in decoded.units.into_iter().flat_map(|u| u.result.unwrap()) {
+        want.merge(direct.process(b));
+    }
+    assert_eq!(resp.output.stats.events, 3);
+    assert_eq!(resp.output.metrics, want.metrics);
+    assert!(resp.body.batch_item_failures.is_empty());
+}
+
+#[test]
+fn own_log_group_is_skipped() {
+    let own = "/aws/lambda/logsieve-kinesis-processor";
+    let mut p = pipeline();
+    let resp = handle(
+        &event(vec![
+            good("1", own, &[ERR_LINE]),
+            good("2", "/aws/lambda/orders", &[ERR_LINE]),
+        ]),
+        &mut p,
+        Some(own),
+    )
+    .unwrap();
+    assert_eq!(
+        resp.output.stats.events, 1,
+        "only the other group's event is processed"
+    );
+    assert_eq!(resp.output.stats.counters.get(COUNTER_OWN_LOG_GROUP), 1);
+    assert!(resp.body.batch_item_failures.is_empty());
+}
+
+#[test]
+fn unusable_events_fail_the_invocation() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not JSON", b"{\"Records\": [".to_vec()),
+        (
+            "a subscription event",
+            logsieve::decode::encode::subscription_event(&document("/g", &[INFO_LINE]))
+                .into_bytes(),
+        ),
+        (
+            "a failed record without sequenceNumber",
+            json!({"Records": [{"kinesis": {"data": "***"}}]})
+                .to_string()
+                .into_bytes(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let mut p = pipeline();
+        let err = handle(&bytes, &mut p, None)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"));
+        match (name, &err) {
+            ("not JSON", HandleError::Event(_)) => {}
+            ("a subscription event", HandleError::WrongKind(_)) => {}
+            (
+                "a failed record without sequenceNumber",
+                HandleError::Unidentified { index: 0, .. },
+            ) => {}
+            _ => panic!("{name}: unexpected {err:?}"),
+        }
+        let want_type = match name {
+            "not JSON" => "Logsieve.UndecodableEvent",
+            "a subscription event" => "Logsieve.WrongEventKind",
+            _ => "Logsieve.UnidentifiedRecord",
+        };
+        assert_eq!(
+            err.error_type(),
+            want_type,
+            "{name}: errorType Lambda records"
+        );
+    }
+}
+
+#[test]
+fn raw_payload_survives_the_runtime_deserializer() {
+    // lambda_runtime 1.5 deserializes with serde_path_to_error over serde_json::from_slice; the
+    // handler relies on getting the event's bytes back untouched through a Box<RawValue>.
+    let bytes = event(vec![good("1", "/aws/lambda/orders", &[INFO_LINE])]);
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    let raw: Box<serde_json::value::RawValue> = serde_path_to_error::deserialize(de).unwrap();
+    assert_eq!(raw.get().as_bytes(), &bytes[..]);
+}

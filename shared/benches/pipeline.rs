@@ -1,0 +1,168 @@
+//! End-to-end throughput: the whole pipeline (decode → parse → redact → derive → aggregate →
+//! encode, dry-run sinks, nothing printed) against the decode-only baseline (base64 + gunzip +
+//! envelope JSON: the floor no processor can beat), measured in the same run on the same bytes.
+//! Prints events/s, MB/s (decompressed) and the ratio; writes `target/bench/summary.json`.
+//!
+//! `cargo bench -p logsieve --bench pipeline [-- --quick]`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use logsieve::config::CheckedConfig;
+use logsieve::decode::{decode_input, DecodeLimits};
+use logsieve::generate::{self, Mix};
+use logsieve::metrics::encode_put_metric_data;
+use logsieve::pipeline::Pipeline;
+use serde_json::json;
+
+struct Case {
+    mix: Mix,
+    events: usize,
+    payload: Vec<u8>,
+    decompressed_bytes: usize,
+}
+
+/// Runs `f` in rounds of at least `min_round`, returning the median seconds per call.
+fn measure(mut f: impl FnMut(), min_round: Duration, rounds: usize) -> f64 {
+    // Warm-up: caches, allocator, lazily built regexes.
+    let start = Instant::now();
+    let mut calls_per_round = 0u64;
+    while start.elapsed() < min_round / 2 || calls_per_round == 0 {
+        f();
+        calls_per_round += 1;
+    }
+    calls_per_round = (calls_per_round * 2).max(1);
+    let mut per_call: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls_per_round {
+                f();
+            }
+            t.elapsed().as_secs_f64() / calls_per_round as f64
+        })
+        .collect();
+    per_call.sort_by(|a, b| a.total_cmp(b));
+    per_call[per_call.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (min_round, rounds) = if quick {
+        (Duration::from_millis(100), 3)
+    } else {
+        (Duration::from_millis(400), 7)
+    };
+    let config_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/logsieve.toml"
+    ))
+    .expect("examples/logsieve.toml");
+    let config = CheckedConfig::from_toml(&config_text).expect("valid example config");
+    let limits = DecodeLimits::default();
+
+    let sizes: &[usize] = if quick {
+        &[1, 1000]
+    } else {
+        &[1, 100, 1000, 10_000]
+    };
+    let mut cases = Vec::new();
+    for mix in Mix::ALL {
+        for &n in sizes {
+            let evs = generate::events(mix, n, 42);
+            let doc = generate::document(mix, &evs);
+            let payload = logsieve::decode::encode::subscription_event(&doc).into_bytes();
+            cases.push(Case {
+                mix,
+                events: n,
+                payload,
+                decompressed_bytes: doc.len(),
+            });
+        }
+    }
+
+    println!(
+        "{:<9} {:>6} {:>13} {:>9} {:>13} {:>9} {:>7} {:>13}",
+        "mix", "events", "pipeline ev/s", "MB/s", "baseline ev/s", "MB/s", "ratio", "with-records"
+    );
+    let mut results = Vec::new();
+    for case in &cases {
+        let baseline = measure(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                black_box(d.batches().map(|b| b.events.len()).sum::<usize>());
+            },
+            min_round,
+            rounds,
+        );
+        let mut pipeline = Pipeline::new(config.clone()).with_records(false);
+        let full = measure(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        let out = pipeline.process(batch);
+                        black_box(encode_put_metric_data(&out.metrics));
+                        black_box(out.segments.len());
+                    }
+                }
+            },
+            min_round,
+            rounds,
+        );
+        let mut with_records = Pipeline::new(config.clone());
+        let full_records = measure(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        black_box(with_records.process(batch).records.len());
+                    }
+                }
+            },
+            min_round,
+            rounds,
+        );
+        let eps = |secs: f64| case.events as f64 / secs;
+        let mbps = |secs: f64| case.decompressed_bytes as f64 / secs / 1e6;
+        let ratio = baseline / full;
+        println!(
+            "{:<9} {:>6} {:>13.0} {:>9.1} {:>13.0} {:>9.1} {:>6.1}% {:>13.0}",
+            case.mix.name(),
+            case.events,
+            eps(full),
+            mbps(full),
+            eps(baseline),
+            mbps(baseline),
+            ratio * 100.0,
+            eps(full_records)
+        );
+        results.push(json!({
+            "mix": case.mix.name(),
+            "events": case.events,
+            "payload_bytes": case.payload.len(),
+            "decompressed_bytes": case.decompressed_bytes,
+            "pipeline_events_per_sec": eps(full),
+            "pipeline_mb_per_sec": mbps(full),
+            "pipeline_with_records_events_per_sec": eps(full_records),
+            "baseline_events_per_sec": eps(baseline),
+            "baseline_mb_per_sec": mbps(baseline),
+            "pipeline_over_baseline": ratio,
+            "ms_per_batch": full * 1e3,
+        }));
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
+    let summary = json!({
+        "quick": quick,
+        "results": results,
+    });
+    if std::fs::create_dir_all(dir).is_ok() {
+        let path = format!("{dir}/summary.json");
+        match std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        ) {
+            Ok(()) => println!("wrote {path}"),
+            Err(e) => eprintln!("cannot write {path}: {e}"),
+        }
+    }
+}

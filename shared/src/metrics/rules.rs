@@ -1,0 +1,459 @@
+//! `[[metrics.rule]]`: user rules shaped like CloudWatch metric filters (pattern, value, default
+//! value, dimensions), validated and compiled once, then evaluated per record.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::aggregate::{
+    check_dimension_name, check_dimension_value, Aggregator, Dimension, MetricId, MetricIdError,
+    Resolution, Unit, MAX_ABS_VALUE, MAX_DIMENSIONS,
+};
+use super::emf::MAX_EMF_DIMENSION_NAME_LEN;
+use crate::config_error::ConfigError;
+use crate::pattern::{FilterPattern, Match, MatchInput};
+use crate::record::{scalar_to_string, value_as_f64, FieldPath, Record};
+use crate::stats::Counters;
+
+/// Longest filter pattern CloudWatch accepts.
+pub const MAX_FILTER_PATTERN_LEN: usize = 1024;
+/// Default distinct values kept per dimension before folding into [`OVERFLOW_VALUE`].
+pub const DEFAULT_MAX_CARDINALITY: usize = 100;
+/// Upper bound for `max_cardinality`: each kept value (≤1 KB) is remembered for the life of the
+/// process, every distinct value is a billed custom metric, and CloudWatch itself disables a
+/// metric filter past 1000 dimension combinations.
+pub const MAX_CARDINALITY_LIMIT: usize = 1000;
+/// The dimension value that stands for every value past the cardinality cap.
+pub const OVERFLOW_VALUE: &str = "other";
+
+/// One `[[metrics.rule]]`: a metric filter in CloudWatch's own vocabulary.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// The metric's name (1–255 printable ASCII characters).
+    pub metric_name: String,
+    /// Namespace; `[metrics].namespace` when absent. Must not start with `AWS/` or `:`.
+    #[serde(default)]
+    pub metric_namespace: Option<String>,
+    /// CloudWatch filter pattern selecting the events that produce a sample; empty or absent
+    /// matches every event. At most 1024 characters.
+    #[serde(default)]
+    pub filter_pattern: String,
+    /// The sample value when the pattern matches: a number (`1`, `"0.5"`), `"$.path"` read from
+    /// the record's fields, or `"$name"` from a space-delimited pattern's extracted fields.
+    /// A value that is missing or not numeric skips the sample (counted as
+    /// `metrics.value_not_numeric`). Defaults to 1, counting matches.
+    #[serde(default = "one")]
+    pub metric_value: NumberOrText,
+    /// Emitted once for every record the pattern does NOT match (records outside `log_groups`
+    /// are not considered). Unlike CloudWatch, which emits it per ingestion period, a per-record
+    /// default is independent of how events are batched; for the usual `1`/`0` pair Sum equals
+    /// CloudWatch's and Average is the match ratio. Only allowed when every dimension is a
+    /// literal, since a non-matching event has no extracted values.
+    #[serde(default)]
+    pub default_value: Option<f64>,
+    /// A CloudWatch `StandardUnit` name, spelled exactly (`Count`, `Milliseconds`,
+    /// `Bytes/Second`…). Defaults to `None`.
+    #[serde(default = "unit_none")]
+    pub unit: String,
+    /// 60 (standard, one datum per minute) or 1 (high resolution, per second).
+    #[serde(default = "sixty")]
+    pub storage_resolution: u32,
+    /// Up to 30 dimensions, name → `"$.path"`, `"$name"` or a literal value (write `$$` for a
+    /// literal leading `$`, e.g. `"$$LATEST"`). A sample whose dimension value is missing or not
+    /// a scalar is skipped (`metrics.dimension_missing`), as metric filters do; one that
+    /// CloudWatch would reject (non-ASCII, blank, over 1024 characters) is skipped too
+    /// (`metrics.dimension_invalid`).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// Distinct values kept per dimension for the life of the process (a warm Lambda
+    /// environment); later new values are folded into `"other"` and counted as
+    /// `metrics.cardinality_overflow`. 1–1000, default 100.
+    #[serde(default = "default_cardinality")]
+    pub max_cardinality: usize,
+    /// Globs on the log group name (`/aws/lambda/orders-*`); the rule only sees records of
+    /// matching groups. `*` also crosses `/`. Empty or absent: every group.
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+}
+
+/// A TOML value that may be written as a number or as a string.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+fn one() -> NumberOrText {
+    NumberOrText::Number(1.0)
+}
+fn unit_none() -> String {
+    "None".into()
+}
+fn sixty() -> u32 {
+    60
+}
+fn default_cardinality() -> usize {
+    DEFAULT_MAX_CARDINALITY
+}
+
+/// Where a sample's value comes from.
+#[derive(Debug, Clone)]
+enum ValueSource {
+    Literal(f64),
+    Field(FieldPath),
+    /// A `$name` of a space-delimited pattern, stored with its `$`, as `Match::extracted` keys.
+    Extracted(String),
+}
+
+/// Where a dimension's value comes from.
+#[derive(Debug, Clone)]
+enum DimSource {
+    Literal(String),
+    Field(FieldPath),
+    Extracted(String),
+}
+
+/// A checked rule, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    metric: Arc<MetricId>,
+    /// `None` for match-all patterns, which skip matching entirely.
+    pattern: Option<FilterPattern>,
+    /// Whether any `$name` is read, so matching must build the extracted values.
+    needs_extracted: bool,
+    value: ValueSource,
+    default_value: Option<f64>,
+    dims: Vec<(Arc<str>, DimSource)>,
+    max_cardinality: usize,
+    log_groups: Option<GlobSet>,
+}
+
+/// `$name` field names of space-delimited patterns: letters, digits, underscore.
+fn extracted_name(s: &str) -> Option<&str> {
+    let name = s.strip_prefix('$')?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then_some(name)
+}
+
+fn in_range(v: f64) -> bool {
+    v.is_finite() && v.abs() <= MAX_ABS_VALUE
+}
+
+impl RuleConfig {
+    /// Checks and compiles the rule; `key` is its config key, e.g. `metrics.rule[1]`.
+    pub fn compile(
+        &self,
+        key: &str,
+        default_namespace: &str,
+        emf: bool,
+    ) -> Result<CompiledRule, ConfigError> {
+        let err = |field: &str, msg: String| ConfigError::new(format!("{key}.{field}"), msg);
+        let unit = Unit::parse(&self.unit).ok_or_else(|| {
+            err(
+                "unit",
+                format!(
+                    "{:?} is not a CloudWatch unit (one of: {})",
+                    self.unit,
+                    Unit::ALL.map(Unit::as_str).join(", ")
+                ),
+            )
+        })?;
+        let resolution = Resolution::from_seconds(self.storage_resolution).ok_or_else(|| {
+            err(
+                "storage_resolution",
+                format!("{} is not 1 or 60", self.storage_resolution),
+            )
+        })?;
+        let namespace = self
+            .metric_namespace
+            .as_deref()
+            .unwrap_or(default_namespace);
+        let metric =
+            MetricId::new(namespace, &self.metric_name, unit, resolution).map_err(|e| match e {
+                MetricIdError::Namespace(e) => {
+                    err("metric_namespace", format!("{namespace:?} {e}"))
+                }
+                MetricIdError::Name(e) => err("metric_name", format!("{:?} {e}", self.metric_name)),
+            })?;
+        if self.filter_pattern.chars().count() > MAX_FILTER_PATTERN_LEN {
+            return Err(err(
+                "filter_pattern",
+                format!("longer than {MAX_FILTER_PATTERN_LEN} characters"),
+            ));
+        }
+        let pattern = FilterPattern::compile(&self.filter_pattern)
+            .map_err(|e| err("filter_pattern", format!("{:?}: {e}", self.filter_pattern)))?;
+        let pattern = (!pattern.is_match_all()).then_some(pattern);
+
+        let value = match &self.metric_value {
+            NumberOrText::Number(n) => ValueSource::Literal(*n),
+            NumberOrText::Text(t) => {
+                parse_value(t.trim()).map_err(|m| err("metric_value", format!("{t:?}: {m}")))?
+            }
+        };
+        if let ValueSource::Literal(n) = value {
+            if !in_range(n) {
+                return Err(err(
+                    "metric_value",
+                    format!("{n} is not finite within ±2^360"),
+                ));
+            }
+        }
+        if let Some(d) = self.default_value {
+            if !in_range(d) {
+                return Err(err(
+                    "default_value",
+                    format!("{d} is not finite within ±2^360"),
+                ));
+            }
+        }
+
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            return Err(err(
+                "dimensions",
+                format!(
+                    "{} dimensions, the limit is {MAX_DIMENSIONS}",
+                    self.dimensions.len()
+                ),
+            ));
+        }
+        let mut dims = Vec::with_capacity(self.dimensions.len());
+        for (name, source) in &self.dimensions {
+            let dkey = format!("dimensions.{name}");
+            check_dimension_name(name).map_err(|e| err(&dkey, format!("name {name:?} {e}")))?;
+            if emf && name.len() > MAX_EMF_DIMENSION_NAME_LEN {
+                return Err(err(
+                    &dkey,
+                    format!(
+                        "EMF allows dimension names up to {MAX_EMF_DIMENSION_NAME_LEN} characters"
+                    ),
+                ));
+            }
+            if *name == self.metric_name || name == "_aws" {
+                return Err(err(
+                    &dkey,
+                    "a dimension may not share the metric's name or be `_aws` (EMF writes both as the same JSON key)".into(),
+                ));
+            }
+            let parsed =
+                parse_dimension(source).map_err(|m| err(&dkey, format!("{source:?}: {m}")))?;
+            dims.push((Arc::<str>::from(name.as_str()), parsed));
+        }
+        if self.default_value.is_some()
+            && dims
+                .iter()
+                .any(|(_, s)| !matches!(s, DimSource::Literal(_)))
+        {
+            return Err(err(
+                "default_value",
+                "not allowed with dimensions read from the event: a non-matching event has no values for them".into(),
+            ));
+        }
+        if !(1..=MAX_CARDINALITY_LIMIT).contains(&self.max_cardinality) {
+            return Err(err(
+                "max_cardinality",
+                format!(
+                    "{} is not within 1..={MAX_CARDINALITY_LIMIT}",
+                    self.max_cardinality
+                ),
+            ));
+        }
+        let log_groups = if self.log_groups.is_empty() {
+            None
+        } else {
+            let mut b = GlobSetBuilder::new();
+            for (i, g) in self.log_groups.iter().enumerate() {
+                let glob = Glob::new(g)
+                    .map_err(|e| err(&format!("log_groups[{i}]"), format!("{g:?}: {e}")))?;
+                b.add(glob);
+            }
+            Some(b.build().map_err(|e| err("log_groups", e.to_string()))?)
+        };
+        let needs_extracted = matches!(value, ValueSource::Extracted(_))
+            || dims
+                .iter()
+                .any(|(_, s)| matches!(s, DimSource::Extracted(_)));
+        Ok(CompiledRule {
+            metric,
+            pattern,
+            needs_extracted,
+            value,
+            default_value: self.default_value,
+            dims,
+            max_cardinality: self.max_cardinality,
+            log_groups,
+        })
+    }
+}
+
+fn parse_value(t: &str) -> Result<ValueSource, String> {
+    if t.starts_with("$.") || t.starts_with("$[") {
+        return FieldPath::parse(t)
+            .map(ValueSource::Field)
+            .map_err(|e| e.to_string());
+    }
+    if t.starts_with('$') {
+        return extracted_name(t)
+            .map(|_| ValueSource::Extracted(t.to_string()))
+            .ok_or_else(|| "a `$name` may only contain letters, digits and `_`".to_string());
+    }
+    t.parse::<f64>()
+        .map(ValueSource::Literal)
+        .map_err(|_| "expected a number, `$.path` or `$name`".to_string())
+}
+
+fn parse_dimension(t: &str) -> Result<DimSource, String> {
+    if let Some(lit) = t.strip_prefix("$$") {
+        let lit = format!("${lit}");
+        check_dimension_value(&lit).map_err(|e| format!("literal value {e}"))?;
+        return Ok(DimSource::Literal(lit));
+    }
+    if t.starts_with("$.") || t.starts_with("$[") {
+        return FieldPath::parse(t)
+            .map(DimSource::Field)
+            .map_err(|e| e.to_string());
+    }
+    if t.starts_with('$') {
+        return extracted_name(t)
+            .map(|_| DimSource::Extracted(t.to_string()))
+            .ok_or_else(|| {
+                "a `$name` may only contain letters, digits and `_` (write `$$` for a literal `$`)"
+                    .to_string()
+            });
+    }
+    check_dimension_value(t).map_err(|e| format!("literal value {e}"))?;
+    Ok(DimSource::Literal(t.to_string()))
+}
+
+/// Distinct values seen for one dimension, capped; lives as long as the process.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SeenValues(HashSet<String>);
+
+impl SeenValues {
+    /// The value to use: itself while under the cap (or already seen), else `"other"`.
+    pub(crate) fn admit(&mut self, value: String, max: usize, counters: &mut Counters) -> String {
+        if self.0.contains(&value) {
+            return value;
+        }
+        if self.0.len() < max {
+            self.0.insert(value.clone());
+            return value;
+        }
+        counters.incr("metrics.cardinality_overflow");
+        OVERFLOW_VALUE.to_string()
+    }
+}
+
+/// Reads a `$name` from the pattern's match, falling back to the subscription filter's
+/// extracted fields (delivered with or without the `$`).
+fn extracted<'a>(name: &str, m: &'a Match, record: &'a Record) -> Option<Value> {
+    if let Some(v) = m.extracted.get(name) {
+        return Some(v.clone());
+    }
+    let fields = record.extracted_fields.as_ref()?;
+    let bare = name.strip_prefix('$').unwrap_or(name);
+    fields
+        .get(bare)
+        .or_else(|| fields.get(name))
+        .map(|s| Value::String(s.clone()))
+}
+
+impl CompiledRule {
+    pub fn metric(&self) -> &Arc<MetricId> {
+        &self.metric
+    }
+
+    /// Whether the rule looks at records of this log group.
+    pub fn applies_to(&self, log_group: &str) -> bool {
+        self.log_groups
+            .as_ref()
+            .is_none_or(|g| g.is_match(log_group))
+    }
+
+    /// Evaluates the rule on one record (already known to be in its log groups).
+    pub(crate) fn apply(
+        &self,
+        record: &Record,
+        agg: &mut Aggregator,
+        seen: &mut [SeenValues],
+        counters: &mut Counters,
+    ) {
+        let input = MatchInput {
+            message: &record.message,
+            json: (!record.fields.is_empty()).then_some(&record.fields),
+        };
+        let matched = match &self.pattern {
+            None => Some(Match::default()),
+            Some(p) if self.needs_extracted => p.matches(&input),
+            Some(p) => p.is_match(&input).then(Match::default),
+        };
+        let Some(m) = matched else {
+            if let Some(d) = self.default_value {
+                let dims = self
+                    .dims
+                    .iter()
+                    .filter_map(|(n, s)| match s {
+                        DimSource::Literal(v) => Some((Arc::clone(n), v.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                agg.add(&self.metric, dims, record.timestamp, d, 1.0, counters);
+            }
+            return;
+        };
+        let value = match &self.value {
+            ValueSource::Literal(v) => Some(*v),
+            ValueSource::Field(p) => record.get(p).and_then(value_as_f64),
+            ValueSource::Extracted(n) => extracted(n, &m, record).as_ref().and_then(value_as_f64),
+        };
+        let Some(value) = value else {
+            counters.incr("metrics.value_not_numeric");
+            return;
+        };
+        let mut raw: Vec<Option<String>> = Vec::with_capacity(self.dims.len());
+        for (_, source) in &self.dims {
+            let v = match source {
+                DimSource::Literal(_) => {
+                    raw.push(None);
+                    continue;
+                }
+                DimSource::Field(p) => record.get(p).and_then(scalar_to_string),
+                DimSource::Extracted(n) => {
+                    extracted(n, &m, record).as_ref().and_then(scalar_to_string)
+                }
+            };
+            let Some(v) = v else {
+                counters.incr("metrics.dimension_missing");
+                return;
+            };
+            if check_dimension_value(&v).is_err() {
+                counters.incr("metrics.dimension_invalid");
+                return;
+            }
+            raw.push(Some(v));
+        }
+        // Only samples that will be sent consume cardinality slots.
+        let mut dims: Vec<Dimension> = Vec::with_capacity(self.dims.len());
+        for (i, ((name, source), v)) in self.dims.iter().zip(raw).enumerate() {
+            let v = match (source, v) {
+                (DimSource::Literal(lit), _) => lit.clone(),
+                (_, Some(v)) => match seen.get_mut(i) {
+                    Some(s) => s.admit(v, self.max_cardinality, counters),
+                    None => v,
+                },
+                (_, None) => return,
+            };
+            dims.push((Arc::clone(name), v));
+        }
+        agg.add(&self.metric, dims, record.timestamp, value, 1.0, counters);
+    }
+
+    pub(crate) fn dimension_count(&self) -> usize {
+        self.dims.len()
+    }
+}

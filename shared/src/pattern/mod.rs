@@ -1,0 +1,275 @@
+//! The CloudWatch Logs filter-pattern language (terms, `%regex%`, JSON `{…}`, space-delimited
+//! `[…]`), compiled once into a matcher that also exposes the values a metric filter extracts.
+//!
+//! Behaviour the AWS docs leave open, and what this module does (aws-facts §7):
+//! - Terms are case-sensitive substring searches (the docs' `ERROR` matches `ERRORCODE`).
+//!   Mixing `?` terms with any other term (`-` exclusions included) drops the `?` terms.
+//! - JSON comparisons only see scalars: a missing key, `null`, an array or an object fails both
+//!   `=` and `!=` (only `IS NULL` / `NOT EXISTS` see those). A numeric literal compares
+//!   numerically with JSON numbers *and* with strings in the number grammar (`{ $.status = 200 }`
+//!   matches `200`, `200.0` and `"200"`); text/wildcard/regex values compare with strings and
+//!   with numbers/booleans as JSON writes them. Relational operators need a number on both sides.
+//!   A wildcard selector (`[*]`, `.*`) matches when *any* reached value passes the test.
+//!   Numbers compare as `f64` (integers beyond 2^53 lose precision).
+//! - `IS`, `NULL`, `TRUE`, `FALSE`, `NOT`, `EXISTS` are accepted in any letter case.
+//! - [`Match::extracted`] for JSON patterns holds, per selector in the pattern, the first
+//!   non-container value it reaches (document order for wildcards), keyed by the selector's
+//!   canonical text (`$.a.b`, `$.arr[0]`, `$.['k.v']`, `$.arr[*]`, `$.*`), see
+//!   [`FilterPattern::selectors`]. Terms and regex patterns extract nothing.
+//! - Space-delimited alignment and extraction rules are documented in `delimited.rs`.
+
+mod delimited;
+mod json;
+mod operand;
+mod regex_subset;
+mod terms;
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+pub use json::JsonSelector;
+
+/// AWS `FilterPattern` length limit (characters).
+pub const MAX_PATTERN_CHARS: usize = 1024;
+/// AWS quota: regular expressions per filter pattern.
+pub const MAX_REGEXES_PER_PATTERN: usize = 2;
+/// AWS limit: wildcards (`[*]`, `.*`) in one JSON selector.
+pub const MAX_WILDCARDS_PER_SELECTOR: usize = 1;
+/// AWS limit: selector wildcards in one JSON pattern.
+pub const MAX_WILDCARDS_PER_PATTERN: usize = 3;
+/// Parenthesis nesting cap, so hostile patterns cannot exhaust the stack.
+pub const MAX_NESTING_DEPTH: usize = 32;
+
+/// A compile error pointing at the offending column (1-based, in characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at column {column}")]
+pub struct PatternError {
+    /// 1-based character column of the offending character.
+    pub column: usize,
+    /// What is wrong, naming the rule.
+    pub message: String,
+}
+
+/// What a pattern is matched against: the raw message, and its JSON object when it has one.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchInput<'a> {
+    /// The raw log message (terms, regex and space-delimited patterns read this).
+    pub message: &'a str,
+    /// The message parsed as a JSON object, if it is one (JSON patterns read only this).
+    pub json: Option<&'a Map<String, Value>>,
+}
+
+/// The values a match exposes, keyed as TestMetricFilter shows them: `$name` for space-delimited
+/// fields, `$.path` for JSON selectors used by the pattern.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Match {
+    /// `$name` → `Value::String` for delimited fields; `$.path` → the JSON value for selectors.
+    pub extracted: BTreeMap<String, Value>,
+}
+
+/// Which of the four grammars a pattern uses (decided by its first and last characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternKind {
+    /// Empty, blank or only blank quoted terms (`""`, `" "`).
+    MatchAll,
+    /// Unstructured terms: `ERROR -DEBUG`, `?WARN ?ERROR`, `"exact phrase"`.
+    Terms,
+    /// A standalone `%regex%`.
+    Regex,
+    /// `{ $.selector … }`, evaluated against the event's JSON object.
+    Json,
+    /// `[field, …]`, evaluated against the space-separated fields of the message.
+    Delimited,
+}
+
+#[derive(Debug, Clone)]
+enum Compiled {
+    MatchAll,
+    Terms(terms::Terms),
+    Regex(Regex),
+    Json(json::JsonPattern),
+    Delimited(delimited::Delimited),
+}
+
+/// A compiled filter pattern.
+#[derive(Debug, Clone)]
+pub struct FilterPattern {
+    source: String,
+    compiled: Compiled,
+}
+
+impl FilterPattern {
+    /// Parses and validates `source` (≤ [`MAX_PATTERN_CHARS`] characters) once, up front.
+    pub fn compile(source: &str) -> Result<FilterPattern, PatternError> {
+        let chars: Vec<char> = source.chars().take(MAX_PATTERN_CHARS + 1).collect();
+        if chars.len() > MAX_PATTERN_CHARS {
+            return Err(PatternError {
+                column: MAX_PATTERN_CHARS + 1,
+                message: format!("filter pattern is longer than {MAX_PATTERN_CHARS} characters"),
+            });
+        }
+        let first = chars.iter().position(|c| !c.is_whitespace());
+        let last = chars.iter().rposition(|c| !c.is_whitespace());
+        let compiled = match (first, last) {
+            (Some(f), Some(l)) => Self::compile_trimmed(&chars, f, l)?,
+            _ => Compiled::MatchAll,
+        };
+        Ok(FilterPattern {
+            source: source.to_string(),
+            compiled,
+        })
+    }
+
+    /// `first..=last` are the first and last non-blank characters.
+    fn compile_trimmed(
+        chars: &[char],
+        first: usize,
+        last: usize,
+    ) -> Result<Compiled, PatternError> {
+        let opener = chars.get(first).copied();
+        let closer = chars.get(last).copied();
+        let unclosed = |want: char, kind: &str| PatternError {
+            column: last + 1,
+            message: format!("a {kind} pattern must end with `{want}`"),
+        };
+        Ok(match opener {
+            Some('{') if closer == Some('}') && last > first => {
+                Compiled::Json(json::JsonPattern::parse(chars, first + 1, last)?)
+            }
+            Some('{') => return Err(unclosed('}', "JSON")),
+            Some('[') if closer == Some(']') && last > first => {
+                Compiled::Delimited(delimited::Delimited::parse(chars, first + 1, last)?)
+            }
+            Some('[') => return Err(unclosed(']', "space-delimited")),
+            Some('%') if closer == Some('%') && last > first => {
+                let body = chars.get(first + 1..last).unwrap_or(&[]);
+                if let Some(i) = body.iter().position(|c| *c == '%') {
+                    return Err(PatternError {
+                        column: first + i + 2,
+                        message:
+                            "a regex pattern is a single %…%; use `|` inside it for alternatives"
+                                .to_string(),
+                    });
+                }
+                Compiled::Regex(regex_subset::compile(body, first + 1)?)
+            }
+            _ => {
+                let t = terms::Terms::parse(chars)?;
+                if t.is_empty() {
+                    Compiled::MatchAll
+                } else {
+                    Compiled::Terms(t)
+                }
+            }
+        })
+    }
+
+    /// The pattern exactly as given to [`FilterPattern::compile`].
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Which grammar the pattern uses.
+    pub fn kind(&self) -> PatternKind {
+        match self.compiled {
+            Compiled::MatchAll => PatternKind::MatchAll,
+            Compiled::Terms(_) => PatternKind::Terms,
+            Compiled::Regex(_) => PatternKind::Regex,
+            Compiled::Json(_) => PatternKind::Json,
+            Compiled::Delimited(_) => PatternKind::Delimited,
+        }
+    }
+
+    /// True for patterns that match every event (`""`, `" "`): callers skip matching entirely.
+    pub fn is_match_all(&self) -> bool {
+        self.kind() == PatternKind::MatchAll
+    }
+
+    /// The JSON selectors a `{…}` pattern uses, in canonical form (the keys of
+    /// [`Match::extracted`]); empty for other kinds.
+    pub fn selectors(&self) -> Vec<String> {
+        match &self.compiled {
+            Compiled::Json(p) => p.selectors().iter().map(|s| s.text().to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The named fields of a `[…]` pattern, in order (extracted as `$name`); empty otherwise.
+    pub fn field_names(&self) -> Vec<String> {
+        match &self.compiled {
+            Compiled::Delimited(d) => d.field_names(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the event matches, without building the extracted values.
+    pub fn is_match(&self, input: &MatchInput<'_>) -> bool {
+        match &self.compiled {
+            Compiled::MatchAll => true,
+            Compiled::Terms(t) => t.is_match(input.message),
+            Compiled::Regex(r) => r.is_match(input.message),
+            Compiled::Json(p) => input.json.is_some_and(|j| p.is_match(j)),
+            Compiled::Delimited(d) => d.is_match(input.message),
+        }
+    }
+
+    /// Whether the event matches, with the values a metric filter would extract.
+    pub fn matches(&self, input: &MatchInput<'_>) -> Option<Match> {
+        match &self.compiled {
+            Compiled::Json(p) => {
+                let j = input.json?;
+                p.is_match(j).then(|| Match {
+                    extracted: p.extract(j),
+                })
+            }
+            Compiled::Delimited(d) => d
+                .extract(input.message)
+                .map(|extracted| Match { extracted }),
+            _ => self.is_match(input).then(Match::default),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(p: &str, msg: &str) -> bool {
+        FilterPattern::compile(p).unwrap().is_match(&MatchInput {
+            message: msg,
+            json: None,
+        })
+    }
+
+    #[test]
+    fn kinds_are_detected_from_the_outer_characters() {
+        for (p, kind) in [
+            ("", PatternKind::MatchAll),
+            ("   ", PatternKind::MatchAll),
+            ("\" \"", PatternKind::MatchAll),
+            ("ERROR", PatternKind::Terms),
+            ("%ERR%", PatternKind::Regex),
+            ("{ $.a = 1 }", PatternKind::Json),
+            ("[a, b]", PatternKind::Delimited),
+        ] {
+            assert_eq!(FilterPattern::compile(p).unwrap().kind(), kind, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn length_limit_counts_characters() {
+        let ok = "é".repeat(MAX_PATTERN_CHARS);
+        assert!(FilterPattern::compile(&ok).is_ok());
+        let e = FilterPattern::compile(&format!("{ok}x")).unwrap_err();
+        assert_eq!(e.column, MAX_PATTERN_CHARS + 1);
+    }
+
+    #[test]
+    fn terms_use_substring_and_exclusion() {
+        assert!(hit("ERROR", "Exiting with ERRORCODE: -1"));
+        assert!(!hit("ERROR -Exiting", "Exiting with ERRORCODE: -1"));
+        assert!(hit("?ERROR ?WARN", "WARN message"));
+    }
+}
