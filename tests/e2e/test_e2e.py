@@ -330,6 +330,27 @@ def test_cloudwatch_down_falls_back_to_emf(ministack, moto, function_zip):
     assert cw.list_metrics(Namespace=namespace)["Metrics"] == []
 
 
+def test_xray_down_is_logged_with_trace_ids(ministack, moto, function_zip):
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    name = "logsieve-e2e-xray-down"
+    dead = f"http://127.0.0.1:{free_port()}"
+    deploy(lam, name, function_zip, function_env(name, ministack.url, dead))
+    messages, _, expected_traces = app_events()
+    resp = lam.invoke(FunctionName=name, Payload=subscription_event(APP_GROUP, messages))
+    assert "FunctionError" not in resp, resp["Payload"].read()
+    lines = wait_for(
+        "the summary",
+        lambda: (lambda ls: ls if summaries(ls) else None)(function_log_lines(logs, name)),
+    )
+    summary = summaries(lines)[-1]
+    assert summary["segments_sent"] == 0
+    assert summary["segments_failed"] == len(expected_traces)
+    failures = [line for line in lines if "PutTraceSegments failed" in line]
+    assert failures, lines
+    for trace_id in expected_traces:
+        assert any(trace_id in line for line in failures), trace_id
+
+
 def test_undecodable_event_fails_the_invocation(ministack, moto, function_zip):
     lam = client("lambda", ministack)
     name = "logsieve-e2e-bad"
