@@ -1,0 +1,303 @@
+//! The AWS SDK side of the sinks: `logsieve::sink::{MetricSink, TraceSink}` over
+//! aws-sdk-cloudwatch PutMetricData and aws-sdk-xray PutTraceSegments, with SDK errors mapped to
+//! `SinkError` and every call bounded by the invocation's deadline.
+//!
+//! Clients are built once per execution environment (`AwsClients::load`) and reused; each
+//! invocation borrows them through cheap per-deadline views (`AwsClients::sinks`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_cloudwatch::config::http::HttpResponse;
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit};
+
+use logsieve::metrics::{MetricDatum, PutMetricDataRequest};
+use logsieve::record::scalar_to_string;
+use logsieve::sink::{MetricSink, SinkError, TraceSink, Unprocessed};
+use logsieve::trace::Segment;
+
+/// Time kept back from the invocation deadline for what follows the calls: writing the EMF
+/// fallback and the summary line, and returning to the Runtime API before Lambda kills us.
+pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(750);
+
+/// Upper bound on one HTTP attempt, so a hung connection leaves room for the SDK's retries
+/// inside the budget instead of eating all of it.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Budget when the caller knows no deadline (CLI, tests).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+/// The SDK clients of one execution environment.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub xray: aws_sdk_xray::Client,
+}
+
+impl AwsClients {
+    /// Loads the default config chain (credentials, region, `AWS_ENDPOINT_URL`,
+    /// `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_XRAY`) with standard retries.
+    pub async fn load() -> AwsClients {
+        let shared = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        AwsClients::from_conf(&shared)
+    }
+
+    pub fn from_conf(shared: &aws_config::SdkConfig) -> AwsClients {
+        // Per-service builders merge these into the shared timeouts (connect timeout kept).
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .build();
+        let cw = aws_sdk_cloudwatch::config::Builder::from(shared)
+            .timeout_config(timeouts.clone())
+            .build();
+        let xr = aws_sdk_xray::config::Builder::from(shared)
+            .timeout_config(timeouts)
+            .build();
+        AwsClients {
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cw),
+            xray: aws_sdk_xray::Client::from_conf(xr),
+        }
+    }
+
+    /// Sinks whose calls (SDK retries included) end before `deadline_ms` (epoch ms) minus the
+    /// safety margin; `None` uses `DEFAULT_BUDGET`.
+    pub fn sinks(&self, deadline_ms: Option<u64>) -> (CloudWatchSink, XrayTraceSink) {
+        let budget = match deadline_ms {
+            Some(d) => budget_until(d, now_ms()),
+            None => DEFAULT_BUDGET,
+        };
+        (
+            CloudWatchSink {
+                client: self.cloudwatch.clone(),
+                budget,
+            },
+            XrayTraceSink {
+                client: self.xray.clone(),
+                budget,
+            },
+        )
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Time left until `deadline_ms`, minus the safety margin; zero when already past it.
+pub fn budget_until(deadline_ms: u64, now_ms: u64) -> Duration {
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_SAFETY_MARGIN)
+}
+
+/// PutMetricData through aws-sdk-cloudwatch.
+#[derive(Debug, Clone)]
+pub struct CloudWatchSink {
+    client: aws_sdk_cloudwatch::Client,
+    budget: Duration,
+}
+
+impl MetricSink for CloudWatchSink {
+    async fn put_metric_data(&self, request: &PutMetricDataRequest) -> Result<(), SinkError> {
+        if self.budget.is_zero() {
+            return Err(SinkError::Timeout);
+        }
+        let call = self
+            .client
+            .put_metric_data()
+            .namespace(&request.namespace)
+            .set_metric_data(Some(request.datums.iter().map(to_sdk_datum).collect()))
+            .send();
+        match tokio::time::timeout(self.budget, call).await {
+            Err(_) => Err(SinkError::Timeout),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(map_sdk_error(&e)),
+        }
+    }
+}
+
+/// One of our datums in the SDK's shape. The encoder already enforced every request limit.
+pub fn to_sdk_datum(d: &MetricDatum) -> CwDatum {
+    let dimensions = d
+        .dimensions
+        .iter()
+        .map(|(name, value)| {
+            Dimension::builder()
+                .name(name)
+                .value(scalar_to_string(value).unwrap_or_else(|| value.to_string()))
+                .build()
+        })
+        .collect();
+    CwDatum::builder()
+        .metric_name(&d.metric_name)
+        .set_dimensions(Some(dimensions))
+        .unit(StandardUnit::from(d.unit.as_str()))
+        .timestamp(DateTime::from_millis(d.timestamp))
+        .storage_resolution(d.storage_resolution as i32)
+        .set_values(Some(d.values.clone()))
+        .set_counts((!d.counts.is_empty()).then(|| d.counts.clone()))
+        .build()
+}
+
+/// PutTraceSegments through aws-sdk-xray.
+#[derive(Debug, Clone)]
+pub struct XrayTraceSink {
+    client: aws_sdk_xray::Client,
+    budget: Duration,
+}
+
+impl TraceSink for XrayTraceSink {
+    async fn put_trace_segments(
+        &self,
+        segments: &[&Segment],
+    ) -> Result<Vec<Unprocessed>, SinkError> {
+        if self.budget.is_zero() {
+            return Err(SinkError::Timeout);
+        }
+        let docs = segments.iter().map(|s| s.document.clone()).collect();
+        let call = self
+            .client
+            .put_trace_segments()
+            .set_trace_segment_documents(Some(docs))
+            .send();
+        match tokio::time::timeout(self.budget, call).await {
+            Err(_) => Err(SinkError::Timeout),
+            Ok(Err(e)) => Err(map_sdk_error(&e)),
+            Ok(Ok(out)) => Ok(out
+                .unprocessed_trace_segments()
+                .iter()
+                .map(|u| Unprocessed {
+                    id: u.id().unwrap_or_default().to_string(),
+                    error_code: u.error_code().map(str::to_string),
+                    message: u.message().map(str::to_string),
+                })
+                .collect()),
+        }
+    }
+}
+
+/// Error codes AWS services use for throttling (CloudWatch `Throttling`, X-Ray
+/// `ThrottledException`, the generic ones).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+];
+
+/// Maps an SDK error (after the SDK's retries) to the sink's error kinds.
+pub fn map_sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: &SdkError<E, HttpResponse>,
+) -> SinkError {
+    match e {
+        SdkError::TimeoutError(_) => SinkError::Timeout,
+        SdkError::DispatchFailure(d) if d.is_timeout() => SinkError::Timeout,
+        SdkError::DispatchFailure(d) => SinkError::Network(format!("{:?}", d.as_connector_error())),
+        SdkError::ConstructionFailure(_) => {
+            SinkError::Rejected(format!("request not built: {e:?}"))
+        }
+        SdkError::ResponseError(r) => {
+            classify(r.raw().status().as_u16(), None, "unreadable response")
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code();
+            let message = s.err().message().unwrap_or("");
+            classify(s.raw().status().as_u16(), code, message)
+        }
+        _ => SinkError::Network(e.to_string()),
+    }
+}
+
+fn classify(status: u16, code: Option<&str>, message: &str) -> SinkError {
+    if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) || status == 429 {
+        return SinkError::Throttled;
+    }
+    if status >= 500 {
+        return SinkError::Server(status);
+    }
+    SinkError::Rejected(format!("{}: {message}", code.unwrap_or("HTTP error")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_leaves_the_safety_margin() {
+        let cases = [
+            (
+                10_000,
+                0,
+                Duration::from_millis(10_000) - DEADLINE_SAFETY_MARGIN,
+            ),
+            (1_000, 900, Duration::ZERO),
+            (1_000, 2_000, Duration::ZERO),
+            (u64::MAX, u64::MAX, Duration::ZERO),
+        ];
+        for (deadline, now, expected) in cases {
+            assert_eq!(budget_until(deadline, now), expected, "{deadline} {now}");
+        }
+    }
+
+    #[test]
+    fn classify_statuses_and_codes() {
+        let cases: Vec<(u16, Option<&str>, SinkError)> = vec![
+            (400, Some("Throttling"), SinkError::Throttled),
+            (400, Some("ThrottledException"), SinkError::Throttled),
+            (429, None, SinkError::Throttled),
+            (500, Some("InternalServiceError"), SinkError::Server(500)),
+            (503, None, SinkError::Server(503)),
+            (
+                400,
+                Some("InvalidParameterValue"),
+                SinkError::Rejected("InvalidParameterValue: m".into()),
+            ),
+        ];
+        for (status, code, expected) in cases {
+            assert_eq!(classify(status, code, "m"), expected, "{status} {code:?}");
+        }
+    }
+
+    #[test]
+    fn datum_conversion_keeps_values_counts_and_dimensions() {
+        let mut dims = serde_json::Map::new();
+        dims.insert("Service".into(), serde_json::json!("checkout"));
+        dims.insert("Code".into(), serde_json::json!(503));
+        let d = MetricDatum {
+            namespace: "App".into(),
+            metric_name: "Latency".into(),
+            dimensions: dims,
+            unit: "Milliseconds".into(),
+            timestamp: 1_764_000_000_123,
+            storage_resolution: 1,
+            values: vec![1.5, 2.0],
+            counts: vec![3.0, 1.0],
+        };
+        let s = to_sdk_datum(&d);
+        assert_eq!(s.metric_name(), Some("Latency"));
+        assert_eq!(s.unit(), Some(&StandardUnit::Milliseconds));
+        assert_eq!(s.values(), &[1.5, 2.0]);
+        assert_eq!(s.counts(), &[3.0, 1.0]);
+        assert_eq!(s.storage_resolution(), Some(1));
+        assert_eq!(
+            s.timestamp().map(|t| t.to_millis().unwrap()),
+            Some(1_764_000_000_123)
+        );
+        let dims: Vec<(&str, &str)> = s
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        assert_eq!(dims, vec![("Code", "503"), ("Service", "checkout")]);
+        let no_counts = MetricDatum {
+            counts: vec![],
+            ..d
+        };
+        assert!(to_sdk_datum(&no_counts).counts().is_empty());
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end test: the release log-processor binary runs as a provided.al2023 Lambda in ministack
+# (CloudWatch Logs subscription -> Lambda -> CloudWatch metrics), with X-Ray served by moto.
+# Self-contained and idempotent: creates/refreshes .venv, builds and zips the binary, runs pytest
+# (whose fixtures start both servers on free loopback ports and always stop them).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+req="$root/tests/e2e/requirements.txt"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/logsieve-e2e.XXXXXX")"
+
+cleanup() {
+    # The fixtures stop the servers; this catches anything left if pytest itself was killed.
+    if [[ -f "$work/pids" ]]; then
+        while read -r pid; do
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        done < "$work/pids"
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# 1. Python tools, reinstalled only when requirements.txt changes.
+stamp="$venv/.logsieve-e2e-requirements"
+if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+fi
+if ! cmp -s "$req" "$stamp" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+fi
+
+# 2. The function exactly as deployed: release binary named bootstrap at the zip root.
+# LOGSIEVE_E2E_PROFILE=dev tests a debug build instead (much faster to build while iterating).
+profile="${LOGSIEVE_E2E_PROFILE:-release}"
+cargo build --profile "$profile" --locked -p log-processor
+outdir="$profile"; [[ "$profile" == dev ]] && outdir=debug
+"$venv/bin/python" - "$target/$outdir/log-processor" "$work/function.zip" <<'PY'
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
+    info = zipfile.ZipInfo("bootstrap")
+    info.external_attr = 0o755 << 16
+    with open(src, "rb") as f:
+        z.writestr(info, f.read())
+PY
+
+# 3. The tests (bounded: every wait in them has a deadline; the whole run has one too).
+export LOGSIEVE_E2E_ZIP="$work/function.zip"
+export LOGSIEVE_E2E_PIDS="$work/pids"
+export LOGSIEVE_E2E_LOGS="$work"
+status=0
+timeout --signal=TERM 600 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/tests/e2e" "$@" || status=$?
+if [[ $status -ne 0 ]]; then
+    for f in "$work"/*.log; do
+        [[ -f "$f" ]] || continue
+        echo "---- last lines of $(basename "$f") ----"
+        tail -n 40 "$f"
+    done
+fi
+exit $status
