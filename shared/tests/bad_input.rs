@@ -899,3 +899,43 @@ fn fields_cannot_overwrite_record_metadata() {
     assert_eq!(r["@timestamp"], T0);
     assert_eq!(r["@format"], "json");
 }
+
+/// The Lambda path (records off) on the densest payload the cap admits: empty events back to
+/// back. Each costs ~40 bytes of JSON but a `LogEvent` (80 bytes) plus a raw-value slot while
+/// decoding, so peak memory is a fixed multiple of the cap, ~3.9x (at the default 32 MiB cap:
+/// ~130 MB, more than a 128 MB function has; see docs/bad-input.md). This pins that multiple.
+#[test]
+fn densest_payload_costs_a_bounded_multiple_of_the_cap() {
+    let cap = 4 * MIB;
+    let ev = r#"{"id":"","timestamp":1,"message":""},"#;
+    let mut doc = String::from(r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":["#);
+    let mut n = 0;
+    while doc.len() + ev.len() + 2 < cap {
+        doc.push_str(ev);
+        n += 1;
+    }
+    doc.pop();
+    doc.push_str("]}");
+    let event = encode::subscription_event(&doc);
+    let text = format!("[decode]\nmax_decompressed_bytes = {cap}\n");
+    let cfg = CheckedConfig::from_toml(&text).unwrap();
+    let ((events, errors), peak, elapsed) = measure(|| {
+        let d = decode_input(event.as_bytes(), &cfg.decode).unwrap();
+        let mut p = Pipeline::new(cfg.clone()).with_records(false);
+        let mut out = Output::default();
+        for unit in d.units {
+            for b in unit.result.unwrap() {
+                out.merge(p.process(b));
+            }
+        }
+        (out.stats.events, out.stats.errors.len())
+    });
+    eprintln!(
+        "{events} events in {} bytes: peak {peak} bytes in {elapsed:?}",
+        doc.len()
+    );
+    assert_eq!(errors, 0);
+    assert_eq!(events, n);
+    assert!(elapsed < TIME_BOUND, "{elapsed:?}");
+    assert!(peak <= cap * 9 / 2, "peak {peak} > 4.5x the {cap} byte cap");
+}
