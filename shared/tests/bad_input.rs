@@ -606,7 +606,7 @@ const CASES: &[Case] = &[
         counters: &[
             ("parse.malformed_platform_line", 6),
             ("trace.malformed_id", 1),
-            ("metrics.datums", 4),
+            ("metrics.datums", 3),
         ],
         events: 7,
         max_bytes: SMALL,
@@ -751,6 +751,18 @@ fn documented_table_matches_the_tested_one() {
         })
         .collect();
     assert_eq!(doc, tested);
+}
+
+/// What the fake REPORT lines still produce: the one line with a request id and a parsable
+/// `Billed Duration` counts as an invocation; the negative `Duration` is not a sample.
+#[test]
+fn fake_report_lines_yield_no_negative_or_unparsed_numbers() {
+    let out = run_pipeline(&fixture("fake-report-lines.json"), config(HOSTILE));
+    let names: Vec<&str> = out.metrics.iter().map(|d| d.metric_name.as_str()).collect();
+    assert_eq!(names, ["BilledDuration", "Errors", "Invocations"]);
+    for d in &out.metrics {
+        assert!(d.values.iter().all(|v| *v >= 0.0), "{d:?}");
+    }
 }
 
 #[test]
