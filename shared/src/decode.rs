@@ -21,9 +21,15 @@ use serde_json::Value;
 use crate::record::{Batch, LogEvent, Source};
 use crate::stats::Counters;
 
-/// Default cap on decompressed bytes per payload: a 1 MB async payload of typical logs inflates
-/// 5–15×; 32 MiB leaves room for worse ratios while keeping a 128 MB function far from OOM.
-pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+/// Default cap on decompressed bytes per payload, sized for a 128 MB function: a 1 MB async
+/// payload of typical logs inflates 5-15x (well under 16 MiB), and the densest payload the cap
+/// admits (empty events back to back) peaks near 5x the cap while decoding — ~82 MB here.
+/// Raise it (and the function's memory) for logs that compress better than ~20x.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 16 * 1024 * 1024;
+
+/// The range of f64 timestamps that convert to i64 without saturating: [-2^63, 2^63).
+const I64_MS_MIN: f64 = -9_223_372_036_854_775_808.0;
+const I64_MS_END: f64 = 9_223_372_036_854_775_808.0;
 
 /// The gzip magic bytes.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -206,6 +212,14 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::Empty);
     }
+    // serde's derived structs also accept arrays (fields by position), so `[1,2,3]` would pass
+    // the probe as `awslogs: 1`; every supported event is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Err(DecodeError::UnknownShape),
+            Err(e) => Err(DecodeError::InvalidEventJson(truncate(e.to_string()))),
+        };
+    }
     let probe: Probe<'_> = serde_json::from_slice(bytes)
         .map_err(|e| DecodeError::InvalidEventJson(truncate(e.to_string())))?;
     let mut counters = Counters::new();
@@ -321,18 +335,33 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
             prefix: bytes.iter().take(4).copied().collect(),
         });
     }
+    // Grown by hand rather than `read_to_end`, which doubles the buffer: at a 16 MiB cap a
+    // bomb would make it reserve 64 MiB to hold the one byte that proves the cap is exceeded.
+    // Here the buffer never holds more than `cap` bytes, nor reserves more.
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(cap));
-    // Read one byte past the cap so "exactly at the cap" and "over it" are distinguishable.
-    let limit = (cap as u64).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Gzip(truncate(e.to_string())))?;
-    if out.len() > cap {
-        return Err(DecodeError::TooLarge { limit: cap });
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    let mut chunk = [0u8; GUNZIP_CHUNK];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DecodeError::Gzip(truncate(e.to_string()))),
+        };
+        let room = cap - out.len();
+        if n > room {
+            return Err(DecodeError::TooLarge { limit: cap });
+        }
+        if out.capacity() - out.len() < n {
+            out.reserve_exact(out.len().max(n).min(room));
+        }
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
     Ok(Cow::Owned(out))
 }
+
+/// Bytes inflated per read in `gunzip_capped`.
+const GUNZIP_CHUNK: usize = 32 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -382,7 +411,71 @@ struct FastDocument {
     #[serde(default)]
     policy_level: Option<String>,
     #[serde(default)]
-    log_events: Option<Vec<FastEvent>>,
+    log_events: Option<FastEvents>,
+}
+
+/// The events of a one-pass parse, converted as they are read so no second vector of
+/// intermediate events exists at the peak (which matters for dense payloads near the cap).
+struct FastEvents {
+    events: Vec<LogEvent>,
+    bad_timestamps: u64,
+}
+
+impl<'de> Deserialize<'de> for FastEvents {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FastEvents;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of log events")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FastEvents, A::Error> {
+                let mut out = FastEvents {
+                    events: Vec::new(),
+                    bad_timestamps: 0,
+                };
+                while let Some(ObjectOnly(ev)) = seq.next_element::<ObjectOnly<FastEvent>>()? {
+                    match ev.timestamp.0 {
+                        Some(timestamp) => out.events.push(LogEvent {
+                            id: ev.id.0,
+                            timestamp,
+                            message: ev.message,
+                            extracted_fields: ev.extracted_fields.map(stringify_fields),
+                        }),
+                        None => out.bad_timestamps += 1,
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `T` read from a JSON object only: serde's derived structs also accept arrays (fields by
+/// position), which would turn `["8", 1, "text"]` into an event.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -445,9 +538,13 @@ impl<'de> Deserialize<'de> for LenientTimestamp {
 
 fn timestamp_of(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        // `as i64` would saturate 1e20 to i64::MAX, a made-up time that then moves every
+        // later stage's window; a timestamp outside i64 milliseconds is bad, not clamped.
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| (I64_MS_MIN..I64_MS_END).contains(f))
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
@@ -491,7 +588,7 @@ fn missing_events() -> DecodeError {
 /// CONTROL_MESSAGEs and counting events that cannot be read. Tries the one-pass parse first;
 /// only a payload it rejects pays for the event-by-event path.
 fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
-    if let Ok(doc) = serde_json::from_slice::<FastDocument>(json) {
+    if let Ok(ObjectOnly(doc)) = serde_json::from_slice::<ObjectOnly<FastDocument>>(json) {
         let meta = Meta {
             message_type: doc.message_type,
             owner: doc.owner,
@@ -504,18 +601,8 @@ fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, 
             return Ok(Vec::new());
         };
         let fast = doc.log_events.ok_or_else(missing_events)?;
-        let mut events = Vec::with_capacity(fast.len());
-        for ev in fast {
-            match ev.timestamp.0 {
-                Some(timestamp) => events.push(LogEvent {
-                    id: ev.id.0,
-                    timestamp,
-                    message: ev.message,
-                    extracted_fields: ev.extracted_fields.map(stringify_fields),
-                }),
-                None => counters.incr("decode.event_skipped.bad_timestamp"),
-            }
-        }
+        counters.add("decode.event_skipped.bad_timestamp", fast.bad_timestamps);
+        let events = fast.events;
         return Ok(vec![Batch { source, events }]);
     }
     decode_documents_slow(json, counters)
@@ -570,6 +657,10 @@ fn stringify_fields(m: BTreeMap<String, Value>) -> BTreeMap<String, String> {
 /// One log event, leniently: ids may be strings or numbers, timestamps numbers or numeric
 /// strings. Returns the counter key of the reason when the event is skipped.
 fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
+    // An array would otherwise be read positionally as [id, timestamp, message, …].
+    if !raw.get().starts_with('{') {
+        return Err("decode.event_skipped.invalid");
+    }
     let ev: RawEvent =
         serde_json::from_str(raw.get()).map_err(|_| "decode.event_skipped.invalid")?;
     let id = match ev.id {
@@ -787,6 +878,10 @@ mod tests {
             (b"{\"awslogs\":", "decode.error.invalid_event_json"),
             (b"\xff\xfe", "decode.error.invalid_event_json"),
             (b"[]", "decode.error.unknown_shape"),
+            // Not read positionally as `awslogs`, `Records`, `records`.
+            (b"[1,2,3]", "decode.error.unknown_shape"),
+            (b" \"awslogs\"", "decode.error.unknown_shape"),
+            (b"[1,", "decode.error.invalid_event_json"),
             (b"{\"hello\":1}", "decode.error.unknown_shape"),
             (b"{\"awslogs\":{\"data\":5}}", "decode.error.not_a_string"),
             (b"{\"awslogs\":{}}", "decode.error.unknown_shape"),
@@ -804,13 +899,16 @@ mod tests {
             {"id":"2","timestamp":"soon","message":"bad ts"},
             {"id":"3","timestamp":1,"message":"\ud800 lone"},
             {"id":"4","timestamp":1},
-            {"id":5,"timestamp":2.0,"message":"numeric id"}]}"#;
+            {"id":5,"timestamp":2.0,"message":"numeric id"},
+            {"id":"6","timestamp":1e20,"message":"past i64: not clamped to i64::MAX"},
+            {"id":"7","timestamp":-1e19,"message":"before i64"},
+            ["8", 1, "an array is not an event"]]}"#;
         let d = decode_input(subscription_event(doc).as_bytes(), &limits()).unwrap();
         let b = only_batch(&d);
         let ids: Vec<&str> = b.events.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, vec!["1", "5"]);
-        assert_eq!(d.counters.get("decode.event_skipped.bad_timestamp"), 1);
-        assert_eq!(d.counters.get("decode.event_skipped.invalid"), 2);
+        assert_eq!(d.counters.get("decode.event_skipped.bad_timestamp"), 3);
+        assert_eq!(d.counters.get("decode.event_skipped.invalid"), 3);
     }
 
     #[test]
@@ -830,6 +928,17 @@ mod tests {
         assert_eq!(a[0].events[1].id, "3");
         assert_eq!(a[0].events[1].timestamp, 7);
         assert_eq!(fast.get("decode.event_skipped.bad_timestamp"), 1);
+    }
+
+    #[test]
+    fn one_pass_rejects_array_events_like_the_slow_path() {
+        let doc = r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[
+            {"id":"1","timestamp":1,"message":"ok"},
+            ["8", 1, "an array is not an event"]]}"#;
+        let mut c = Counters::new();
+        let b = decode_documents(doc.as_bytes(), &mut c).unwrap();
+        assert_eq!(b[0].events.len(), 1);
+        assert_eq!(c.get("decode.event_skipped.invalid"), 1);
     }
 
     #[test]

@@ -316,10 +316,14 @@ impl Line {
         Some(v.to_string())
     }
 
-    /// A number field; a missing or non-numeric value marks the line malformed (it is still
-    /// kept: the other numbers are real).
+    /// A number field; a missing, non-numeric or negative value marks the line malformed (it
+    /// is still kept: the other numbers are real). Every number Lambda prints on these lines is
+    /// a duration or a size, so a negative one means the line was not printed by Lambda, and
+    /// would otherwise become a negative `Duration` sample.
     fn number(&mut self, name: &str, value: Option<&str>) -> Option<f64> {
-        let parsed = value.and_then(json_number);
+        let parsed = value
+            .and_then(json_number)
+            .filter(|n| n.as_f64().is_some_and(|f| f >= 0.0));
         let Some(n) = parsed else {
             self.bad = true;
             return None;
@@ -630,6 +634,7 @@ mod tests {
             format!("REPORT RequestId: {ID}\tDuration: banana ms\tBilled Duration: 200 ms"),
             format!("REPORT RequestId: {ID}\tDuration: inf ms\tBilled Duration: 200 ms"),
             format!("REPORT RequestId: {ID}\tDuration:\tBilled Duration: 200 ms"),
+            format!("REPORT RequestId: {ID}\tDuration: -5 ms\tBilled Duration: 200 ms"),
         ];
         for line in &cases {
             let (r, p) = report_of(line);

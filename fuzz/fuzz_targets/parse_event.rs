@@ -1,0 +1,29 @@
+//! Arbitrary text as one log message: the parser never panics and keeps the message.
+#![no_main]
+
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use logsieve::parse::parse_event;
+use logsieve::record::{Format, LogEvent, Source};
+
+fuzz_target!(|data: &[u8]| {
+    let message = String::from_utf8_lossy(data).into_owned();
+    let source = Arc::new(Source {
+        log_group: "/aws/lambda/fuzz".into(),
+        ..Source::default()
+    });
+    let event = LogEvent {
+        id: "1".into(),
+        timestamp: 1_700_000_000_000,
+        message: message.clone(),
+        extracted_fields: None,
+    };
+    let record = parse_event(&source, event);
+    assert_eq!(record.message, message);
+    if record.format == Format::Text {
+        assert!(record.fields.contains_key("message"));
+    }
+    // The JSON view must serialize (the selector writes it to `records`).
+    assert!(serde_json::to_string(&record.fields).is_ok());
+});
