@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz fixtures venv clean
+.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz deny fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -19,7 +19,7 @@ demo: ## Build and run the pipeline on the bundled samples, as a readable table
 	$(CARGO) build --release -q -p logsieve
 	$(BIN) process --config $(DEMO_CONFIG) --output table $(FIXTURES)
 
-test: lint lint-infra unit e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, end-to-end
+test: lint lint-infra deny unit e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, end-to-end
 
 lint: fmt clippy ## cargo fmt --check and clippy -D warnings
 
@@ -29,7 +29,8 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: ## Unit and integration tests (no servers)
+unit: ## Unit and integration tests (no servers), and the bad-input fixtures are current
+	python3 tests/fixtures/bad/make.py --check
 	$(CARGO) test --workspace
 
 venv: $(VENV)/.done ## Python tools for the end-to-end test and cargo-lambda
@@ -40,10 +41,11 @@ $(VENV)/.done: tests/e2e/requirements.txt
 	touch $@
 
 e2e: ## End to end through ministack (CloudWatch, Logs, Lambda) and moto (X-Ray)
-	@if [ -f tests/e2e/run.sh ]; then bash tests/e2e/run.sh; else echo "e2e: tests/e2e/run.sh not present yet"; fi
+	bash tests/e2e/run.sh
 
-bench: ## Throughput per stage and end to end (writes target/bench/summary.json)
-	@if [ -d shared/benches ]; then $(CARGO) bench -p logsieve; else echo "bench: no benches yet"; fi
+bench: ## End-to-end throughput vs the decode-only baseline (target/bench/summary.json), then per-stage benches
+	$(CARGO) bench -p logsieve --bench pipeline
+	$(CARGO) bench -p logsieve --bench stages -- --warm-up-time 1 --measurement-time 2
 
 build: ## Release build of the CLI and the functions
 	$(CARGO) build --release --workspace
@@ -57,8 +59,11 @@ package: ## Deployable zips (x86_64 and arm64) via cargo-lambda + zig from PyPI,
 deploy: ## SAM build and guided deploy of infra/template.yaml (uses your AWS credentials)
 	cd infra && sam build && sam deploy --guided
 
-fuzz: ## Bounded fuzzing of every target
-	@if [ -d fuzz ]; then bash fuzz/run.sh; else echo "fuzz: no targets yet"; fi
+fuzz: ## Bounded fuzzing of every target (FUZZ_SECONDS per target, default 60; cargo-fuzz + nightly)
+	bash fuzz/run.sh
+
+deny: ## Supply chain: cargo deny check licenses bans sources (deny.toml)
+	bash tests/deny.sh
 
 fixtures: ## Regenerate tests/fixtures from the generator
 	$(CARGO) build -q -p logsieve
