@@ -1,7 +1,13 @@
 //! Lambda entry point of the kinesis-processor: loads the configuration once per environment and
 //! hands every event's raw bytes to `kinesis_processor::handle`.
 
-use kinesis_processor::{handle, BatchResponse, Response};
+// The SDK's nested futures (emit → PutMetricData → retries) exceed the default layout depth.
+#![recursion_limit = "256"]
+
+use std::io::Write;
+use std::sync::Arc;
+
+use kinesis_processor::{handle, BatchResponse, HandleError, Response};
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 
@@ -9,7 +15,8 @@ use logsieve::config::CheckedConfig;
 /// allocations (see the README's performance section).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use logsieve::pipeline::{Output, Pipeline};
+use logsieve::pipeline::Pipeline;
+use logsieve_aws::Emitter;
 use serde_json::value::RawValue;
 
 /// Set by Lambda to the function's own log group (never processed, see `handle`).
@@ -21,29 +28,54 @@ async fn main() -> Result<(), Error> {
     // A bad configuration fails the init phase, which Lambda reports on every invocation: louder
     // than processing with a default nobody asked for.
     let config = CheckedConfig::from_env().map_err(|e| format!("configuration: {e}"))?;
+    let emitter = Arc::new(Emitter::load(config.metrics.sink, config.traces.sink).await);
     // Records are only for the Firehose path; building them is the costliest part of selection.
     let mut pipeline = Pipeline::new(config).with_records(false);
     let own_log_group = std::env::var(ENV_OWN_LOG_GROUP).ok();
     run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
-        // The pipeline is synchronous; do the work before the future so no borrow crosses an await.
-        let result = invoke(
+        // The pipeline is synchronous; run it before the future so no borrow crosses an await.
+        let result = handle(
             event.payload.get().as_bytes(),
             &mut pipeline,
             own_log_group.as_deref(),
         );
-        async move { result }
+        let emitter = Arc::clone(&emitter);
+        let deadline = event.context.deadline;
+        async move { finish(result, &emitter, deadline).await }
     }))
     .await
 }
 
-fn invoke(
-    bytes: &[u8],
-    pipeline: &mut Pipeline,
-    own_log_group: Option<&str>,
+/// Sends what the batch derived (same sinks and fallback as the subscription function) and
+/// answers Lambda: the partial batch response, or a named error for an unusable event.
+async fn finish(
+    result: Result<Response, HandleError>,
+    emitter: &Emitter,
+    deadline_ms: u64,
 ) -> Result<BatchResponse, Diagnostic> {
-    match handle(bytes, pipeline, own_log_group) {
+    match result {
         Ok(Response { body, output }) => {
-            emit(&output);
+            let mut emf = Vec::new();
+            let report = emitter.emit(&output, Some(deadline_ms), &mut emf).await;
+            if !emf.is_empty() {
+                let mut stdout = std::io::stdout().lock();
+                if let Err(e) = stdout.write_all(&emf).and_then(|()| stdout.flush()) {
+                    tracing::error!(error = %e, "cannot write to stdout");
+                }
+            }
+            let stats = &output.stats;
+            tracing::info!(
+                batches = stats.batches,
+                events = stats.events,
+                dropped = stats.dropped,
+                metrics = output.metrics.len(),
+                metrics_sent = report.metrics_sent,
+                metrics_fallback = report.metrics_fallback,
+                segments = output.segments.len(),
+                segments_sent = report.segments_sent,
+                failed_records = body.batch_item_failures.len(),
+                "logsieve invocation summary"
+            );
             Ok(body)
         }
         Err(e) => {
@@ -52,27 +84,6 @@ fn invoke(
                 error_type: e.error_type().to_string(),
                 error_message: e.to_string(),
             })
-        }
-    }
-}
-
-/// EMIT: the AWS sinks (CloudWatch PutMetricData / EMF fallback, X-Ray PutTraceSegments) plug in
-/// here once they exist. Until then this is the dry-run sink: a summary at INFO and the full
-/// output at DEBUG, so nothing derived is lost silently.
-fn emit(output: &Output) {
-    let stats = &output.stats;
-    tracing::info!(
-        batches = stats.batches,
-        events = stats.events,
-        dropped = stats.dropped,
-        metrics = output.metrics.len(),
-        segments = output.segments.len(),
-        failed_records = stats.errors.len(),
-        "processed"
-    );
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        if let Ok(json) = serde_json::to_string(output) {
-            tracing::debug!(output = %json, "dry-run output");
         }
     }
 }

@@ -2,9 +2,12 @@
 //! on every batch, and sends the results through the configured sinks. All logic lives in the
 //! library; this file only adapts Lambda's runtime to it.
 
+// The SDK's nested futures (emit → PutMetricData → retries) exceed the default layout depth.
+#![recursion_limit = "256"]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::value::RawValue;
@@ -12,20 +15,16 @@ use serde_json::{Map, Value};
 
 use logsieve::config::CheckedConfig;
 use logsieve::decode::{decode_input, DecodeError, DecodeLimits};
-use logsieve::metrics::{encode_emf, MetricDatum, MetricSinkKind};
+use logsieve::metrics::{encode_emf, MetricDatum};
 use logsieve::pipeline::{Output, Pipeline};
 
 /// mimalloc: fewer instructions per event than glibc malloc on the pipeline's many small
 /// allocations (see the README's performance section).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use logsieve::sink::{
-    emit, is_own_log_group, EmitOptions, EmitReport, MetricTarget, TraceTarget,
-    DEFAULT_METRIC_CONCURRENCY,
-};
+use logsieve::sink::{is_own_log_group, EmitReport};
 use logsieve::stats::Counters;
-use logsieve::trace::TraceSinkKind;
-use logsieve_aws::{AwsClients, CloudWatchSink, XrayTraceSink};
+use logsieve_aws::Emitter;
 
 /// `1` makes the function print each invocation's Output as JSON instead of calling any sink.
 const ENV_DRY_RUN: &str = "LOGSIEVE_DRY_RUN";
@@ -39,14 +38,11 @@ struct State {
     /// The sequential runtime never contends for it; the lock is only for `Send + Sync`.
     pipeline: Mutex<Pipeline>,
     limits: DecodeLimits,
-    metrics: MetricSinkKind,
-    traces: TraceSinkKind,
-    dry_run: bool,
     own_log_group: Option<String>,
     /// `FunctionName` of the self metrics, when they are on.
     self_metrics: Option<String>,
-    /// Built only when a sink calls AWS.
-    clients: Option<AwsClients>,
+    /// `None` in dry-run mode.
+    emitter: Option<Emitter>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -57,26 +53,19 @@ async fn main() -> Result<(), Error> {
         e
     })?;
     let dry_run = flag(ENV_DRY_RUN);
-    let metrics = config.metrics.sink;
-    let traces = config.traces.sink;
-    let needs_aws =
-        !dry_run && (metrics == MetricSinkKind::Cloudwatch || traces == TraceSinkKind::Xray);
-    let clients = if needs_aws {
-        Some(AwsClients::load().await)
-    } else {
+    let emitter = if dry_run {
         None
+    } else {
+        Some(Emitter::load(config.metrics.sink, config.traces.sink).await)
     };
     let state = Arc::new(State {
         limits: config.decode,
         pipeline: Mutex::new(Pipeline::new(config).with_records(dry_run)),
-        metrics,
-        traces,
-        dry_run,
         own_log_group: std::env::var("AWS_LAMBDA_LOG_GROUP_NAME").ok(),
         self_metrics: flag(ENV_SELF_METRICS).then(|| {
             std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "unknown".into())
         }),
-        clients,
+        emitter,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let state = Arc::clone(&state);
@@ -99,42 +88,20 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
     })?;
 
     let mut emf = Vec::new();
-    let report = if state.dry_run {
-        // Output holds only JSON-representable values; an empty line would be the only loss.
-        let json = serde_json::to_string(&output).unwrap_or_default();
-        emf.extend_from_slice(json.as_bytes());
-        emf.push(b'\n');
-        EmitReport::default()
-    } else {
-        let (cw, xray) = match &state.clients {
-            Some(c) => {
-                let (cw, xr) = c.sinks(Some(context.deadline));
-                (Some(cw), Some(xr))
-            }
-            None => (None, None),
-        };
-        let metrics: MetricTarget<'_, CloudWatchSink> = match (state.metrics, cw.as_ref()) {
-            (MetricSinkKind::Cloudwatch, Some(s)) => MetricTarget::Api(s),
-            (MetricSinkKind::Emf, _) => MetricTarget::Emf,
-            _ => MetricTarget::Discard,
-        };
-        let traces: TraceTarget<'_, XrayTraceSink> = match (state.traces, xray.as_ref()) {
-            (TraceSinkKind::Xray, Some(s)) => TraceTarget::Api(s),
-            _ => TraceTarget::Discard,
-        };
-        let options = EmitOptions {
-            metric_concurrency: DEFAULT_METRIC_CONCURRENCY,
-            now_ms: now_ms(),
-        };
-        emit(
-            metrics,
-            traces,
-            &output.metrics,
-            &output.segments,
-            &mut emf,
-            options,
-        )
-        .await
+    let report = match &state.emitter {
+        Some(emitter) => {
+            emitter
+                .emit(&output, Some(context.deadline), &mut emf)
+                .await
+        }
+        None => {
+            // Dry run. Output holds only JSON-representable values; an empty line would be the
+            // only loss.
+            let json = serde_json::to_string(&output).unwrap_or_default();
+            emf.extend_from_slice(json.as_bytes());
+            emf.push(b'\n');
+            EmitReport::default()
+        }
     };
     counters.merge(&report.counters);
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -239,10 +206,7 @@ fn flag(name: &str) -> bool {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    logsieve_aws::now_ms() as i64
 }
 
 #[cfg(test)]
@@ -254,13 +218,10 @@ mod tests {
         let config = CheckedConfig::default_config().unwrap();
         State {
             limits: config.decode,
-            metrics: MetricSinkKind::None,
-            traces: TraceSinkKind::None,
             pipeline: Mutex::new(Pipeline::new(config)),
-            dry_run: true,
             own_log_group: own.map(str::to_string),
             self_metrics: None,
-            clients: None,
+            emitter: None,
         }
     }
 

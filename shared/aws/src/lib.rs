@@ -14,10 +14,14 @@ use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit};
 
-use logsieve::metrics::{MetricDatum, PutMetricDataRequest};
+use logsieve::metrics::{MetricDatum, MetricSinkKind, PutMetricDataRequest};
+use logsieve::pipeline::Output;
 use logsieve::record::scalar_to_string;
-use logsieve::sink::{MetricSink, SinkError, TraceSink, Unprocessed};
-use logsieve::trace::Segment;
+use logsieve::sink::{
+    emit, EmitOptions, EmitReport, MetricSink, MetricTarget, SinkError, TraceSink, TraceTarget,
+    Unprocessed, DEFAULT_METRIC_CONCURRENCY,
+};
+use logsieve::trace::{Segment, TraceSinkKind};
 
 /// Time kept back from the invocation deadline for what follows the calls: writing the EMF
 /// fallback and the summary line, and returning to the Runtime API before Lambda kills us.
@@ -82,7 +86,74 @@ impl AwsClients {
     }
 }
 
-fn now_ms() -> u64 {
+/// The configured sinks of one execution environment, shared by every function: which targets
+/// the config asks for, and the SDK clients when one of them calls AWS.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    metrics: MetricSinkKind,
+    traces: TraceSinkKind,
+    clients: Option<AwsClients>,
+}
+
+impl Emitter {
+    /// Builds the SDK clients only when a sink calls AWS (`emf`/`none` need no credentials).
+    pub async fn load(metrics: MetricSinkKind, traces: TraceSinkKind) -> Emitter {
+        let needs_aws = metrics == MetricSinkKind::Cloudwatch || traces == TraceSinkKind::Xray;
+        let clients = if needs_aws {
+            Some(AwsClients::load().await)
+        } else {
+            None
+        };
+        Emitter {
+            metrics,
+            traces,
+            clients,
+        }
+    }
+
+    /// Sends one invocation's output within the deadline; EMF lines (the `emf` sink, or the
+    /// fallback for failed PutMetricData requests) are appended to `emf` for the caller to write
+    /// to stdout in one piece.
+    pub async fn emit(
+        &self,
+        output: &Output,
+        deadline_ms: Option<u64>,
+        emf: &mut Vec<u8>,
+    ) -> EmitReport {
+        let (cw, xray) = match &self.clients {
+            Some(c) => {
+                let (cw, xr) = c.sinks(deadline_ms);
+                (Some(cw), Some(xr))
+            }
+            None => (None, None),
+        };
+        let metrics: MetricTarget<'_, CloudWatchSink> = match (self.metrics, cw.as_ref()) {
+            (MetricSinkKind::Cloudwatch, Some(s)) => MetricTarget::Api(s),
+            (MetricSinkKind::Emf, _) => MetricTarget::Emf,
+            _ => MetricTarget::Discard,
+        };
+        let traces: TraceTarget<'_, XrayTraceSink> = match (self.traces, xray.as_ref()) {
+            (TraceSinkKind::Xray, Some(s)) => TraceTarget::Api(s),
+            _ => TraceTarget::Discard,
+        };
+        let options = EmitOptions {
+            metric_concurrency: DEFAULT_METRIC_CONCURRENCY,
+            now_ms: now_ms() as i64,
+        };
+        emit(
+            metrics,
+            traces,
+            &output.metrics,
+            &output.segments,
+            emf,
+            options,
+        )
+        .await
+    }
+}
+
+/// Wall-clock epoch milliseconds (sinks need "now" for retention and budgets).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
