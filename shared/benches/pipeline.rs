@@ -20,6 +20,13 @@ use logsieve::metrics::encode_put_metric_data;
 use logsieve::pipeline::Pipeline;
 use serde_json::json;
 
+/// A 128 MB function, in GB.
+const LAMBDA_GB: f64 = 128.0 / 1024.0;
+/// Lambda arm64 on-demand price per GB-second (us-east-1, first tier).
+const ARM64_PRICE_PER_GB_SECOND: f64 = 0.000_013_333_4;
+/// Lambda price per request.
+const PRICE_PER_REQUEST: f64 = 0.000_000_2;
+
 struct Case {
     mix: Mix,
     events: usize,
@@ -155,10 +162,35 @@ fn main() {
             "ms_per_batch": full * 1e3,
         }));
     }
+    // Lambda cost per million log events on a 128 MB arm64 function, from the JSON mix's
+    // largest batch: compute (GB-seconds × price) plus one request per batch. This process runs
+    // on a full core; a 128 MB Lambda gets a fraction of a vCPU, so treat it as a lower bound.
+    let cost = results
+        .iter()
+        .filter(|r| r["mix"] == "json-app")
+        .max_by_key(|r| r["events"].as_u64().unwrap_or(0))
+        .map(|r| {
+            let events = r["events"].as_f64().unwrap_or(1.0);
+            let batches = 1e6 / events;
+            let secs = r["ms_per_batch"].as_f64().unwrap_or(0.0) / 1e3;
+            let compute = batches * secs * LAMBDA_GB * ARM64_PRICE_PER_GB_SECOND;
+            let requests = batches * PRICE_PER_REQUEST;
+            json!({"events_per_batch": events, "compute_usd": compute, "requests_usd": requests,
+                   "total_usd_per_million_events": compute + requests})
+        });
+    if let Some(c) = &cost {
+        println!(
+            "Lambda cost per million events (128 MB arm64, {} events/batch): ${:.5} compute + ${:.5} requests = ${:.5}",
+            c["events_per_batch"], c["compute_usd"].as_f64().unwrap_or(0.0),
+            c["requests_usd"].as_f64().unwrap_or(0.0),
+            c["total_usd_per_million_events"].as_f64().unwrap_or(0.0)
+        );
+    }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
     let summary = json!({
         "quick": quick,
         "results": results,
+        "lambda_cost_per_million_events": cost,
     });
     if std::fs::create_dir_all(dir).is_ok() {
         let path = format!("{dir}/summary.json");
