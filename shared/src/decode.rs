@@ -363,9 +363,11 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
 /// Bytes inflated per read in `gunzip_capped`.
 const GUNZIP_CHUNK: usize = 32 * 1024;
 
+/// A CloudWatch Logs document; `E` is how its events are read: all at once (`FastEvents`, the
+/// one-pass path) or each kept raw for lenient one-by-one decoding (`Vec<&RawValue>`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawDocument<'a> {
+struct Document<E> {
     #[serde(default)]
     message_type: Option<String>,
     #[serde(default)]
@@ -378,8 +380,32 @@ struct RawDocument<'a> {
     subscription_filters: Option<Vec<String>>,
     #[serde(default)]
     policy_level: Option<String>,
-    #[serde(borrow, default)]
-    log_events: Option<Vec<&'a RawValue>>,
+    #[serde(default = "Option::default")]
+    log_events: Option<E>,
+}
+
+impl<E> Document<E> {
+    /// The batch source and the events, or `None` for a control message (counted).
+    fn split(self, counters: &mut Counters) -> Result<Option<(Arc<Source>, E)>, DecodeError> {
+        if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
+            counters.incr("decode.control_message");
+            return Ok(None);
+        }
+        let events = self
+            .log_events
+            .ok_or_else(|| DecodeError::InvalidDocument("missing logEvents".to_string()))?;
+        if self.log_group.is_none() {
+            counters.incr("decode.missing_log_group");
+        }
+        let source = Arc::new(Source {
+            owner: self.owner.unwrap_or_default(),
+            log_group: self.log_group.unwrap_or_default(),
+            log_stream: self.log_stream.unwrap_or_default(),
+            subscription_filters: self.subscription_filters.unwrap_or_default(),
+            policy_level: self.policy_level,
+        });
+        Ok(Some((source, events)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -391,27 +417,6 @@ struct RawEvent {
     message: String,
     #[serde(default, rename = "extractedFields")]
     extracted_fields: Option<BTreeMap<String, Value>>,
-}
-
-/// The usual case in one pass: a single document whose events all have the expected types.
-/// Ids and timestamps are still read leniently; anything else sends us to the slow path.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FastDocument {
-    #[serde(default)]
-    message_type: Option<String>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    log_group: Option<String>,
-    #[serde(default)]
-    log_stream: Option<String>,
-    #[serde(default)]
-    subscription_filters: Option<Vec<String>>,
-    #[serde(default)]
-    policy_level: Option<String>,
-    #[serde(default)]
-    log_events: Option<FastEvents>,
 }
 
 /// The events of a one-pass parse, converted as they are read so no second vector of
@@ -550,83 +555,35 @@ fn timestamp_of(v: &Value) -> Option<i64> {
     }
 }
 
-/// Document metadata shared by both paths.
-struct Meta {
-    message_type: Option<String>,
-    owner: Option<String>,
-    log_group: Option<String>,
-    log_stream: Option<String>,
-    subscription_filters: Option<Vec<String>>,
-    policy_level: Option<String>,
-}
-
-impl Meta {
-    /// The batch source, or `None` for a control message (counted).
-    fn source(self, counters: &mut Counters) -> Option<Arc<Source>> {
-        if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            counters.incr("decode.control_message");
-            return None;
-        }
-        if self.log_group.is_none() {
-            counters.incr("decode.missing_log_group");
-        }
-        Some(Arc::new(Source {
-            owner: self.owner.unwrap_or_default(),
-            log_group: self.log_group.unwrap_or_default(),
-            log_stream: self.log_stream.unwrap_or_default(),
-            subscription_filters: self.subscription_filters.unwrap_or_default(),
-            policy_level: self.policy_level,
-        }))
-    }
-}
-
-fn missing_events() -> DecodeError {
-    DecodeError::InvalidDocument("missing logEvents".to_string())
-}
-
 /// Parses one or more CloudWatch Logs documents laid back to back (`}{`), skipping
 /// CONTROL_MESSAGEs and counting events that cannot be read. Tries the one-pass parse first;
 /// only a payload it rejects pays for the event-by-event path.
 fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
-    if let Ok(ObjectOnly(doc)) = serde_json::from_slice::<ObjectOnly<FastDocument>>(json) {
-        let meta = Meta {
-            message_type: doc.message_type,
-            owner: doc.owner,
-            log_group: doc.log_group,
-            log_stream: doc.log_stream,
-            subscription_filters: doc.subscription_filters,
-            policy_level: doc.policy_level,
-        };
-        let Some(source) = meta.source(counters) else {
+    // The usual case in one pass: a single document whose events all have the expected types
+    // (ids and timestamps still read leniently). Anything else takes the slow path.
+    if let Ok(ObjectOnly(doc)) = serde_json::from_slice::<ObjectOnly<Document<FastEvents>>>(json) {
+        let Some((source, fast)) = doc.split(counters)? else {
             return Ok(Vec::new());
         };
-        let fast = doc.log_events.ok_or_else(missing_events)?;
         counters.add("decode.event_skipped.bad_timestamp", fast.bad_timestamps);
-        let events = fast.events;
-        return Ok(vec![Batch { source, events }]);
+        return Ok(vec![Batch {
+            source,
+            events: fast.events,
+        }]);
     }
     decode_documents_slow(json, counters)
 }
 
 fn decode_documents_slow(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
     let mut batches = Vec::new();
-    let stream = serde_json::Deserializer::from_slice(json).into_iter::<RawDocument<'_>>();
+    let stream = serde_json::Deserializer::from_slice(json).into_iter::<Document<Vec<&RawValue>>>();
     let mut any = false;
     for doc in stream {
         let doc = doc.map_err(|e| DecodeError::InvalidDocument(truncate(e.to_string())))?;
         any = true;
-        let meta = Meta {
-            message_type: doc.message_type,
-            owner: doc.owner,
-            log_group: doc.log_group,
-            log_stream: doc.log_stream,
-            subscription_filters: doc.subscription_filters,
-            policy_level: doc.policy_level,
-        };
-        let Some(source) = meta.source(counters) else {
+        let Some((source, events_raw)) = doc.split(counters)? else {
             continue;
         };
-        let events_raw = doc.log_events.ok_or_else(missing_events)?;
         let mut events = Vec::with_capacity(events_raw.len());
         for raw in events_raw {
             match decode_event(raw) {
