@@ -9,4 +9,5 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
     cargo install --locked cargo-deny
 fi
 cargo deny --version
-cargo deny check licenses bans sources "$@"
+# Duplicate-version warnings (with their dependency trees) would bury the verdict; errors only.
+cargo deny --log-level error check licenses bans sources "$@"
