@@ -93,8 +93,16 @@ impl Pipeline {
 
     /// Whether `Output::records` is filled. The subscription function turns it off: nobody
     /// reads them there, and building them is the costliest part of selection.
+    ///
+    /// Without records, whole-record redaction (the costliest stage) is skipped: only values
+    /// that leave the pipeline — dimension values, annotations, segment metadata — are redacted,
+    /// as the metric and trace stages build them. With records, every record is redacted in
+    /// full before any stage reads it.
     pub fn with_records(mut self, on: bool) -> Pipeline {
         self.collect_records = on;
+        let at_exits = (!on).then(|| self.config.fields.redactor.clone());
+        self.config.metrics.redactor = at_exits.clone();
+        self.config.traces.redactor = at_exits;
         self
     }
 
@@ -117,8 +125,10 @@ impl Pipeline {
         for event in batch.events {
             let mut record = parse_event(&source, event);
             count_parse(&record, &mut counters, &mut stats);
-            let redacted = self.config.fields.redact_record(&mut record);
-            counters.add("select.redacted", redacted as u64);
+            if self.collect_records {
+                let redacted = self.config.fields.redact_record(&mut record);
+                counters.add("select.redacted", redacted as u64);
+            }
             self.config
                 .metrics
                 .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
@@ -364,6 +374,65 @@ mod tests {
         // Without sampling, records carry no sample rate.
         let out = Pipeline::new(CheckedConfig::default_config().unwrap()).process(batch(&["x"]));
         assert!(out.records[0].get(SAMPLE_RATE_KEY).is_none());
+    }
+
+    #[test]
+    fn without_records_every_value_that_leaves_is_still_redacted() {
+        let cfg = CheckedConfig::from_toml(
+            r#"
+[[metrics.rule]]
+metric_name = "Hits"
+filter_pattern = '{ $.user = * }'
+dimensions = { User = "$.user" }
+
+[[metrics.rule]]
+metric_name = "Tokens"
+filter_pattern = '[verb, token, rest]'
+dimensions = { Token = "$token" }
+
+[traces]
+annotations = { who = "$.user" }
+metadata = ["$.session"]
+"#,
+        )
+        .unwrap();
+        let trace = "1-6553f100-beeb8da1658eec67f893a2ee";
+        let json_line = format!(
+            r#"{{"user":"alice@example.com","session":{{"auth":"Bearer abcdefghijklmnopqrstuvwxyz0123456789","note":"AKIAIOSFODNN7EXAMPLE"}},"trace_id":"{trace}"}}"#
+        );
+        let report = "REPORT RequestId: 8f5c2a1e-3b7d-4e9a-9c1f-2d6b8a4e7f01\tDuration: 5.00 ms\tBilled Duration: 5 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tStatus: error\tError Type: leak bob@example.org\n";
+        let lines = [
+            json_line.as_str(),
+            "AUTH ghp_16C7e42F292c6912E7710c838347Ae178B4a now",
+            report,
+        ];
+        for with_records in [true, false] {
+            let mut p = Pipeline::new(cfg.clone()).with_records(with_records);
+            let out = p.process(batch(&lines));
+            let text = serde_json::to_string(&out).unwrap();
+            for secret in [
+                "alice@example.com",
+                "abcdefghijklmnopqrstuvwxyz0123456789",
+                "AKIAIOSFODNN7EXAMPLE",
+                "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                "bob@example.org",
+            ] {
+                assert!(
+                    !text.contains(secret),
+                    "records={with_records}: {secret} leaked"
+                );
+            }
+            // The values were there to leak: the rules and the trace did use them.
+            let names: Vec<&str> = out.metrics.iter().map(|m| m.metric_name.as_str()).collect();
+            assert!(
+                names.contains(&"Hits") && names.contains(&"Tokens"),
+                "{names:?}"
+            );
+            assert!(names.contains(&"Errors"), "{names:?}");
+            assert_eq!(out.segments.len(), 1);
+            assert!(out.segments[0].document.contains("REDACTED"));
+            assert!(out.stats.counters.get("select.redacted") >= 5);
+        }
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl LambdaMetrics {
         function: &str,
         agg: &mut Aggregator,
         state: &mut LambdaState,
+        redactor: Option<&crate::redact::Redactor>,
         counters: &mut Counters,
     ) {
         let Some(event) = &record.platform else {
@@ -188,7 +189,12 @@ impl LambdaMetrics {
                 }
                 if failed {
                     let kind = match (&r.error_type, timed_out) {
-                        (Some(e), _) if !e.trim().is_empty() => e.clone(),
+                        // The application chooses its error type's text; redact it like any
+                        // other value that becomes a dimension.
+                        (Some(e), _) if !e.trim().is_empty() => match redactor {
+                            Some(r) => r.redact(e).into_owned(),
+                            None => e.clone(),
+                        },
                         (_, true) => "Sandbox.Timedout".to_string(),
                         _ => "Unknown".to_string(),
                     };

@@ -128,6 +128,7 @@ impl MetricsConfig {
             sink: self.sink,
             rules,
             lambda,
+            redactor: None,
         })
     }
 }
@@ -138,6 +139,9 @@ pub struct MetricRules {
     pub sink: MetricSinkKind,
     pub rules: Vec<CompiledRule>,
     pub lambda: Option<LambdaMetrics>,
+    /// Set by the pipeline when records arrive unredacted: applied to every dimension value read
+    /// from an event before it is admitted.
+    pub redactor: Option<crate::redact::Redactor>,
 }
 
 /// What metric derivation remembers between batches of one process: the distinct dimension
@@ -225,11 +229,18 @@ impl MetricRules {
                 continue;
             }
             let seen = state.seen.get_mut(i).map_or(&mut [][..], |v| &mut v[..]);
-            rule.apply(record, agg, seen, counters);
+            rule.apply(record, agg, seen, self.redactor.as_ref(), counters);
         }
         if let (Some(lambda), Some(_)) = (&self.lambda, &record.platform) {
             if let Some(function) = state.function(lambda.max_functions, counters) {
-                lambda.derive(record, &function, agg, &mut state.lambda, counters);
+                lambda.derive(
+                    record,
+                    &function,
+                    agg,
+                    &mut state.lambda,
+                    self.redactor.as_ref(),
+                    counters,
+                );
             }
         }
     }

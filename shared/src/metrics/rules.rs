@@ -381,6 +381,7 @@ impl CompiledRule {
         record: &Record,
         agg: &mut Aggregator,
         seen: &mut [SeenValues],
+        redactor: Option<&crate::redact::Redactor>,
         counters: &mut Counters,
     ) {
         let input = MatchInput {
@@ -427,10 +428,16 @@ impl CompiledRule {
                     extracted(n, &m, record).as_ref().and_then(scalar_to_string)
                 }
             };
-            let Some(v) = v else {
+            let Some(mut v) = v else {
                 counters.incr("metrics.dimension_missing");
                 return;
             };
+            if let Some(r) = redactor {
+                if let (std::borrow::Cow::Owned(clean), n) = r.redact_counted(&v) {
+                    v = clean;
+                    counters.add("select.redacted", n as u64);
+                }
+            }
             if check_dimension_value(&v).is_err() {
                 counters.incr("metrics.dimension_invalid");
                 return;

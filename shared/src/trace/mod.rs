@@ -191,6 +191,7 @@ impl TracesConfig {
             id_fields,
             max_segments_per_batch: self.max_segments_per_batch,
             include_unsampled: self.include_unsampled,
+            redactor: None,
         })
     }
 }
@@ -207,6 +208,9 @@ pub struct TraceRules {
     id_fields: Vec<FieldPath>,
     max_segments_per_batch: usize,
     include_unsampled: bool,
+    /// Set by the pipeline when records arrive unredacted: applied to annotation and metadata
+    /// values as the document is built.
+    pub redactor: Option<crate::redact::Redactor>,
 }
 
 impl Default for TraceRules {
@@ -219,6 +223,7 @@ impl Default for TraceRules {
             id_fields: Vec::new(),
             max_segments_per_batch: DEFAULT_MAX_SEGMENTS_PER_BATCH,
             include_unsampled: false,
+            redactor: None,
         }
     }
 }

@@ -551,13 +551,30 @@ impl TraceAcc {
         counters: &mut Counters,
     ) -> Segment {
         let id = self.segment_id(ctx);
-        let annotations = self.annotations(rules, ctx, counters);
-        let metadata: Vec<(&str, Value)> = self
+        let mut annotations = self.annotations(rules, ctx, counters);
+        let mut metadata: Vec<(&str, Value)> = self
             .metadata
             .into_iter()
             .zip(&rules.metadata)
             .filter_map(|(pick, (key, _))| Some((key.as_str(), pick?.value)))
             .collect();
+        // Records reach this stage unredacted when the pipeline does not output them (the
+        // subscription function): what leaves in the document is redacted here instead.
+        if let Some(redactor) = &rules.redactor {
+            let mut n = 0;
+            for (_, value) in annotations.iter_mut() {
+                if let AnnotationValue::String(s) = value {
+                    if let (std::borrow::Cow::Owned(clean), c) = redactor.redact_counted(s) {
+                        *s = clean;
+                        n += c;
+                    }
+                }
+            }
+            for (key, value) in metadata.iter_mut() {
+                n += redactor.redact_entry(key, value);
+            }
+            counters.add("select.redacted", n as u64);
+        }
         let fault = self.error_count > 0 || self.http_status.is_some_and(|s| s >= 500);
         let client_error = !fault && self.http_status.is_some_and(|s| (400..500).contains(&s));
         let mut doc = Document {
