@@ -691,22 +691,10 @@ impl Redactor {
         "ipv6",
     ];
 
-    /// Detectors used when `fields.redact` is not set: every built-in except `ipv4`/`ipv6`.
-    /// IP addresses are what access logs, WAF and VPC analyses are for, and they are not
-    /// credentials; deployments that must treat them as personal data opt in.
-    pub const DEFAULT: &'static [&'static str] = &[
-        "aws_access_key",
-        "aws_secret_key",
-        "aws_session_token",
-        "bearer_token",
-        "jwt",
-        "api_key",
-        "github_token",
-        "slack_token",
-        "password_in_url",
-        "email",
-        "credit_card",
-    ];
+    /// Detectors used when `fields.redact` is not set: every built-in except `ipv4`/`ipv6`
+    /// (the last two of `BUILTIN`). IP addresses are what access logs, WAF and VPC analyses are
+    /// for, and they are not credentials; deployments that must treat them as personal data opt in.
+    pub const DEFAULT: &'static [&'static str] = Self::BUILTIN.split_at(Self::BUILTIN.len() - 2).0;
 
     /// A redactor that changes nothing.
     pub fn none() -> Redactor {
@@ -1142,6 +1130,9 @@ mod tests {
         for d in Redactor::DEFAULT {
             assert!(Redactor::BUILTIN.contains(d));
         }
+        // The default is every built-in but the IP detectors.
+        assert_eq!(Redactor::DEFAULT.len(), Redactor::BUILTIN.len() - 2);
+        assert!(!Redactor::DEFAULT.contains(&"ipv4") && !Redactor::DEFAULT.contains(&"ipv6"));
     }
 
     #[test]
