@@ -3,7 +3,8 @@
 # runs tests/soak/soak.py: 1,000 invocations of 1,000 events in one warm process through a local
 # Runtime API stand-in, RSS flat within +-10% after invocation 100. Bounded in time; soak.py kills
 # the function it started on every exit path, and `timeout` bounds soak.py itself.
-# Extra arguments go to soak.py (e.g. --traces xray, --invocations 200).
+# Extra arguments go to soak.py (e.g. --sinks aws, --invocations 10000). Cold start, after this
+# has built: python3 tests/soak/coldstart.py (writes target/soak/coldstart.json).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
