@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz deny fixtures venv clean
+.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -61,6 +61,13 @@ deploy: ## SAM build and guided deploy of infra/template.yaml (uses your AWS cre
 
 fuzz: ## Bounded fuzzing of every target (FUZZ_SECONDS per target, default 60; cargo-fuzz + nightly)
 	bash fuzz/run.sh
+
+soak: ## 1,000 warm invocations through a Runtime API stand-in; RSS must stay flat (target/soak/summary.json)
+	bash tests/soak/run.sh
+
+coldstart: ## Process start to first GET /next and first response, 20 runs per sink setup
+	$(CARGO) build --release -q -p log-processor -p logsieve
+	python3 tests/soak/coldstart.py
 
 deny: ## Supply chain: cargo deny check licenses bans sources (deny.toml)
 	bash tests/deny.sh
