@@ -638,8 +638,21 @@ fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
     })
 }
 
-fn truncate(mut s: String) -> String {
+/// An error text fit for our logs: serde quotes the offending value (`invalid type: string
+/// "AKIA…", expected i64`), and a payload's values may be secrets, so quoted spans are elided;
+/// then the text is capped.
+fn truncate(s: String) -> String {
     const MAX: usize = 200;
+    let mut s = if s.contains('"') {
+        // Odd parts of the split are inside quotes.
+        s.split('"')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+            .collect::<Vec<_>>()
+            .join("\"")
+    } else {
+        s
+    };
     if s.len() > MAX {
         let mut cut = MAX;
         while !s.is_char_boundary(cut) {
@@ -896,6 +909,18 @@ mod tests {
         let b = decode_documents(doc.as_bytes(), &mut c).unwrap();
         assert_eq!(b[0].events.len(), 1);
         assert_eq!(c.get("decode.event_skipped.invalid"), 1);
+    }
+
+    #[test]
+    fn error_texts_never_quote_payload_values() {
+        let doc =
+            r#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":"AKIAIOSFODNN7EXAMPLE"}"#;
+        let ev = subscription_event(doc);
+        let d = decode_input(ev.as_bytes(), &limits()).unwrap();
+        let e = d.first_error().unwrap().to_string();
+        assert!(!e.contains("AKIAIOSFODNN7EXAMPLE"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+        assert_eq!(truncate("no quotes here".into()), "no quotes here");
     }
 
     #[test]
