@@ -129,12 +129,11 @@ fn bench_pattern(c: &mut Criterion) {
             "[ip, id, user, timestamp, request, status_code = 4*, size, referer, agent]",
             &access,
         ),
-        ("regex", "%timed out after [0-9]+%", &json),
+        // AWS's regex subset has no literal space: `\s` stands for it.
+        ("regex", "%latency_ms.:[0-9]{3}%", &json),
     ];
     for (name, pattern, recs) in cases {
-        let Ok(p) = FilterPattern::compile(pattern) else {
-            continue;
-        };
+        let p = FilterPattern::compile(pattern).expect("bench patterns compile");
         g.bench_function(name, |b| {
             b.iter(|| recs.iter().filter(|r| p.is_match(&match_input(r))).count())
         });
