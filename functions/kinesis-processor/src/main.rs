@@ -4,7 +4,6 @@
 // The SDK's nested futures (emit → PutMetricData → retries) exceed the default layout depth.
 #![recursion_limit = "256"]
 
-use std::io::Write;
 use std::sync::Arc;
 
 use kinesis_processor::{handle, BatchResponse, HandleError, Response};
@@ -57,12 +56,7 @@ async fn finish(
         Ok(Response { body, output }) => {
             let mut emf = Vec::new();
             let report = emitter.emit(&output, Some(deadline_ms), &mut emf).await;
-            if !emf.is_empty() {
-                let mut stdout = std::io::stdout().lock();
-                if let Err(e) = stdout.write_all(&emf).and_then(|()| stdout.flush()) {
-                    tracing::error!(error = %e, "cannot write to stdout");
-                }
-            }
+            logsieve_aws::write_stdout(&emf);
             let stats = &output.stats;
             tracing::info!(
                 batches = stats.batches,

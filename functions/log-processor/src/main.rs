@@ -5,7 +5,6 @@
 // The SDK's nested futures (emit → PutMetricData → retries) exceed the default layout depth.
 #![recursion_limit = "256"]
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -112,13 +111,7 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
             emf.push(b'\n');
         }
     }
-    // One write: EMF lines reach Lambda's log capture whole, not interleaved with log lines.
-    if !emf.is_empty() {
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout.write_all(&emf).and_then(|()| stdout.flush()) {
-            tracing::error!(error = %e, "cannot write to stdout");
-        }
-    }
+    logsieve_aws::write_stdout(&emf);
     summary(&output, &counters, &report, duration_ms);
     Ok(())
 }

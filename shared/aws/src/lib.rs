@@ -152,6 +152,19 @@ impl Emitter {
     }
 }
 
+/// Writes EMF lines to stdout in one piece, so Lambda's log capture takes them whole and not
+/// interleaved with log lines. A broken stdout is logged, never fatal.
+pub fn write_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    if bytes.is_empty() {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        tracing::error!(error = %e, "cannot write to stdout");
+    }
+}
+
 /// Wall-clock epoch milliseconds (sinks need "now" for retention and budgets).
 pub fn now_ms() -> u64 {
     SystemTime::now()
