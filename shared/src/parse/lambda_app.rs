@@ -98,7 +98,7 @@ fn embedded_object(text: &str) -> Option<Map<String, Value>> {
     if !(t.starts_with('{') && t.ends_with('}')) {
         return None;
     }
-    serde_json::from_str(t).ok()
+    super::lambda_json::parse_object(t).ok()
 }
 
 #[cfg(test)]

@@ -14,9 +14,42 @@ const PLATFORM_PREFIX: &str = "platform.";
 /// recursion limit (128) turns hostile nesting into an error before it can exhaust the stack, so
 /// deep, truncated or otherwise invalid objects all land here as text with `InvalidJson`.
 pub(super) fn parse(message: &str, trimmed: &str) -> Parsed {
-    match serde_json::from_str::<Map<String, Value>>(trimmed) {
+    match parse_object(trimmed) {
         Ok(map) => classify(map),
         Err(e) => Parsed::text(message, Some(ParseIssue::InvalidJson(e.to_string()))),
+    }
+}
+
+/// A top-level JSON object as a `Map`. serde_json's own `Map` deserializer inserts member by
+/// member into the BTreeMap, a root-to-leaf search of string compares each; collecting the
+/// members first and bulk-building the map sorts them once (JSON loggers mostly write keys in a
+/// stable, often sorted, order, so the sort is nearly free). Duplicate keys keep the last value,
+/// as serde_json does. Nested objects still go through serde_json's own path.
+pub(super) fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let members = serde::Deserializer::deserialize_map(&mut de, MembersVisitor)?;
+    de.end()?;
+    Ok(members.into_iter().collect())
+}
+
+struct MembersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+    type Value = Vec<(String, Value)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut access: A,
+    ) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(access.size_hint().unwrap_or(16).min(64));
+        while let Some(member) = access.next_entry::<String, Value>()? {
+            members.push(member);
+        }
+        Ok(members)
     }
 }
 
