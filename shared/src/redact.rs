@@ -632,6 +632,14 @@ pub struct Redactor {
     /// longest segment…) that keyword-context detectors cannot match without: one DFA pass
     /// lets an ordinary line skip all of them.
     keyword_gate: Option<Regex>,
+    /// Tells a `RedactMemo` which redactor filled it (clones share it: they redact alike).
+    id: u64,
+}
+
+/// Source of `Redactor::id`.
+fn next_redactor_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The compiled built-in patterns, shared by every `Redactor` (compiled once per process).
@@ -702,6 +710,7 @@ impl Redactor {
             detectors: Vec::new(),
             sensitive: None,
             keyword_gate: None,
+            id: next_redactor_id(),
         }
     }
 
@@ -804,6 +813,7 @@ impl Redactor {
             detectors: out,
             sensitive,
             keyword_gate,
+            id: next_redactor_id(),
         })
     }
 
@@ -1019,6 +1029,68 @@ fn push_span<'l>(
 
 fn group_index(re: &Regex, name: &str) -> Option<usize> {
     re.capture_names().position(|n| n == Some(name))
+}
+
+/// Values longer than this are redacted afresh every time: long values are rarely repeated and
+/// would make the memo's memory depend on the input.
+const MEMO_MAX_VALUE_BYTES: usize = 128;
+/// The memo starts over when it holds this many values (bounded memory on a warm environment
+/// that sees many distinct values).
+const MEMO_MAX_ENTRIES: usize = 4096;
+
+/// Remembers what a `Redactor` made of short values it has seen. The values that leave the
+/// pipeline unredacted-at-source (metric dimensions, trace annotations) repeat heavily —
+/// `Service=orders-api` on every line — and a hash lookup costs a fraction of running the
+/// detectors again. Redaction is a pure function of the value, so a hit is always right; a memo
+/// handed another redactor forgets what the first one decided.
+#[derive(Debug, Default, Clone)]
+pub struct RedactMemo {
+    /// `Redactor::id` of the redactor whose answers `seen` holds.
+    owner: u64,
+    /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
+    seen:
+        std::collections::HashMap<Box<str>, Option<(Box<str>, usize)>, foldhash::fast::RandomState>,
+}
+
+impl RedactMemo {
+    pub fn new() -> RedactMemo {
+        RedactMemo::default()
+    }
+
+    /// [`Redactor::redact_counted`], answered from memory for values seen before.
+    pub fn redact_counted<'a>(&mut self, redactor: &Redactor, s: &'a str) -> (Cow<'a, str>, usize) {
+        if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() {
+            return redactor.redact_counted(s);
+        }
+        if self.owner != redactor.id {
+            self.seen.clear();
+            self.owner = redactor.id;
+        }
+        if let Some(known) = self.seen.get(s) {
+            return match known {
+                None => (Cow::Borrowed(s), 0),
+                Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
+            };
+        }
+        let (out, n) = redactor.redact_counted(s);
+        if self.seen.len() >= MEMO_MAX_ENTRIES {
+            self.seen.clear();
+        }
+        let entry = match &out {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(clean) => Some((Box::from(clean.as_str()), n)),
+        };
+        self.seen.insert(Box::from(s), entry);
+        (out, n)
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -1385,5 +1457,45 @@ mod tests {
         assert!(is_card_number("4111111111111111"));
         assert!(!is_card_number("1111111111111117")); // Luhn-valid, no network starts with 1
         assert!(!is_card_number("41111111111111111")); // Visa is 13/16/19 digits, not 17
+    }
+
+    #[test]
+    fn memo_answers_exactly_as_the_redactor_and_stays_bounded() {
+        let r = Redactor::default();
+        let mut memo = RedactMemo::new();
+        let values = [
+            "orders-api",
+            "GET",
+            "AKIAIOSFODNN7EXAMPLE",
+            "contact jane.doe@example.com now",
+            "https://user:hunter2@example.com/x",
+            "",
+            &"x".repeat(MEMO_MAX_VALUE_BYTES + 1),
+        ];
+        // Twice: the first pass fills the memo, the second answers from it.
+        for round in 0..2 {
+            for v in values {
+                assert_eq!(
+                    memo.redact_counted(&r, v),
+                    r.redact_counted(v),
+                    "round {round}: {v}"
+                );
+            }
+        }
+        assert!(
+            memo.len() < values.len(),
+            "the long value is never remembered"
+        );
+        // Another redactor (here: emails only) must not be answered from the memo.
+        let emails = only("email");
+        assert_eq!(
+            memo.redact_counted(&emails, "AKIAIOSFODNN7EXAMPLE"),
+            (Cow::Borrowed("AKIAIOSFODNN7EXAMPLE"), 0)
+        );
+        for i in 0..MEMO_MAX_ENTRIES * 2 {
+            let v = format!("value-{i}");
+            assert_eq!(memo.redact_counted(&r, &v), r.redact_counted(&v));
+            assert!(memo.len() <= MEMO_MAX_ENTRIES);
+        }
     }
 }

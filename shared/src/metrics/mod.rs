@@ -155,6 +155,8 @@ pub struct MetricState {
     functions: SeenValues,
     lambda: LambdaState,
     scope: Option<Scope>,
+    /// Dimension values repeat from record to record; their redaction is remembered.
+    redact_memo: crate::redact::RedactMemo,
 }
 
 /// Decisions that depend only on the record's source, cached while the source stays the same
@@ -229,7 +231,8 @@ impl MetricRules {
                 continue;
             }
             let seen = state.seen.get_mut(i).map_or(&mut [][..], |v| &mut v[..]);
-            rule.apply(record, agg, seen, self.redactor.as_ref(), counters);
+            let redactor = self.redactor.as_ref().map(|r| (r, &mut state.redact_memo));
+            rule.apply(record, agg, seen, redactor, counters);
         }
         if let (Some(lambda), Some(_)) = (&self.lambda, &record.platform) {
             if let Some(function) = state.function(lambda.max_functions, counters) {

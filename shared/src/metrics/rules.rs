@@ -381,7 +381,7 @@ impl CompiledRule {
         record: &Record,
         agg: &mut Aggregator,
         seen: &mut [SeenValues],
-        redactor: Option<&crate::redact::Redactor>,
+        mut redactor: Option<(&crate::redact::Redactor, &mut crate::redact::RedactMemo)>,
         counters: &mut Counters,
     ) {
         let input = MatchInput {
@@ -432,8 +432,8 @@ impl CompiledRule {
                 counters.incr("metrics.dimension_missing");
                 return;
             };
-            if let Some(r) = redactor {
-                if let (std::borrow::Cow::Owned(clean), n) = r.redact_counted(&v) {
+            if let Some((r, memo)) = redactor.as_mut() {
+                if let (std::borrow::Cow::Owned(clean), n) = memo.redact_counted(r, &v) {
                     v = clean;
                     counters.add("select.redacted", n as u64);
                 }

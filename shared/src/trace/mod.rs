@@ -248,6 +248,8 @@ pub struct TraceCollector<'a> {
     ctx: BatchContext,
     traces: Vec<TraceAcc>,
     index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    /// Annotation values (service, route, level…) repeat across the batch's segments.
+    redact_memo: crate::redact::RedactMemo,
 }
 
 impl<'a> TraceCollector<'a> {
@@ -257,6 +259,7 @@ impl<'a> TraceCollector<'a> {
             ctx: BatchContext::new(rules, source),
             traces: Vec::new(),
             index: HashMap::default(),
+            redact_memo: crate::redact::RedactMemo::new(),
         }
     }
 
@@ -292,14 +295,14 @@ impl<'a> TraceCollector<'a> {
     }
 
     /// The segments, in the order their traces first appeared in the batch.
-    pub fn finish(self, counters: &mut Counters) -> Vec<Segment> {
+    pub fn finish(mut self, counters: &mut Counters) -> Vec<Segment> {
         let mut out = Vec::with_capacity(self.traces.len());
         for acc in self.traces {
             if acc.sampled == Some(false) && !self.rules.include_unsampled {
                 counters.incr("trace.unsampled_skipped");
                 continue;
             }
-            out.push(acc.into_segment(self.rules, &self.ctx, counters));
+            out.push(acc.into_segment(self.rules, &self.ctx, &mut self.redact_memo, counters));
         }
         counters.add("trace.segments", out.len() as u64);
         out
