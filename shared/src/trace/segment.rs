@@ -548,6 +548,7 @@ impl TraceAcc {
         self,
         rules: &TraceRules,
         ctx: &BatchContext,
+        memo: &mut crate::redact::RedactMemo,
         counters: &mut Counters,
     ) -> Segment {
         let id = self.segment_id(ctx);
@@ -564,7 +565,7 @@ impl TraceAcc {
             let mut n = 0;
             for (_, value) in annotations.iter_mut() {
                 if let AnnotationValue::String(s) = value {
-                    if let (std::borrow::Cow::Owned(clean), c) = redactor.redact_counted(s) {
+                    if let (std::borrow::Cow::Owned(clean), c) = memo.redact_counted(redactor, s) {
                         *s = clean;
                         n += c;
                     }
@@ -597,9 +598,27 @@ impl TraceAcc {
                     log_group: &ctx.log_group,
                 }],
             },
-            annotations: Entries(Vec::new()),
-            metadata: None,
+            annotations: Entries(annotations.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+            metadata: (!metadata.is_empty()).then(|| Metadata {
+                logsieve: Entries(metadata.iter().map(|(k, v)| (*k, v)).collect()),
+            }),
         };
+        // Nearly every document is far below the limit with everything in it: one serialization
+        // and done. Below half the limit the budgeting below would keep every entry anyway (its
+        // per-entry slack is a few bytes), so the result is the same document.
+        if let Ok(document) = serde_json::to_string(&doc) {
+            if document.len() <= MAX_SEGMENT_DOCUMENT_BYTES / 2 {
+                return Segment {
+                    trace_id: self.trace_id.to_string(),
+                    id,
+                    document,
+                    start_time_ms: self.start_ms,
+                    end_time_ms: self.end_ms,
+                };
+            }
+        }
+        doc.annotations = Entries(Vec::new());
+        doc.metadata = None;
         let base = json_len(&doc);
         let mut budget = MAX_SEGMENT_DOCUMENT_BYTES.saturating_sub(base + WRAPPER_BYTES);
         // Annotations are what makes the trace searchable, so they get the room first; metadata
