@@ -1038,6 +1038,9 @@ const MEMO_MAX_VALUE_BYTES: usize = 128;
 /// that sees many distinct values).
 const MEMO_MAX_ENTRIES: usize = 4096;
 
+/// A remembered redaction: the redacted text and how many secrets it replaced.
+type Redacted = (Box<str>, usize);
+
 /// Remembers what a `Redactor` made of short values it has seen. The values that leave the
 /// pipeline unredacted-at-source (metric dimensions, trace annotations) repeat heavily —
 /// `Service=orders-api` on every line — and a hash lookup costs a fraction of running the
@@ -1048,8 +1051,7 @@ pub struct RedactMemo {
     /// `Redactor::id` of the redactor whose answers `seen` holds.
     owner: u64,
     /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
-    seen:
-        std::collections::HashMap<Box<str>, Option<(Box<str>, usize)>, foldhash::fast::RandomState>,
+    seen: std::collections::HashMap<Box<str>, Option<Redacted>, foldhash::fast::RandomState>,
 }
 
 impl RedactMemo {
