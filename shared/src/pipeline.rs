@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::config::CheckedConfig;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
-use crate::parse::parse_event;
+use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
 use crate::record::{is_failure, Batch, Format, Level, ParseIssue, PlatformEvent, Record};
 use crate::stats::Counters;
@@ -78,6 +78,8 @@ fn serialize_segments<S: serde::Serializer>(segs: &[Segment], s: S) -> Result<S:
 pub struct Pipeline {
     config: CheckedConfig,
     collect_records: bool,
+    /// Index JSON messages and parse members on first read, when records are not collected.
+    lazy_json: bool,
     /// Cardinality caps and de-duplication memory, kept across batches of a warm environment.
     metric_state: MetricState,
 }
@@ -87,6 +89,7 @@ impl Pipeline {
         Pipeline {
             config,
             collect_records: true,
+            lazy_json: true,
             metric_state: MetricState::new(),
         }
     }
@@ -103,6 +106,14 @@ impl Pipeline {
         let at_exits = (!on).then(|| self.config.fields.redactor.clone());
         self.config.metrics.redactor = at_exits.clone();
         self.config.traces.redactor = at_exits;
+        self
+    }
+
+    /// Whether, without records, JSON messages are indexed and their members parsed only when a
+    /// stage reads them (the default). Off, every member is parsed up front as in the records
+    /// mode: the output is the same, which the equivalence tests check by turning it off.
+    pub fn with_lazy_json(mut self, on: bool) -> Pipeline {
+        self.lazy_json = on;
         self
     }
 
@@ -123,7 +134,12 @@ impl Pipeline {
         let mut records = Vec::new();
         let source = batch.source;
         for event in batch.events {
-            let mut record = parse_event(&source, event);
+            // Without records to output, JSON members are parsed only when a stage reads them.
+            let mut record = if self.collect_records || !self.lazy_json {
+                parse_event(&source, event)
+            } else {
+                parse_event_lazy(&source, event)
+            };
             count_parse(&record, &mut counters, &mut stats);
             if self.collect_records {
                 let redacted = self.config.fields.redact_record(&mut record);
@@ -243,7 +259,7 @@ fn sample_hash(record: &Record) -> u64 {
 pub fn match_input(record: &Record) -> MatchInput<'_> {
     MatchInput {
         message: &record.message,
-        json: (record.format != Format::Text).then_some(&record.fields),
+        json: (record.format != Format::Text).then_some(record.fields_view()),
     }
 }
 

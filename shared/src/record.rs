@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::parse::LazyObject;
+
 /// Where a batch came from; shared by every record of the batch (one allocation per batch).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Source {
@@ -152,6 +154,55 @@ pub enum ParseIssue {
     MalformedPlatformLine,
 }
 
+/// A record's top-level fields, however they were parsed.
+#[derive(Debug, Clone, Copy)]
+pub enum Fields<'a> {
+    Map(&'a Map<String, Value>),
+    /// `text` is the object's text, from `object.base()` in the message.
+    Lazy {
+        object: &'a LazyObject,
+        text: &'a str,
+    },
+}
+
+impl<'a> From<&'a Map<String, Value>> for Fields<'a> {
+    fn from(m: &'a Map<String, Value>) -> Fields<'a> {
+        Fields::Map(m)
+    }
+}
+
+impl<'a> Fields<'a> {
+    pub fn get(self, key: &str) -> Option<&'a Value> {
+        match self {
+            Fields::Map(m) => m.get(key),
+            Fields::Lazy { object, text } => object.get(text, key),
+        }
+    }
+
+    /// Whether `key` is present, without parsing its value.
+    pub fn contains_key(self, key: &str) -> bool {
+        match self {
+            Fields::Map(m) => m.contains_key(key),
+            Fields::Lazy { object, text } => object.contains_key(text, key),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        match self {
+            Fields::Map(m) => m.is_empty(),
+            Fields::Lazy { object, .. } => object.is_empty(),
+        }
+    }
+
+    /// Every value, in key order.
+    pub fn values(self) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        match self {
+            Fields::Map(m) => Box::new(m.values()),
+            Fields::Lazy { object, text } => Box::new(object.values(text)),
+        }
+    }
+}
+
 /// One parsed log event. `fields` is the JSON view that field paths, JSON filter patterns, the
 /// selector and the trace/metric stages read; for JSON messages it is the parsed object itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +215,9 @@ pub struct Record {
     pub message: String,
     pub format: Format,
     pub fields: Map<String, Value>,
+    /// A JSON message indexed but not parsed (`parse::parse_event_lazy`); `fields` is then
+    /// empty and stages read through `fields_view`.
+    pub lazy: Option<LazyObject>,
     pub platform: Option<PlatformEvent>,
     pub extracted_fields: Option<BTreeMap<String, String>>,
     pub issue: Option<ParseIssue>,
@@ -179,6 +233,7 @@ impl Record {
             message: event.message,
             format: Format::Text,
             fields: Map::new(),
+            lazy: None,
             platform: None,
             extracted_fields: event.extracted_fields,
             issue: None,
@@ -187,19 +242,39 @@ impl Record {
 
     /// The value at `path` in this record's fields.
     pub fn get(&self, path: &FieldPath) -> Option<&Value> {
-        path.lookup(&self.fields)
+        path.lookup_in(self.fields_view())
+    }
+
+    /// Read access to the fields, parsed or lazily indexed: what every stage but `select` uses.
+    pub fn fields_view(&self) -> Fields<'_> {
+        match &self.lazy {
+            Some(object) => Fields::Lazy {
+                object,
+                text: self.message.get(object.base()..).unwrap_or_default(),
+            },
+            None => Fields::Map(&self.fields),
+        }
+    }
+
+    /// Parses what a lazy record left unparsed into `fields` (for stages that rewrite fields).
+    pub fn materialize(&mut self) {
+        if let Some(object) = self.lazy.take() {
+            let text = self.message.get(object.base()..).unwrap_or_default();
+            self.fields = object.to_map(text);
+        }
     }
 
     /// The log level, normalised, from the usual field names or the platform event.
     pub fn level(&self) -> Option<Level> {
+        let fields = self.fields_view();
         for key in LEVEL_KEYS {
-            if let Some(Value::String(s)) = self.fields.get(*key) {
+            if let Some(Value::String(s)) = fields.get(key) {
                 if let Some(l) = Level::parse(s) {
                     return Some(l);
                 }
             }
         }
-        if let Some(Value::Object(log)) = self.fields.get("log") {
+        if let Some(Value::Object(log)) = fields.get("log") {
             if let Some(Value::String(s)) = log.get("level") {
                 return Level::parse(s);
             }
@@ -389,6 +464,11 @@ impl FieldPath {
     }
 
     pub fn lookup<'a>(&self, root: &'a Map<String, Value>) -> Option<&'a Value> {
+        self.lookup_in(Fields::Map(root))
+    }
+
+    /// [`FieldPath::lookup`] on a record's fields, parsed or lazily indexed.
+    pub fn lookup_in<'a>(&self, root: Fields<'a>) -> Option<&'a Value> {
         let mut iter = self.segments.iter();
         let mut cur = match iter.next()? {
             PathSegment::Key(k) => root.get(k)?,

@@ -232,6 +232,7 @@ impl Selector {
         if self.redactor.is_empty() {
             return 0;
         }
+        record.materialize();
         let mut n = 0;
         for (k, v) in record.fields.iter_mut() {
             n += self.redactor.redact_entry(k, v);
@@ -292,6 +293,16 @@ impl Selector {
         record: &Record,
         counters: &mut Counters,
     ) -> Map<String, Value> {
+        // Selection reads every field: a lazily parsed record is parsed in full first.
+        let parsed;
+        let record = if record.lazy.is_some() {
+            let mut r = record.clone();
+            r.materialize();
+            parsed = r;
+            &parsed
+        } else {
+            record
+        };
         let mut out = Map::new();
         out.insert("@timestamp".into(), record.timestamp.into());
         out.insert("@logGroup".into(), record.source.log_group.clone().into());

@@ -3,6 +3,7 @@
 //! the edge rules the module documents where AWS is silent.
 
 use logsieve::pattern::{FilterPattern, MatchInput, PatternKind, MAX_NESTING_DEPTH};
+use logsieve::record::Fields;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -308,7 +309,7 @@ fn conformance_table() {
         let json = object(line);
         let input = MatchInput {
             message: line,
-            json: json.as_ref(),
+            json: json.as_ref().map(Fields::from),
         };
         let quick = p.is_match(&input);
         let full = p.matches(&input);
@@ -370,7 +371,7 @@ fn nesting_is_capped_without_overflowing_the_stack() {
     let j = object(r#"{"a":1}"#);
     assert!(p.is_match(&MatchInput {
         message: "",
-        json: j.as_ref()
+        json: j.as_ref().map(Fields::from)
     }));
     let deep = nested(MAX_NESTING_DEPTH + 1, "{ ", "$.a = 1", " }");
     let e = FilterPattern::compile(&deep).unwrap_err();
@@ -438,7 +439,7 @@ proptest! {
         if let Ok(p) = FilterPattern::compile(&pattern) {
             let json = object(r#"{"a":[1,"x",{"b":null}],"b":{"c":true},"c":"5"}"#);
             for j in [None, json.as_ref()] {
-                let input = MatchInput { message: &message, json: j };
+                let input = MatchInput { message: &message, json: j.map(Fields::from) };
                 prop_assert_eq!(p.is_match(&input), p.matches(&input).is_some());
             }
         }

@@ -272,6 +272,7 @@ mod tests {
             message: message.into(),
             format: Format::Text,
             fields: Map::new(),
+            lazy: None,
             platform: None,
             extracted_fields: None,
             issue: None,

@@ -386,7 +386,7 @@ impl CompiledRule {
     ) {
         let input = MatchInput {
             message: &record.message,
-            json: (!record.fields.is_empty()).then_some(&record.fields),
+            json: Some(record.fields_view()).filter(|f| !f.is_empty()),
         };
         let matched = match &self.pattern {
             None => Some(Match::default()),

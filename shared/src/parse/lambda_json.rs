@@ -26,6 +26,9 @@ pub(super) fn parse(message: &str, trimmed: &str) -> Parsed {
 /// stable, often sorted, order, so the sort is nearly free). Duplicate keys keep the last value,
 /// as serde_json does. Nested objects still go through serde_json's own path.
 pub(super) fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
+    if let Some(map) = super::object::parse_flat(text) {
+        return Ok(map);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let members = serde::Deserializer::deserialize_map(&mut de, MembersVisitor)?;
     de.end()?;
@@ -51,6 +54,29 @@ impl<'de> serde::de::Visitor<'de> for MembersVisitor {
         }
         Ok(members)
     }
+}
+
+/// The lazy path: `Some` for any valid object that is not a Lambda platform record (those are
+/// parsed eagerly: the platform event reads most of them anyway), `None` to parse eagerly.
+pub(super) fn parse_lazy(trimmed: &str, base: usize) -> Option<Parsed> {
+    let object = super::object::index(trimmed, base)?;
+    let platform_type = object
+        .get(trimmed, "type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with(PLATFORM_PREFIX));
+    if platform_type && object.contains_key(trimmed, "record") {
+        return None;
+    }
+    let has = |k: &str| object.contains_key(trimmed, k);
+    let format = if has("timestamp") && has("level") && has("message") && has("requestId") {
+        Format::LambdaJsonApp
+    } else {
+        Format::Json
+    };
+    Some(Parsed {
+        lazy: Some(object),
+        ..Parsed::new(format, Map::new())
+    })
 }
 
 fn classify(map: Map<String, Value>) -> Parsed {

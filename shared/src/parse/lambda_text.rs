@@ -341,6 +341,7 @@ impl Line {
                 platform: Some(event(id)),
                 issue: self.bad.then_some(ParseIssue::MalformedPlatformLine),
                 fields: self.fields,
+                lazy: None,
             }),
             None => Attempt::Malformed,
         }
@@ -352,6 +353,7 @@ impl Line {
             platform: Some(event),
             issue: self.bad.then_some(ParseIssue::MalformedPlatformLine),
             fields: self.fields,
+            lazy: None,
         })
     }
 }

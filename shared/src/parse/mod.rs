@@ -30,6 +30,7 @@ mod lambda_app;
 mod lambda_json;
 mod lambda_text;
 mod logfmt;
+mod object;
 mod xray;
 
 use std::sync::Arc;
@@ -38,15 +39,29 @@ use serde_json::{Map, Number, Value};
 
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
+pub use object::LazyObject;
 pub use xray::parse_xray_header;
 
 /// Parses one event. Never fails: anything unrecognised is kept as text, with `issue` set when
 /// the message looked structured but was not.
 pub fn parse_event(source: &Arc<Source>, event: LogEvent) -> Record {
+    parse_event_with(source, event, false)
+}
+
+/// Like [`parse_event`], but a JSON object message may be indexed instead of parsed: its
+/// members become values only when a stage reads them (`Record::fields_view`), and
+/// `Record::fields` stays empty. For the lean pipeline, whose stages read a few fields and whose
+/// records are not output; the format, platform event and parse issue are the same either way.
+pub fn parse_event_lazy(source: &Arc<Source>, event: LogEvent) -> Record {
+    parse_event_with(source, event, true)
+}
+
+fn parse_event_with(source: &Arc<Source>, event: LogEvent, lazy: bool) -> Record {
     let mut rec = Record::text(source.clone(), event);
-    let parsed = parse_message(&rec.message);
+    let parsed = parse_message(&rec.message, lazy);
     rec.format = parsed.format;
     rec.fields = parsed.fields;
+    rec.lazy = parsed.lazy;
     rec.platform = parsed.platform;
     rec.issue = parsed.issue;
     rec
@@ -57,6 +72,8 @@ pub fn parse_event(source: &Arc<Source>, event: LogEvent) -> Record {
 struct Parsed {
     format: Format,
     fields: Map<String, Value>,
+    /// Set instead of `fields` by the lazy JSON path.
+    lazy: Option<LazyObject>,
     platform: Option<PlatformEvent>,
     issue: Option<ParseIssue>,
 }
@@ -66,6 +83,7 @@ impl Parsed {
         Parsed {
             format,
             fields,
+            lazy: None,
             platform: None,
             issue: None,
         }
@@ -100,7 +118,7 @@ enum Attempt {
     No,
 }
 
-fn parse_message(message: &str) -> Parsed {
+fn parse_message(message: &str, lazy: bool) -> Parsed {
     let bytes = message.as_bytes();
     let attempt = match bytes.first() {
         Some(b'S' | b'E' | b'R' | b'I') => lambda_text::parse_platform(message),
@@ -112,6 +130,12 @@ fn parse_message(message: &str) -> Parsed {
         Some(b) if b.is_ascii_whitespace() || *b == b'{' => {
             let trimmed = message.trim_start();
             if trimmed.starts_with('{') {
+                if lazy {
+                    let base = message.len() - trimmed.len();
+                    if let Some(p) = lambda_json::parse_lazy(trimmed, base) {
+                        return p;
+                    }
+                }
                 return lambda_json::parse(message, trimmed);
             }
             Attempt::No
@@ -160,7 +184,7 @@ fn json_number(s: &str) -> Option<Number> {
     }
 }
 
-fn is_json_number(b: &[u8]) -> bool {
+pub(super) fn is_json_number(b: &[u8]) -> bool {
     let digits_from = |mut i: usize| {
         while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;

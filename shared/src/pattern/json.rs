@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::record::Fields;
 
 use super::operand::{parse_operand, CmpOp, Cursor, Operand};
 use super::{
@@ -46,7 +48,8 @@ impl JsonSelector {
     }
 
     /// The first non-container value the selector reaches (document order for wildcards).
-    pub fn first<'v>(&self, root: &'v Map<String, Value>) -> Option<&'v Value> {
+    pub fn first<'v>(&self, root: impl Into<Fields<'v>>) -> Option<&'v Value> {
+        let root = root.into();
         let mut found = None;
         self.visit(root, &mut |v| {
             if v.is_array() || v.is_object() {
@@ -60,11 +63,7 @@ impl JsonSelector {
     }
 
     /// Calls `f` on each value the selector reaches until it returns true; reports whether it did.
-    fn visit<'v>(
-        &self,
-        root: &'v Map<String, Value>,
-        f: &mut dyn FnMut(&'v Value) -> bool,
-    ) -> bool {
+    fn visit<'v>(&self, root: Fields<'v>, f: &mut dyn FnMut(&'v Value) -> bool) -> bool {
         let Some((first, rest)) = self.steps.split_first() else {
             return false;
         };
@@ -290,11 +289,11 @@ impl JsonPattern {
         &self.selectors
     }
 
-    pub(crate) fn is_match(&self, root: &Map<String, Value>) -> bool {
+    pub(crate) fn is_match(&self, root: Fields<'_>) -> bool {
         self.eval(&self.root, root)
     }
 
-    fn eval(&self, e: &Expr, root: &Map<String, Value>) -> bool {
+    fn eval(&self, e: &Expr, root: Fields<'_>) -> bool {
         match e {
             Expr::Or(items) => items.iter().any(|i| self.eval(i, root)),
             Expr::And(items) => items.iter().all(|i| self.eval(i, root)),
@@ -314,7 +313,7 @@ impl JsonPattern {
     }
 
     /// The value each selector reaches, keyed by its canonical text (`$.a.b`, `$.arr[0]`).
-    pub(crate) fn extract(&self, root: &Map<String, Value>) -> BTreeMap<String, Value> {
+    pub(crate) fn extract(&self, root: Fields<'_>) -> BTreeMap<String, Value> {
         self.selectors
             .iter()
             .filter_map(|s| Some((s.text.clone(), s.first(root)?.clone())))
@@ -450,7 +449,7 @@ fn collapse(mut items: Vec<Expr>, wrap: fn(Vec<Expr>) -> Expr) -> Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn obj(v: Value) -> Map<String, Value> {
         match v {

@@ -27,7 +27,9 @@ mod terms;
 use std::collections::BTreeMap;
 
 use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::record::Fields;
 
 pub use json::JsonSelector;
 
@@ -58,7 +60,7 @@ pub struct MatchInput<'a> {
     /// The raw log message (terms, regex and space-delimited patterns read this).
     pub message: &'a str,
     /// The message parsed as a JSON object, if it is one (JSON patterns read only this).
-    pub json: Option<&'a Map<String, Value>>,
+    pub json: Option<Fields<'a>>,
 }
 
 /// The values a match exposes, keyed as TestMetricFilter shows them: `$name` for space-delimited

@@ -11,9 +11,9 @@
 use std::sync::LazyLock;
 
 use memchr::memmem;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::record::{FieldPath, PathSegment, PlatformEvent, Record};
+use crate::record::{FieldPath, Fields, PathSegment, PlatformEvent, Record};
 
 /// Length of an X-Ray trace id `1-58406520-a006649127e371903a2de979` (model `TraceId` max 35).
 pub const XRAY_TRACE_ID_LEN: usize = 35;
@@ -301,10 +301,7 @@ static ROOT_FINDER: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"Root="));
 
 /// The object holding the value at `path` (the root for one-segment paths).
-fn parent_object<'a>(
-    path: &FieldPath,
-    root: &'a Map<String, Value>,
-) -> Option<&'a Map<String, Value>> {
+fn parent_object<'a>(path: &FieldPath, root: Fields<'a>) -> Option<Fields<'a>> {
     let (_, parents) = path.segments().split_last()?;
     let mut cur: Option<&Value> = None;
     for seg in parents {
@@ -318,14 +315,14 @@ fn parent_object<'a>(
     }
     match cur {
         None => Some(root),
-        Some(Value::Object(m)) => Some(m),
+        Some(Value::Object(m)) => Some(Fields::Map(m)),
         Some(_) => None,
     }
 }
 
-fn sibling_span_id(obj: &Map<String, Value>, malformed: &mut u64) -> Option<SpanId> {
+fn sibling_span_id(obj: Fields<'_>, malformed: &mut u64) -> Option<SpanId> {
     for key in SPAN_ID_FIELDS {
-        if let Some(Value::String(s)) = obj.get(*key) {
+        if let Some(Value::String(s)) = obj.get(key) {
             let s = s.trim();
             if s.is_empty() {
                 continue;
@@ -351,7 +348,7 @@ fn from_fields(record: &Record, extra: &[FieldPath], malformed: &mut u64) -> Opt
         };
         if let Some(mut found) = parse_field_value(value, malformed) {
             if found.parent_id.is_none() {
-                found.parent_id = parent_object(path, &record.fields)
+                found.parent_id = parent_object(path, record.fields_view())
                     .and_then(|obj| sibling_span_id(obj, malformed));
             }
             return Some(found);
@@ -455,7 +452,7 @@ fn from_headers(record: &Record, malformed: &mut u64) -> Option<TraceRef> {
     }
     let mut budget = MAX_WALK_STRINGS;
     if let Some(found) = record
-        .fields
+        .fields_view()
         .values()
         .find_map(|v| header_in_value(v, 1, &mut budget, malformed))
     {

@@ -1,0 +1,648 @@
+//! The fast path for the JSON objects application loggers write: one object of strings, numbers,
+//! booleans and nulls, with the odd nested value. Profiling put serde_json's generic `Value`
+//! visitor at ~770 instructions per member; this reads the common members directly and hands
+//! everything else to serde_json, so its answer is always the one serde_json would give.
+//!
+//! `parse_flat` either returns exactly the map `serde_json` builds from the same text, or `None`,
+//! and the caller then parses with serde_json (which also words the error for invalid input).
+//! It hands serde_json each nested object or array, each string with an escape and each number
+//! that is not a small non-negative integer, so escapes, float rounding and nesting rules are
+//! serde_json's own. Duplicate keys keep the last value, as serde_json's map does.
+//!
+//! `index` goes further for the pipeline's lean mode: it finds each member without building
+//! any of them (`LazyObject`); a value becomes a `Value` the first time a stage reads it, so the
+//! members no rule, trace or annotation reads never cost an allocation. Validation is complete at
+//! index time (what `parse_flat` would refuse, `index` refuses too), so a record's format and
+//! parse issue do not depend on the mode.
+
+use std::cell::OnceCell;
+
+use serde_json::{Map, Number, Value};
+
+/// Nested values deeper than this go to serde_json whole, so its recursion limit (128, counted
+/// from the top-level object) decides what is too deep.
+const MAX_FAST_DEPTH: usize = 64;
+
+/// Bytes that end the plain run of a string: the closing quote, an escape, a control character.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Objects with more members are parsed eagerly: lookups in the index are linear, and the
+/// duplicate-key check is quadratic.
+const MAX_LAZY_MEMBERS: usize = 32;
+
+/// Plain decimal numbers (no exponent) up to this length stay finite as `f64`, so they need no
+/// parse to be known valid.
+const MAX_LAZY_NUMBER_LEN: usize = 300;
+
+/// Integers with at most this many digits fit in `u64` whatever the digits.
+const MAX_FAST_INT_DIGITS: usize = 19;
+
+/// The members of the object `text` (leading whitespace already trimmed), or `None` when the
+/// fast path does not apply or the text is not a valid object.
+pub(crate) fn parse_flat(text: &str) -> Option<Map<String, Value>> {
+    let mut p = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    p.eat(b'{')?;
+    p.skip_ws();
+    let mut members: Vec<(String, Value)> = Vec::with_capacity(16);
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            let key = p.string()?;
+            p.skip_ws();
+            p.eat(b':')?;
+            p.skip_ws();
+            let value = p.value()?;
+            members.push((key, value));
+            p.skip_ws();
+            match p.peek()? {
+                b',' => {
+                    p.pos += 1;
+                    p.skip_ws();
+                }
+                b'}' => {
+                    p.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    p.skip_ws();
+    if p.pos != p.bytes.len() {
+        return None;
+    }
+    Some(members.into_iter().collect())
+}
+
+/// A JSON object's members, located but not yet parsed (see the module comment). Spans are
+/// byte offsets into the text the object was indexed from, which the record keeps (its message):
+/// `base` is where the object starts in it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LazyObject {
+    base: usize,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Member {
+    /// The key's text (keys with escapes send the object to the eager parse).
+    key: (usize, usize),
+    /// The value's token, for the kinds parsed on first read.
+    raw: (usize, usize),
+    kind: Kind,
+    value: OnceCell<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// A string without escapes: `raw` is its text between the quotes.
+    Plain,
+    /// A number already known valid and finite.
+    Number,
+    /// Parsed at index time (escaped strings, nested values, literals, other numbers).
+    Ready,
+}
+
+impl LazyObject {
+    /// Where the object starts in the text it was indexed from.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The value of `key`; `text` is the object's text (from `base`).
+    pub fn get<'a>(&'a self, text: &str, key: &str) -> Option<&'a Value> {
+        let m = self.member(text, key)?;
+        Some(m.value.get_or_init(|| materialize(text, m)))
+    }
+
+    pub fn contains_key(&self, text: &str, key: &str) -> bool {
+        self.member(text, key).is_some()
+    }
+
+    /// Every value, in key order (as a `Map` iterates).
+    pub fn values<'a>(&'a self, text: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        let mut order: Vec<&Member> = self.members.iter().collect();
+        order.sort_by(|a, b| span(text, a.key).cmp(span(text, b.key)));
+        order
+            .into_iter()
+            .map(move |m| m.value.get_or_init(|| materialize(text, m)))
+    }
+
+    /// Every member parsed, as the eager parse would have built them.
+    pub fn to_map(&self, text: &str) -> Map<String, Value> {
+        self.members
+            .iter()
+            .map(|m| {
+                let v = m.value.get_or_init(|| materialize(text, m));
+                (span(text, m.key).to_string(), v.clone())
+            })
+            .collect()
+    }
+
+    fn member(&self, text: &str, key: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.key.1 - m.key.0 == key.len() && span(text, m.key) == key)
+    }
+}
+
+/// `text[s.0..s.1]`, or "" for a span that does not fit (never the case for an index's own text).
+fn span(text: &str, s: (usize, usize)) -> &str {
+    text.get(s.0..s.1).unwrap_or_default()
+}
+
+fn materialize(text: &str, m: &Member) -> Value {
+    let raw = span(text, m.raw);
+    match m.kind {
+        Kind::Plain => Value::String(raw.to_string()),
+        // Validated at index time, so serde_json cannot refuse it; `Null` is unreachable.
+        Kind::Number => plain_int(raw.as_bytes())
+            .map(Number::from)
+            .or_else(|| serde_json::from_str::<Number>(raw).ok())
+            .map_or(Value::Null, Value::Number),
+        Kind::Ready => Value::Null,
+    }
+}
+
+/// A non-negative integer without a leading zero that surely fits `u64`.
+fn plain_int(token: &[u8]) -> Option<u64> {
+    let plain = !token.is_empty()
+        && token.len() < MAX_FAST_INT_DIGITS
+        && token.iter().all(u8::is_ascii_digit)
+        && (token.len() == 1 || token.first() != Some(&b'0'));
+    plain.then(|| token.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Indexes the object `text` (leading whitespace trimmed) found at `base` in its record's
+/// message. `None` when the object does not suit the lazy path (too many members, a duplicate
+/// or escaped key) or is not valid JSON; the caller then parses it eagerly.
+pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
+    let mut p = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    p.eat(b'{')?;
+    p.skip_ws();
+    let mut members: Vec<Member> = Vec::with_capacity(16);
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            if members.len() >= MAX_LAZY_MEMBERS {
+                return None;
+            }
+            let key = p.plain_string()?;
+            let key_text = span(text, key);
+            if members
+                .iter()
+                .any(|m| m.key.1 - m.key.0 == key_text.len() && span(text, m.key) == key_text)
+            {
+                return None;
+            }
+            p.skip_ws();
+            p.eat(b':')?;
+            p.skip_ws();
+            members.push(p.lazy_member(key)?);
+            p.skip_ws();
+            match p.peek()? {
+                b',' => {
+                    p.pos += 1;
+                    p.skip_ws();
+                }
+                b'}' => {
+                    p.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    p.skip_ws();
+    if p.pos != p.bytes.len() {
+        return None;
+    }
+    Some(LazyObject { base, members })
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// `text[from..to]`; the bounds always sit next to ASCII bytes, so the slice is valid.
+    fn slice(&self, from: usize, to: usize) -> Option<&'a str> {
+        self.text.get(from..to)
+    }
+
+    /// The text of a string token at `pos` without escapes or control characters, as a span;
+    /// `None` otherwise (and `pos` is then meaningless).
+    fn plain_string(&mut self) -> Option<(usize, usize)> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let end = self.plain_run(start);
+        (self.bytes.get(end)? == &b'"').then(|| {
+            self.pos = end + 1;
+            (start, end)
+        })
+    }
+
+    /// Where the plain run of string bytes starting at `from` stops. Keys and values are mostly
+    /// short: a table lookup per byte beats a SIMD search's set-up, and finds the quote, an
+    /// escape and a (forbidden) control character at once.
+    fn plain_run(&self, from: usize) -> usize {
+        let mut i = from;
+        while let Some(&b) = self.bytes.get(i) {
+            if STRING_STOP[usize::from(b)] {
+                break;
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// One member's value, located; parsed now only when it cannot wait (see `Kind`).
+    fn lazy_member(&mut self, key: (usize, usize)) -> Option<Member> {
+        let start = self.pos;
+        let member = |raw, kind, value| Member {
+            key,
+            raw,
+            kind,
+            value,
+        };
+        match self.peek()? {
+            b'"' => {
+                let end = self.plain_run(start + 1);
+                if self.bytes.get(end)? == &b'"' {
+                    self.pos = end + 1;
+                    return Some(member((start + 1, end), Kind::Plain, OnceCell::new()));
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                while matches!(
+                    self.peek(),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    self.pos += 1;
+                }
+                let token = self.bytes.get(start..self.pos)?;
+                let deferred = token.len() <= MAX_LAZY_NUMBER_LEN
+                    && !token.iter().any(|b| matches!(b, b'e' | b'E'))
+                    && super::is_json_number(token);
+                if deferred {
+                    return Some(member((start, self.pos), Kind::Number, OnceCell::new()));
+                }
+                self.pos = start;
+            }
+            _ => {}
+        }
+        let value = self.value()?;
+        Some(member(
+            (start, self.pos),
+            Kind::Ready,
+            OnceCell::from(value),
+        ))
+    }
+
+    /// A string token at `pos` (which must be `"`).
+    fn string(&mut self) -> Option<String> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let mut i = self.plain_run(start);
+        match self.bytes.get(i)? {
+            b'"' => {
+                self.pos = i + 1;
+                return self.slice(start, i).map(str::to_string);
+            }
+            b'\\' => {}
+            // A raw control character: not JSON (serde_json words the error).
+            _ => return None,
+        }
+        // An escape: find the closing quote, then let serde_json decode the token.
+        loop {
+            match self.bytes.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+            let rest = self.bytes.get(i..)?;
+            i += memchr::memchr2(b'"', b'\\', rest)?;
+        }
+        let token = self.slice(start - 1, i + 1)?;
+        self.pos = i + 1;
+        serde_json::from_str(token).ok()
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        match self.peek()? {
+            b'"' => self.string().map(Value::String),
+            b'{' | b'[' => self.nested(),
+            b't' => self.literal("true", Value::Bool(true)),
+            b'f' => self.literal("false", Value::Bool(false)),
+            b'n' => self.literal("null", Value::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &str, v: Value) -> Option<Value> {
+        let end = self.pos + word.len();
+        (self.bytes.get(self.pos..end)? == word.as_bytes()).then(|| {
+            self.pos = end;
+            v
+        })
+    }
+
+    fn number(&mut self) -> Option<Value> {
+        let start = self.pos;
+        while matches!(
+            self.peek(),
+            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+        ) {
+            self.pos += 1;
+        }
+        let token = self.bytes.get(start..self.pos)?;
+        if let Some(n) = plain_int(token) {
+            return Some(Value::Number(Number::from(n)));
+        }
+        serde_json::from_str::<Number>(self.slice(start, self.pos)?)
+            .ok()
+            .map(Value::Number)
+    }
+
+    /// An object or array value: its extent is found here (strings and brackets only), its
+    /// contents are serde_json's to read and validate.
+    fn nested(&mut self) -> Option<Value> {
+        let start = self.pos;
+        let mut depth = 0usize;
+        loop {
+            match self.peek()? {
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_FAST_DEPTH {
+                        return None;
+                    }
+                    self.pos += 1;
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    self.pos += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b'"' => {
+                    self.pos += 1;
+                    loop {
+                        let rest = self.bytes.get(self.pos..)?;
+                        self.pos += memchr::memchr2(b'"', b'\\', rest)?;
+                        if self.peek()? == b'\\' {
+                            self.pos += 2;
+                        } else {
+                            self.pos += 1;
+                            break;
+                        }
+                    }
+                }
+                _ => self.pos += 1,
+            }
+        }
+        serde_json::from_str(self.slice(start, self.pos)?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn serde(text: &str) -> Option<Map<String, Value>> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The contract: whenever the fast path or the index answers, serde_json gives the same
+    /// map; and the index, read any way, gives serde_json's values.
+    fn agrees(text: &str) {
+        if let Some(fast) = parse_flat(text) {
+            assert_eq!(Some(fast), serde(text), "{text:?}");
+        }
+        if let Some(object) = index(text, 0) {
+            let want = serde(text).unwrap_or_else(|| panic!("serde refuses {text:?}"));
+            assert_eq!(object.len(), want.len(), "{text:?}");
+            for (k, v) in &want {
+                assert!(object.contains_key(text, k), "{text:?}: {k}");
+                assert_eq!(object.get(text, k), Some(v), "{text:?}: {k}");
+            }
+            assert!(object.values(text).eq(want.values()), "{text:?}");
+            assert_eq!(object.to_map(text), want, "{text:?}");
+            assert_eq!(object.get(text, "no such key"), None);
+        }
+    }
+
+    #[test]
+    fn common_objects_take_the_fast_path_and_match_serde() {
+        let cases = [
+            r#"{}"#,
+            "{ }\n",
+            r#"{"a":1}"#,
+            r#"{"latency_ms":119.5,"level":"INFO","status":204,"ok":true,"no":false,"x":null}"#,
+            "{\"a\" : \"b\" ,\n\t\"c\":-3 }\n",
+            r#"{"n":0,"m":18446744073709551615,"big":18446744073709551616,"neg":-0,"e":1e3,"f":-1.5E-7}"#,
+            r#"{"esc":"a\"b\\c\/d\n\u00e9\ud83d\ude00","after":"x"}"#,
+            r#"{"nested":{"a":[1,{"b":"}]"}],"c":"\\"},"arr":[],"s":"{["}"#,
+            r#"{"dup":1,"dup":2}"#,
+            r#"{"unicode":"héllo ✓","":"empty key"}"#,
+        ];
+        for text in cases {
+            let fast = parse_flat(text);
+            assert!(fast.is_some(), "fast path refused {text:?}");
+            assert_eq!(fast, serde(text), "{text:?}");
+            agrees(text);
+            let lazy = !text.contains("dup");
+            assert_eq!(index(text, 0).is_some(), lazy, "{text:?}");
+        }
+        assert_eq!(
+            parse_flat(r#"{"dup":1,"dup":2}"#).and_then(|m| m.get("dup").cloned()),
+            Some(Value::from(2))
+        );
+    }
+
+    #[test]
+    fn invalid_objects_are_refused() {
+        let cases = [
+            "",
+            "{",
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1}{"b":2}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"unterminated}"#,
+            "{\"a\":\"raw\ttab\"}",
+            r#"{"a":"bad \x escape"}"#,
+            r#"{"a":"lone \ud800 surrogate"}"#,
+            r#"{"a":[1,2}"#,
+            r#"{"a":{"b":1]}"#,
+            r#"{a:1}"#,
+            r#"{"a":NaN}"#,
+            r#"{"a":1e400}"#,
+            r#"["not","an","object"]"#,
+        ];
+        for text in cases {
+            assert_eq!(serde(text), None, "serde accepts {text:?}");
+            assert_eq!(parse_flat(text), None, "{text:?}");
+            assert_eq!(index(text, 0), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_index_leaves_awkward_objects_to_the_eager_parse() {
+        let many: Vec<String> = (0..=MAX_LAZY_MEMBERS)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect();
+        let too_many = format!("{{{}}}", many.join(","));
+        let just_enough = format!("{{{}}}", many[1..].join(","));
+        for (text, lazy) in [
+            (too_many.as_str(), false),
+            (just_enough.as_str(), true),
+            (r#"{"a":1,"a":2}"#, false),
+            (r#"{"\u0061":1}"#, false),
+            (
+                r#"{"a":"\u0061","b":[1],"c":{"d":true},"e":null,"f":-2.5e3,"g":7}"#,
+                true,
+            ),
+        ] {
+            assert_eq!(index(text, 0).is_some(), lazy, "{text}");
+            assert!(parse_flat(text).is_some(), "{text}");
+            agrees(text);
+        }
+        // Nothing is parsed until read, and what is read is parsed once.
+        let text = r#"{"a":"x","n":12.5}"#;
+        let object = index(text, 0).expect("indexes");
+        assert!(object.members.iter().all(|m| m.value.get().is_none()));
+        assert_eq!(object.get(text, "n"), Some(&Value::from(12.5)));
+        assert_eq!(
+            object
+                .members
+                .iter()
+                .filter(|m| m.value.get().is_some())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde() {
+        let deep = |n: usize| format!(r#"{{"a":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+        // serde_json's limit of 128 levels counts the object itself: 126 arrays inside it are
+        // accepted, 127 are not, and neither takes the fast path.
+        assert_eq!(parse_flat(&deep(126)), None, "deep values are serde's");
+        assert!(serde(&deep(126)).is_some());
+        assert_eq!(parse_flat(&deep(127)), None);
+        assert!(serde(&deep(127)).is_none());
+        assert!(parse_flat(&deep(MAX_FAST_DEPTH)).is_some());
+        agrees(&deep(MAX_FAST_DEPTH));
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[\"\\\\/\n\t\u{1}a-z{}\\[\\]]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z\"]{0,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_object_parses_as_serde_parses_it(
+            members in prop::collection::vec(("\\PC{0,6}", json_value()), 0..8),
+            pretty in any::<bool>(),
+        ) {
+            let map: Map<String, Value> = members.into_iter().collect();
+            let text = if pretty {
+                serde_json::to_string_pretty(&map).unwrap()
+            } else {
+                serde_json::to_string(&map).unwrap()
+            };
+            // Compared with serde_json's reading, not `map`: without its `float_roundtrip`
+            // feature serde_json may read a float back one ulp off, and we answer as it does.
+            let fast = parse_flat(&text);
+            prop_assert!(fast.is_some(), "fast path refused {:?}", text);
+            prop_assert_eq!(fast, serde(&text));
+            agrees(&text);
+        }
+
+        #[test]
+        fn mangled_text_never_disagrees_with_serde(
+            members in prop::collection::vec(("[a-z]{0,4}", json_value()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            insert in any::<prop::sample::Index>(),
+            byte in prop::sample::select(vec!['"', '\\', '{', '}', '[', ']', ',', ':', '0', '-', '.', 'e', ' ', '\u{1}', 'x']),
+        ) {
+            let map: Map<String, Value> = members.into_iter().collect();
+            let text = serde_json::to_string(&map).unwrap();
+            let chars: Vec<char> = text.chars().collect();
+            let truncated: String = chars[..cut.index(chars.len() + 1)].iter().collect();
+            agrees(&truncated);
+            let mut inserted = chars.clone();
+            inserted.insert(insert.index(chars.len() + 1), byte);
+            agrees(&inserted.into_iter().collect::<String>());
+        }
+    }
+}
