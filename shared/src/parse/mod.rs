@@ -39,6 +39,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
+pub(crate) use object::plain_len;
 pub use object::LazyObject;
 pub use xray::parse_xray_header;
 

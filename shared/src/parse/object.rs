@@ -36,6 +36,29 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
+/// How many leading bytes of `bytes` a JSON string can hold as they are: up to the first quote,
+/// backslash or control character. Shared with the segment writer, which escapes exactly those.
+#[inline]
+pub(crate) fn plain_len(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        if may_stop(u64::from_le_bytes(word)) {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if STRING_STOP[usize::from(b)] {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Whether any byte of `w` may be a quote, a backslash or below 0x20. Never misses one; may
 /// flag a word that has none only after a byte that does (the caller then looks byte by byte).
 fn may_stop(w: u64) -> bool {
@@ -317,23 +340,7 @@ impl<'a> Reader<'a> {
     /// set-up does not pay; eight bytes are tested at a time (serde_json's test), the last few
     /// with a table.
     fn plain_run(&self, from: usize) -> usize {
-        let mut i = from;
-        while let Some(chunk) = self.bytes.get(i..i + 8) {
-            let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-                break;
-            };
-            if may_stop(u64::from_le_bytes(word)) {
-                break;
-            }
-            i += 8;
-        }
-        while let Some(&b) = self.bytes.get(i) {
-            if STRING_STOP[usize::from(b)] {
-                break;
-            }
-            i += 1;
-        }
-        i
+        from + plain_len(self.bytes.get(from..).unwrap_or_default())
     }
 
     /// One member's value, located; parsed now only when it cannot wait (see `Kind`).
