@@ -125,7 +125,8 @@ pub struct CompiledRule {
     /// `None` for match-all patterns, which skip matching entirely.
     pattern: Option<FilterPattern>,
     /// Whether any `$name` is read, so matching must build the extracted values.
-    needs_extracted: bool,
+    /// The extracted names the value and dimensions read (`$size`, `$.a.b`); empty when none.
+    needs_extracted: Vec<String>,
     value: ValueSource,
     default_value: Option<f64>,
     dims: Vec<(Arc<str>, DimSource)>,
@@ -274,10 +275,16 @@ impl RuleConfig {
             }
             Some(b.build().map_err(|e| err("log_groups", e.to_string()))?)
         };
-        let needs_extracted = matches!(value, ValueSource::Extracted(_))
-            || dims
-                .iter()
-                .any(|(_, s)| matches!(s, DimSource::Extracted(_)));
+        let mut needs_extracted: Vec<String> = dims
+            .iter()
+            .filter_map(|(_, s)| match s {
+                DimSource::Extracted(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        if let ValueSource::Extracted(n) = &value {
+            needs_extracted.push(n.clone());
+        }
         Ok(CompiledRule {
             metric,
             pattern,
@@ -390,7 +397,9 @@ impl CompiledRule {
         };
         let matched = match &self.pattern {
             None => Some(Match::default()),
-            Some(p) if self.needs_extracted => p.matches(&input),
+            Some(p) if !self.needs_extracted.is_empty() => {
+                p.matches_only(&input, &self.needs_extracted)
+            }
             Some(p) => p.is_match(&input).then(Match::default),
         };
         let Some(m) = matched else {

@@ -43,6 +43,7 @@ impl Cond {
 enum Slot {
     Ellipsis,
     Field {
+        /// The extracted value's key, `$name` (built once here, not per event).
         name: Option<String>,
         cond: Option<Cond>,
     },
@@ -102,14 +103,14 @@ impl Delimited {
                     Node::Name(name, _) => {
                         names.push(name.clone());
                         Slot::Field {
-                            name: Some(name),
+                            name: Some(format!("${name}")),
                             cond: None,
                         }
                     }
                     Node::Cond(cond, name, _) => {
                         names.push(name.clone());
                         Slot::Field {
-                            name: Some(name),
+                            name: Some(format!("${name}")),
                             cond: Some(cond),
                         }
                     }
@@ -144,7 +145,9 @@ impl Delimited {
         self.slots
             .iter()
             .filter_map(|s| match s {
-                Slot::Field { name: Some(n), .. } => Some(n.clone()),
+                Slot::Field { name: Some(n), .. } => {
+                    Some(n.strip_prefix('$').unwrap_or(n).to_string())
+                }
                 _ => None,
             })
             .collect()
@@ -156,7 +159,11 @@ impl Delimited {
         })
     }
 
-    pub(crate) fn extract(&self, message: &str) -> Option<BTreeMap<String, Value>> {
+    pub(crate) fn extract(
+        &self,
+        message: &str,
+        want: &dyn Fn(&str) -> bool,
+    ) -> Option<BTreeMap<String, Value>> {
         with_tokens(message, self.token_limit(), |toks| {
             let mut bound = vec![usize::MAX; self.slots.len()];
             if !self.align(message, toks, Some(&mut bound)) {
@@ -180,10 +187,9 @@ impl Delimited {
                     continue;
                 };
                 if let Some(tok) = toks.get(t) {
-                    out.insert(
-                        format!("${name}"),
-                        Value::String(value_of(t, tok).to_string()),
-                    );
+                    if want(name) {
+                        out.insert(name.clone(), Value::String(value_of(t, tok).to_string()));
+                    }
                     if let Some(flag) = taken.get_mut(t) {
                         *flag = true;
                     }
@@ -196,10 +202,10 @@ impl Delimited {
             };
             for (i, tok) in toks.iter().enumerate().take(limit) {
                 if !taken.get(i).copied().unwrap_or(true) {
-                    out.insert(
-                        format!("${}", i + 1),
-                        Value::String(value_of(i, tok).to_string()),
-                    );
+                    let key = format!("${}", i + 1);
+                    if want(&key) {
+                        out.insert(key, Value::String(value_of(i, tok).to_string()));
+                    }
                 }
             }
             Some(out)

@@ -313,9 +313,14 @@ impl JsonPattern {
     }
 
     /// The value each selector reaches, keyed by its canonical text (`$.a.b`, `$.arr[0]`).
-    pub(crate) fn extract(&self, root: Fields<'_>) -> BTreeMap<String, Value> {
+    pub(crate) fn extract(
+        &self,
+        root: Fields<'_>,
+        want: &dyn Fn(&str) -> bool,
+    ) -> BTreeMap<String, Value> {
         self.selectors
             .iter()
+            .filter(|s| want(&s.text))
             .filter_map(|s| Some((s.text.clone(), s.first(root)?.clone())))
             .collect()
     }

@@ -219,15 +219,25 @@ impl FilterPattern {
 
     /// Whether the event matches, with the values a metric filter would extract.
     pub fn matches(&self, input: &MatchInput<'_>) -> Option<Match> {
+        self.matches_where(input, |_| true)
+    }
+
+    /// Like [`FilterPattern::matches`], extracting only the `wanted` keys (`$name`, `$.path`):
+    /// a metric rule reads one or two of them, and building the rest cost a string each.
+    pub fn matches_only(&self, input: &MatchInput<'_>, wanted: &[String]) -> Option<Match> {
+        self.matches_where(input, |key| wanted.iter().any(|w| w == key))
+    }
+
+    fn matches_where(&self, input: &MatchInput<'_>, want: impl Fn(&str) -> bool) -> Option<Match> {
         match &self.compiled {
             Compiled::Json(p) => {
                 let j = input.json?;
                 p.is_match(j).then(|| Match {
-                    extracted: p.extract(j),
+                    extracted: p.extract(j, &want),
                 })
             }
             Compiled::Delimited(d) => d
-                .extract(input.message)
+                .extract(input.message, &want)
                 .map(|extracted| Match { extracted }),
             _ => self.is_match(input).then(Match::default),
         }
@@ -243,6 +253,66 @@ mod tests {
             message: msg,
             json: None,
         })
+    }
+
+    #[test]
+    fn matches_only_is_matches_narrowed_to_the_wanted_keys() {
+        let json: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"a":{"b":3},"c":"x","arr":[1,2]}"#).unwrap();
+        let access =
+            r#"10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET / HTTP/1.1" 404 512 "-" "curl""#;
+        let cases: &[(&str, &str, bool, &[&str])] = &[
+            ("{ $.a.b = 3 && $.c = * }", "", true, &["$.a.b"]),
+            (
+                "{ $.a.b = 3 && $.c = * }",
+                "",
+                true,
+                &["$.c", "$.a.b", "$.nope"],
+            ),
+            ("{ $.arr[*] > 1 }", "", true, &["$.arr[*]"]),
+            (
+                "[ip, id, user, ts, request, status = 4*, size, ...]",
+                access,
+                false,
+                &["$size"],
+            ),
+            (
+                "[ip, id, user, ts, request, status = 4*, size, ...]",
+                access,
+                false,
+                &["$status", "$ip"],
+            ),
+            (
+                "[ip, id, user, ts, request, status, size]",
+                access,
+                false,
+                &["$size", "$8", "$9"],
+            ),
+            (
+                "[ip, id, user, ts, request, status = 5*, size, ...]",
+                access,
+                false,
+                &["$size"],
+            ),
+        ];
+        for &(pattern, message, is_json, wanted) in cases {
+            let p = FilterPattern::compile(pattern).unwrap();
+            let input = MatchInput {
+                message,
+                json: is_json.then(|| Fields::from(&json)),
+            };
+            let wanted: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+            let all = p.matches(&input);
+            let only = p.matches_only(&input, &wanted);
+            let narrowed = all.map(|m| Match {
+                extracted: m
+                    .extracted
+                    .into_iter()
+                    .filter(|(k, _)| wanted.contains(k))
+                    .collect(),
+            });
+            assert_eq!(only, narrowed, "{pattern}");
+        }
     }
 
     #[test]
