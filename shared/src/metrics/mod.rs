@@ -124,11 +124,13 @@ impl MetricsConfig {
         } else {
             None
         };
+        let shared_pattern = shared_patterns(&rules);
         Ok(MetricRules {
             sink: self.sink,
             rules,
             lambda,
             redactor: None,
+            shared_pattern,
         })
     }
 }
@@ -142,6 +144,26 @@ pub struct MetricRules {
     /// Set by the pipeline when records arrive unredacted: applied to every dimension value read
     /// from an event before it is admitted.
     pub redactor: Option<crate::redact::Redactor>,
+    /// For each rule, an earlier rule with the same filter pattern, whose verdict on a record it
+    /// reuses (a count and a rate ported from two metric filters share one pattern).
+    shared_pattern: Vec<Option<usize>>,
+}
+
+/// Rules past this many do not share verdicts (the per-record memory is a fixed array).
+const MAX_SHARED_VERDICTS: usize = 32;
+
+fn shared_patterns(rules: &[CompiledRule]) -> Vec<Option<usize>> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let source = r.pattern_source()?;
+            rules
+                .iter()
+                .take(i.min(MAX_SHARED_VERDICTS))
+                .position(|earlier| earlier.pattern_source() == Some(source))
+        })
+        .collect()
 }
 
 /// What metric derivation remembers between batches of one process: the distinct dimension
@@ -226,13 +248,23 @@ impl MetricRules {
     ) {
         agg.observe(record.timestamp);
         state.enter(record, &self.rules);
+        let mut verdicts = [None; MAX_SHARED_VERDICTS];
         for (i, rule) in self.rules.iter().enumerate() {
             if !state.applies(i) {
                 continue;
             }
+            let known = self
+                .shared_pattern
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|j| verdicts.get(j).copied().flatten());
             let seen = state.seen.get_mut(i).map_or(&mut [][..], |v| &mut v[..]);
             let redactor = self.redactor.as_ref().map(|r| (r, &mut state.redact_memo));
-            rule.apply(record, agg, seen, redactor, counters);
+            let verdict = rule.apply(record, agg, seen, redactor, known, counters);
+            if let Some(slot) = verdicts.get_mut(i) {
+                *slot = verdict;
+            }
         }
         if let (Some(lambda), Some(_)) = (&self.lambda, &record.platform) {
             if let Some(function) = state.function(lambda.max_functions, counters) {
@@ -331,6 +363,66 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn rules_sharing_a_pattern_reuse_its_verdict_with_the_same_result() {
+        let rule = |name: &str, extra: &str| {
+            format!(
+                "[[metrics.rule]]\nmetric_name = \"{name}\"\nfilter_pattern = '{{ $.status >= 500 }}'\n{extra}\n"
+            )
+        };
+        let rules_text = [
+            rule(
+                "Errors",
+                "metric_value = \"1\"\ndimensions = { Service = \"$.service\" }",
+            ),
+            rule(
+                "ErrorRate",
+                "metric_value = \"1\"\ndefault_value = 0\ndimensions = { Service = \"fixed\" }",
+            ),
+            rule(
+                "Status",
+                "metric_value = \"$.status\"\ndimensions = { Code = \"$.status\" }",
+            ),
+            rule(
+                "Other",
+                "metric_value = \"2\"\nlog_groups = [\"/nowhere/*\"]",
+            ),
+            rule("Again", "metric_value = \"3\""),
+        ];
+        let header = "[metrics]\nnamespace = \"T\"\nlambda_platform = false\n";
+        let shared = config(&format!("{header}{}", rules_text.concat()))
+            .validate()
+            .unwrap();
+        assert_eq!(
+            shared.shared_pattern,
+            vec![None, Some(0), Some(0), Some(0), Some(0)]
+        );
+        let src = source("/ecs/api");
+        let records: Vec<Record> = [
+            json!({"status": 503, "service": "a"}),
+            json!({"status": 200, "service": "a"}),
+            json!({"service": "b"}),
+            json!({"status": "500", "service": "c"}),
+            json!({"status": 500}),
+        ]
+        .into_iter()
+        .map(|v| json_rec(&src, v))
+        .collect();
+        let (got, got_counters) = run(&shared, &records);
+        // Each rule on its own, so no verdict is shared.
+        let mut want = Vec::new();
+        let mut want_counters = Counters::new();
+        for text in &rules_text {
+            let alone = config(&format!("{header}{text}")).validate().unwrap();
+            let (d, c) = run(&alone, &records);
+            want.extend(d);
+            want_counters.merge(&c);
+        }
+        assert_eq!(sums(&got), sums(&want));
+        assert_eq!(got_counters, want_counters);
+        assert!(sums(&got).len() >= 4, "{:?}", sums(&got));
     }
 
     #[test]

@@ -389,19 +389,24 @@ impl CompiledRule {
         agg: &mut Aggregator,
         seen: &mut [SeenValues],
         mut redactor: Option<(&crate::redact::Redactor, &mut crate::redact::RedactMemo)>,
+        known: Option<bool>,
         counters: &mut Counters,
-    ) {
+    ) -> Option<bool> {
         let input = MatchInput {
             message: &record.message,
             json: Some(record.fields_view()).filter(|f| !f.is_empty()),
         };
-        let matched = match &self.pattern {
-            None => Some(Match::default()),
-            Some(p) if !self.needs_extracted.is_empty() => {
+        // `known`: an earlier rule with the same pattern already judged this record.
+        let matched = match (&self.pattern, known) {
+            (None, _) => Some(Match::default()),
+            (Some(_), Some(false)) => None,
+            (Some(p), _) if !self.needs_extracted.is_empty() => {
                 p.matches_only(&input, &self.needs_extracted)
             }
-            Some(p) => p.is_match(&input).then(Match::default),
+            (Some(_), Some(true)) => Some(Match::default()),
+            (Some(p), None) => p.is_match(&input).then(Match::default),
         };
+        let verdict = self.pattern.as_ref().map(|_| matched.is_some());
         let Some(m) = matched else {
             if let Some(d) = self.default_value {
                 let dims = self
@@ -414,7 +419,7 @@ impl CompiledRule {
                     .collect();
                 agg.add(&self.metric, dims, record.timestamp, d, 1.0, counters);
             }
-            return;
+            return verdict;
         };
         let value = match &self.value {
             ValueSource::Literal(v) => Some(*v),
@@ -423,7 +428,7 @@ impl CompiledRule {
         };
         let Some(value) = value else {
             counters.incr("metrics.value_not_numeric");
-            return;
+            return verdict;
         };
         let mut raw: Vec<Option<String>> = Vec::with_capacity(self.dims.len());
         for (_, source) in &self.dims {
@@ -439,7 +444,7 @@ impl CompiledRule {
             };
             let Some(mut v) = v else {
                 counters.incr("metrics.dimension_missing");
-                return;
+                return verdict;
             };
             if let Some((r, memo)) = redactor.as_mut() {
                 if let (std::borrow::Cow::Owned(clean), n) = memo.redact_counted(r, &v) {
@@ -449,7 +454,7 @@ impl CompiledRule {
             }
             if check_dimension_value(&v).is_err() {
                 counters.incr("metrics.dimension_invalid");
-                return;
+                return verdict;
             }
             raw.push(Some(v));
         }
@@ -462,11 +467,16 @@ impl CompiledRule {
                     Some(s) => s.admit(v, self.max_cardinality, counters),
                     None => v,
                 },
-                (_, None) => return,
+                (_, None) => return verdict,
             };
             dims.push((Arc::clone(name), v));
         }
         agg.add(&self.metric, dims, record.timestamp, value, 1.0, counters);
+        verdict
+    }
+
+    pub(crate) fn pattern_source(&self) -> Option<&str> {
+        self.pattern.as_ref().map(FilterPattern::source)
     }
 
     pub(crate) fn dimension_count(&self) -> usize {

@@ -468,18 +468,19 @@ impl TraceAcc {
 
     /// The annotations in priority order: configured (config order), then built-ins whose name
     /// no configured annotation with a value already took; cut at `MAX_ANNOTATIONS`.
-    fn annotations(
-        &self,
-        rules: &TraceRules,
+    fn annotations<'r>(
+        &mut self,
+        rules: &'r TraceRules,
         ctx: &BatchContext,
         counters: &mut Counters,
-    ) -> Vec<(String, AnnotationValue)> {
-        let mut out: Vec<(String, AnnotationValue)> = self
-            .configured
-            .iter()
-            .zip(&rules.annotations)
-            .filter_map(|(pick, (key, _))| Some((key.clone(), pick.as_ref()?.value.clone())))
-            .collect();
+    ) -> Vec<(&'r str, AnnotationValue)> {
+        let mut out: Vec<(&'r str, AnnotationValue)> =
+            Vec::with_capacity(rules.annotations.len() + 7);
+        for (pick, (key, _)) in self.configured.iter_mut().zip(&rules.annotations) {
+            if let Some(pick) = pick.take() {
+                out.push((key.as_str(), pick.value));
+            }
+        }
         let builtins = [
             (
                 "log_count",
@@ -512,10 +513,10 @@ impl TraceAcc {
         ];
         for (key, value) in builtins {
             let Some(value) = value else { continue };
-            if out.iter().any(|(k, _)| k == key) {
+            if out.iter().any(|(k, _)| *k == key) {
                 continue;
             }
-            out.push((key.to_string(), value));
+            out.push((key, value));
         }
         if out.len() > MAX_ANNOTATIONS {
             counters.add(
@@ -545,7 +546,7 @@ impl TraceAcc {
     }
 
     pub(crate) fn into_segment(
-        self,
+        mut self,
         rules: &TraceRules,
         ctx: &BatchContext,
         memo: &mut crate::redact::RedactMemo,
@@ -598,7 +599,7 @@ impl TraceAcc {
                     log_group: &ctx.log_group,
                 }],
             },
-            annotations: Entries(annotations.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+            annotations: Entries(annotations.iter().map(|(k, v)| (*k, v)).collect()),
             metadata: (!metadata.is_empty()).then(|| Metadata {
                 logsieve: Entries(metadata.iter().map(|(k, v)| (*k, v)).collect()),
             }),
@@ -628,7 +629,7 @@ impl TraceAcc {
             let cost = json_len(key) + json_len(value) + 2;
             if cost <= budget {
                 budget -= cost;
-                kept_annotations.push((key.as_str(), value));
+                kept_annotations.push((*key, value));
             } else {
                 counters.incr("trace.annotations_dropped");
             }
