@@ -1,6 +1,7 @@
 //! `[[metrics.rule]]`: user rules shaped like CloudWatch metric filters (pattern, value, default
 //! value, dimensions), validated and compiled once, then evaluated per record.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aggregate::{
-    check_dimension_name, check_dimension_value, Aggregator, Dimension, MetricId, MetricIdError,
-    Resolution, Unit, MAX_ABS_VALUE, MAX_DIMENSIONS,
+    check_dimension_name, check_dimension_value, Aggregator, MetricId, MetricIdError, Resolution,
+    Unit, MAX_ABS_VALUE, MAX_DIMENSIONS,
 };
 use super::emf::MAX_EMF_DIMENSION_NAME_LEN;
 use crate::config_error::ConfigError;
@@ -342,6 +343,20 @@ fn parse_dimension(t: &str) -> Result<DimSource, String> {
 pub(crate) struct SeenValues(HashSet<String, foldhash::fast::RandomState>);
 
 impl SeenValues {
+    /// Whether `value` may be used as it is: already seen, or new while under the cap (it is
+    /// then remembered). `false` means the sample takes `"other"` instead.
+    pub(crate) fn admit_ref(&mut self, value: &str, max: usize, counters: &mut Counters) -> bool {
+        if self.0.contains(value) {
+            return true;
+        }
+        if self.0.len() < max {
+            self.0.insert(value.to_string());
+            return true;
+        }
+        counters.incr("metrics.cardinality_overflow");
+        false
+    }
+
     /// The value to use: itself while under the cap (or already seen), else `"other"`.
     pub(crate) fn admit(&mut self, value: String, max: usize, counters: &mut Counters) -> String {
         if self.0.contains(&value) {
@@ -358,6 +373,15 @@ impl SeenValues {
 
 /// Reads a `$name` from the pattern's match, falling back to the subscription filter's
 /// extracted fields (delivered with or without the `$`).
+/// A scalar as dimension text, borrowed when it is a string already.
+fn scalar_str(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        other => scalar_to_string(other).map(Cow::Owned),
+    }
+}
+
 fn extracted<'a>(name: &str, m: &'a Match, record: &'a Record) -> Option<Value> {
     if let Some(v) = m.extracted.get(name) {
         return Some(v.clone());
@@ -430,25 +454,28 @@ impl CompiledRule {
             counters.incr("metrics.value_not_numeric");
             return verdict;
         };
-        let mut raw: Vec<Option<String>> = Vec::with_capacity(self.dims.len());
-        for (_, source) in &self.dims {
+        // Values borrow from the record where they can: the aggregator copies them only for a
+        // sample that starts a new datum.
+        let mut dims: Vec<(&Arc<str>, Cow<'_, str>)> = Vec::with_capacity(self.dims.len());
+        for (name, source) in &self.dims {
             let v = match source {
-                DimSource::Literal(_) => {
-                    raw.push(None);
+                DimSource::Literal(lit) => {
+                    dims.push((name, Cow::Borrowed(lit.as_str())));
                     continue;
                 }
-                DimSource::Field(p) => record.get(p).and_then(scalar_to_string),
-                DimSource::Extracted(n) => {
-                    extracted(n, &m, record).as_ref().and_then(scalar_to_string)
-                }
+                DimSource::Field(p) => record.get(p).and_then(scalar_str),
+                DimSource::Extracted(n) => extracted(n, &m, record)
+                    .as_ref()
+                    .and_then(scalar_to_string)
+                    .map(Cow::Owned),
             };
             let Some(mut v) = v else {
                 counters.incr("metrics.dimension_missing");
                 return verdict;
             };
             if let Some((r, memo)) = redactor.as_mut() {
-                if let (std::borrow::Cow::Owned(clean), n) = memo.redact_counted(r, &v) {
-                    v = clean;
+                if let (Cow::Owned(clean), n) = memo.redact_counted(r, &v) {
+                    v = Cow::Owned(clean);
                     counters.add("select.redacted", n as u64);
                 }
             }
@@ -456,22 +483,20 @@ impl CompiledRule {
                 counters.incr("metrics.dimension_invalid");
                 return verdict;
             }
-            raw.push(Some(v));
+            dims.push((name, v));
         }
         // Only samples that will be sent consume cardinality slots.
-        let mut dims: Vec<Dimension> = Vec::with_capacity(self.dims.len());
-        for (i, ((name, source), v)) in self.dims.iter().zip(raw).enumerate() {
-            let v = match (source, v) {
-                (DimSource::Literal(lit), _) => lit.clone(),
-                (_, Some(v)) => match seen.get_mut(i) {
-                    Some(s) => s.admit(v, self.max_cardinality, counters),
-                    None => v,
-                },
-                (_, None) => return verdict,
-            };
-            dims.push((Arc::clone(name), v));
+        for (i, ((_, source), (_, v))) in self.dims.iter().zip(dims.iter_mut()).enumerate() {
+            if matches!(source, DimSource::Literal(_)) {
+                continue;
+            }
+            if let Some(s) = seen.get_mut(i) {
+                if !s.admit_ref(v, self.max_cardinality, counters) {
+                    *v = Cow::Borrowed(OVERFLOW_VALUE);
+                }
+            }
         }
-        agg.add(&self.metric, dims, record.timestamp, value, 1.0, counters);
+        agg.add_sample(&self.metric, &dims, record.timestamp, value, counters);
         verdict
     }
 
