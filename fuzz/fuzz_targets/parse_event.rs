@@ -1,10 +1,11 @@
-//! Arbitrary text as one log message: the parser never panics and keeps the message.
+//! Arbitrary text as one log message: the parser never panics and keeps the message, and the
+//! lazy JSON path (the lean pipeline's) agrees with the eager one in every respect.
 #![no_main]
 
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use logsieve::parse::parse_event;
+use logsieve::parse::{parse_event, parse_event_lazy};
 use logsieve::record::{Format, LogEvent, Source};
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +20,16 @@ fuzz_target!(|data: &[u8]| {
         message: message.clone(),
         extracted_fields: None,
     };
+    let mut lazy = parse_event_lazy(&source, event.clone());
     let record = parse_event(&source, event);
+    assert_eq!(lazy.format, record.format);
+    assert_eq!(lazy.issue, record.issue);
+    assert_eq!(lazy.platform, record.platform);
+    for (k, v) in &record.fields {
+        assert_eq!(lazy.fields_view().get(k), Some(v), "{k}");
+    }
+    lazy.materialize();
+    assert_eq!(lazy.fields, record.fields);
     assert_eq!(record.message, message);
     if record.format == Format::Text {
         assert!(record.fields.contains_key("message"));

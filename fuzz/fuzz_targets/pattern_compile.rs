@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use logsieve::pattern::{FilterPattern, MatchInput};
+use logsieve::record::Fields;
 use serde_json::{Map, Value};
 
 const LINES: &[&str] = &[
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let input = MatchInput {
             message: line,
-            json: json.as_ref(),
+            json: json.as_ref().map(Fields::from),
         };
         assert_eq!(pattern.is_match(&input), pattern.matches(&input).is_some());
     }

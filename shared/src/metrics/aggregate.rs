@@ -310,6 +310,22 @@ struct DatumKey {
     bucket: i64,
 }
 
+/// The checks on a sample's value, count and number of dimensions; counts the reason and
+/// answers `true` when one fails.
+fn sample_rejected(value: f64, count: f64, dims: usize, counters: &mut Counters) -> bool {
+    let reason = if !value.is_finite() || value.abs() > MAX_ABS_VALUE {
+        "metrics.value_out_of_range"
+    } else if !count.is_finite() || count <= 0.0 || count > MAX_ABS_VALUE {
+        "metrics.count_out_of_range"
+    } else if dims > MAX_DIMENSIONS {
+        "metrics.too_many_dimensions"
+    } else {
+        return false;
+    };
+    counters.incr(reason);
+    true
+}
+
 /// A datum key's parts, owned (`DatumKey`) or borrowed from a sample (`SampleKey`), hashed and
 /// compared alike so a sample finds its group without building an owned key: the usual case,
 /// since most samples land in a group that already exists.
@@ -447,16 +463,7 @@ impl Aggregator {
         counters: &mut Counters,
     ) {
         self.observe(timestamp_ms);
-        if !value.is_finite() || value.abs() > MAX_ABS_VALUE {
-            counters.incr("metrics.value_out_of_range");
-            return;
-        }
-        if !count.is_finite() || count <= 0.0 || count > MAX_ABS_VALUE {
-            counters.incr("metrics.count_out_of_range");
-            return;
-        }
-        if dims.len() > MAX_DIMENSIONS {
-            counters.incr("metrics.too_many_dimensions");
+        if sample_rejected(value, count, dims.len(), counters) {
             return;
         }
         for (name, value) in &dims {
@@ -500,12 +507,7 @@ impl Aggregator {
         counters: &mut Counters,
     ) {
         self.observe(timestamp_ms);
-        if !value.is_finite() || value.abs() > MAX_ABS_VALUE {
-            counters.incr("metrics.value_out_of_range");
-            return;
-        }
-        if dims.len() > MAX_DIMENSIONS {
-            counters.incr("metrics.too_many_dimensions");
+        if sample_rejected(value, 1.0, dims.len(), counters) {
             return;
         }
         if dims.iter().any(|(_, v)| check_dimension_value(v).is_err()) {

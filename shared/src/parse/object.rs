@@ -89,37 +89,13 @@ pub(crate) fn parse_flat(text: &str) -> Option<Map<String, Value>> {
         bytes: text.as_bytes(),
         pos: 0,
     };
-    p.eat(b'{')?;
-    p.skip_ws();
     let mut members: Vec<(String, Value)> = Vec::with_capacity(16);
-    if p.peek() == Some(b'}') {
-        p.pos += 1;
-    } else {
-        loop {
-            let key = p.string()?;
-            p.skip_ws();
-            p.eat(b':')?;
-            p.skip_ws();
-            let value = p.value()?;
-            members.push((key, value));
-            p.skip_ws();
-            match p.peek()? {
-                b',' => {
-                    p.pos += 1;
-                    p.skip_ws();
-                }
-                b'}' => {
-                    p.pos += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-    }
-    p.skip_ws();
-    if p.pos != p.bytes.len() {
-        return None;
-    }
+    p.object(|p| {
+        let key = p.string()?;
+        p.colon()?;
+        members.push((key, p.value()?));
+        Some(())
+    })?;
     Some(members.into_iter().collect())
 }
 
@@ -253,47 +229,24 @@ pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
         bytes: text.as_bytes(),
         pos: 0,
     };
-    p.eat(b'{')?;
-    p.skip_ws();
     let mut members: Vec<Member> = Vec::with_capacity(16);
-    if p.peek() == Some(b'}') {
-        p.pos += 1;
-    } else {
-        loop {
-            if members.len() >= MAX_LAZY_MEMBERS {
-                return None;
-            }
-            let key = p.plain_string()?;
-            let key_text = span(text, key);
-            let tag = key_tag(key_text.as_bytes());
-            if members
-                .iter()
-                .any(|m| m.tag == tag && (key_text.len() <= 7 || span(text, m.key) == key_text))
-            {
-                return None;
-            }
-            p.skip_ws();
-            p.eat(b':')?;
-            p.skip_ws();
-            members.push(p.lazy_member(tag, key)?);
-            p.skip_ws();
-            match p.peek()? {
-                b',' => {
-                    p.pos += 1;
-                    p.skip_ws();
-                }
-                b'}' => {
-                    p.pos += 1;
-                    break;
-                }
-                _ => return None,
-            }
+    p.object(|p| {
+        if members.len() >= MAX_LAZY_MEMBERS {
+            return None;
         }
-    }
-    p.skip_ws();
-    if p.pos != p.bytes.len() {
-        return None;
-    }
+        let key = p.plain_string()?;
+        let key_text = span(text, key);
+        let tag = key_tag(key_text.as_bytes());
+        if members
+            .iter()
+            .any(|m| m.tag == tag && (key_text.len() <= 7 || span(text, m.key) == key_text))
+        {
+            return None;
+        }
+        p.colon()?;
+        members.push(p.lazy_member(tag, key)?);
+        Some(())
+    })?;
     Some(LazyObject { base, members })
 }
 
@@ -310,6 +263,42 @@ impl<'a> Reader<'a> {
 
     fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// Walks `{ member, … }` through to the end of the text (only whitespace may follow the
+    /// object), calling `member` at each member's key.
+    fn object(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                member(self)?;
+                self.skip_ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.skip_ws();
+                    }
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.skip_ws();
+        (self.pos == self.bytes.len()).then_some(())
+    }
+
+    /// The `:` between a key and its value, with the whitespace around it.
+    fn colon(&mut self) -> Option<()> {
+        self.skip_ws();
+        self.eat(b':')?;
+        self.skip_ws();
+        Some(())
     }
 
     fn skip_ws(&mut self) {
