@@ -185,12 +185,13 @@ impl LazyObject {
 /// The key's length and its first seven bytes in one word: equal tags mean equal keys for keys
 /// of at most seven bytes, and otherwise rule out almost every unequal pair in one compare.
 fn key_tag(key: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    let n = key.len().min(7);
-    if let (Some(dst), Some(src)) = (word.get_mut(..n), key.get(..n)) {
-        dst.copy_from_slice(src);
-    }
-    u64::from_le_bytes(word) | ((key.len().min(255) as u64) << 56)
+    // Byte by byte: a copy of a run-time length would be a call to memcpy, per lookup.
+    let word = key
+        .iter()
+        .take(7)
+        .enumerate()
+        .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
+    word | ((key.len().min(255) as u64) << 56)
 }
 
 /// `text[s.0..s.1]`, or "" for a span that does not fit (never the case for an index's own text).
