@@ -40,7 +40,7 @@ use serde_json::{Map, Number, Value};
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
 pub(crate) use object::plain_len;
-pub use object::LazyObject;
+pub use object::{LazyObject, RawValue};
 pub use xray::parse_xray_header;
 
 /// Parses one event. Never fails: anything unrecognised is kept as text, with `issue` set when

@@ -163,6 +163,24 @@ impl LazyObject {
             .map(move |m| m.value.get_or_init(|| materialize(text, m)))
     }
 
+    /// Every value in key order like `values`, but a string not yet parsed comes as its text
+    /// (`RawValue::Str`) and a number not yet parsed as `RawValue::Number`: a walk that only
+    /// reads strings need not allocate one.
+    pub fn raw_values<'a>(&'a self, text: &'a str) -> impl Iterator<Item = RawValue<'a>> + 'a {
+        let mut order: Vec<&Member> = self.members.iter().collect();
+        order.sort_by(|a, b| span(text, a.key).cmp(span(text, b.key)));
+        order
+            .into_iter()
+            .map(move |m| match (m.value.get(), m.kind) {
+                (Some(v), _) => RawValue::Value(v),
+                (None, Kind::Plain) => RawValue::Str(span(text, m.raw)),
+                (None, Kind::Number) => RawValue::Number,
+                (None, Kind::Ready) => {
+                    RawValue::Value(m.value.get_or_init(|| materialize(text, m)))
+                }
+            })
+    }
+
     /// Every member parsed, as the eager parse would have built them.
     pub fn to_map(&self, text: &str) -> Map<String, Value> {
         self.members
@@ -192,6 +210,16 @@ fn key_tag(key: &[u8]) -> u64 {
         .enumerate()
         .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
     word | ((key.len().min(255) as u64) << 56)
+}
+
+/// A member's value as `LazyObject::raw_values` gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RawValue<'a> {
+    /// A string without escapes: exactly its value's text.
+    Str(&'a str),
+    /// A valid number, not parsed.
+    Number,
+    Value(&'a Value),
 }
 
 /// `text[s.0..s.1]`, or "" for a span that does not fit (never the case for an index's own text).

@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde_json::Value;
 
+use crate::parse::RawValue;
 use crate::record::{FieldPath, Fields, PathSegment, PlatformEvent, Record};
 
 /// Length of an X-Ray trace id `1-58406520-a006649127e371903a2de979` (model `TraceId` max 35).
@@ -451,12 +452,23 @@ fn from_headers(record: &Record, malformed: &mut u64) -> Option<TraceRef> {
         return Some(found);
     }
     let mut budget = MAX_WALK_STRINGS;
-    if let Some(found) = record
-        .fields_view()
-        .values()
-        .find_map(|v| header_in_value(v, 1, &mut budget, malformed))
-    {
-        return Some(found);
+    let found = match record.fields_view() {
+        // Unparsed strings are read as their text, which is their value: the same walk as
+        // below (one unit of budget per string) without allocating a string per member.
+        Fields::Lazy { object, text } => object.raw_values(text).find_map(|v| match v {
+            RawValue::Str(s) if budget > 0 => {
+                budget -= 1;
+                header_in_text(s, malformed)
+            }
+            RawValue::Str(_) | RawValue::Number => None,
+            RawValue::Value(v) => header_in_value(v, 1, &mut budget, malformed),
+        }),
+        fields => fields
+            .values()
+            .find_map(|v| header_in_value(v, 1, &mut budget, malformed)),
+    };
+    if found.is_some() {
+        return found;
     }
     record
         .extracted_fields
