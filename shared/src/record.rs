@@ -179,6 +179,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// `key`'s value when it is a string, without building a `Value` for it when it can be read
+    /// from the message as it is.
+    pub fn get_str(self, key: &str) -> Option<&'a str> {
+        match self {
+            Fields::Map(m) => m.get(key).and_then(Value::as_str),
+            Fields::Lazy { object, text } => object.get_str(text, key),
+        }
+    }
+
     /// Whether `key` is present, without parsing its value.
     pub fn contains_key(self, key: &str) -> bool {
         match self {
@@ -245,6 +254,27 @@ impl Record {
         path.lookup_in(self.fields_view())
     }
 
+    /// The value at `path` when it is a string (unparsed when the record is lazy). See
+    /// [`Record::get_text`] for numbers and booleans as text.
+    pub fn get_str(&self, path: &FieldPath) -> Option<&str> {
+        match path.segments() {
+            [PathSegment::Key(key)] => self.fields_view().get_str(key),
+            _ => self.get(path)?.as_str(),
+        }
+    }
+
+    /// The value at `path` as dimension text: strings as they are (borrowed, unparsed when the
+    /// record is lazy), numbers and booleans as JSON writes them; `None` for null, arrays and
+    /// objects.
+    pub fn get_text(&self, path: &FieldPath) -> Option<std::borrow::Cow<'_, str>> {
+        if let [PathSegment::Key(key)] = path.segments() {
+            if let Some(s) = self.fields_view().get_str(key) {
+                return Some(std::borrow::Cow::Borrowed(s));
+            }
+        }
+        scalar_text(self.get(path)?)
+    }
+
     /// Read access to the fields, parsed or lazily indexed: what every stage but `select` uses.
     pub fn fields_view(&self) -> Fields<'_> {
         match &self.lazy {
@@ -268,7 +298,7 @@ impl Record {
     pub fn level(&self) -> Option<Level> {
         let fields = self.fields_view();
         for key in LEVEL_KEYS {
-            if let Some(Value::String(s)) = fields.get(key) {
+            if let Some(s) = fields.get_str(key) {
                 if let Some(l) = Level::parse(s) {
                     return Some(l);
                 }
@@ -528,6 +558,14 @@ impl std::fmt::Display for FieldPath {
 }
 
 /// A scalar JSON value as the string CloudWatch would use for a dimension or annotation.
+/// A scalar as text, borrowed when it is a string (see [`scalar_to_string`]).
+pub fn scalar_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        other => scalar_to_string(other).map(std::borrow::Cow::Owned),
+    }
+}
+
 pub fn scalar_to_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),

@@ -244,3 +244,33 @@ fn the_awkward_lines_produce_what_they_probe() {
     assert!(out.segments.len() >= 8, "{} segments", out.segments.len());
     assert!(out.stats.counters.get("parse.invalid_json") >= 5);
 }
+
+#[test]
+fn string_and_text_reads_agree_between_the_paths() {
+    use logsieve::parse::{parse_event, parse_event_lazy};
+    use logsieve::record::{FieldPath, LogEvent, Source};
+    use std::sync::Arc;
+    let source = Arc::new(Source::default());
+    let keys = [
+        "s", "esc", "n", "f", "b", "z", "o", "a", "missing", "o.k", "a[0]",
+    ];
+    for line in awkward_lines().into_iter().chain([
+        r#"{"s":"plain","esc":"a\"b","n":42,"f":-1.5,"b":true,"z":null,"o":{"k":"v"},"a":["x"]}"#
+            .to_string(),
+    ]) {
+        let event = LogEvent {
+            message: line.clone(),
+            ..LogEvent::default()
+        };
+        let eager = parse_event(&source, event.clone());
+        let lazy = parse_event_lazy(&source, event);
+        for key in keys {
+            let path = FieldPath::parse(key).expect("path");
+            // Before any other read (the lazy record answers from its text), then after one.
+            assert_eq!(lazy.get_str(&path), eager.get_str(&path), "{line} {key}");
+            assert_eq!(lazy.get_text(&path), eager.get_text(&path), "{line} {key}");
+            assert_eq!(lazy.get(&path), eager.get(&path), "{line} {key}");
+            assert_eq!(lazy.get_str(&path), eager.get_str(&path), "{line} {key}");
+        }
+    }
+}

@@ -373,15 +373,6 @@ impl SeenValues {
 
 /// Reads a `$name` from the pattern's match, falling back to the subscription filter's
 /// extracted fields (delivered with or without the `$`).
-/// A scalar as dimension text, borrowed when it is a string already.
-fn scalar_str(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        other => scalar_to_string(other).map(Cow::Owned),
-    }
-}
-
 fn extracted<'a>(name: &str, m: &'a Match, record: &'a Record) -> Option<Value> {
     if let Some(v) = m.extracted.get(name) {
         return Some(v.clone());
@@ -463,7 +454,7 @@ impl CompiledRule {
                     dims.push((name, Cow::Borrowed(lit.as_str())));
                     continue;
                 }
-                DimSource::Field(p) => record.get(p).and_then(scalar_str),
+                DimSource::Field(p) => record.get_text(p),
                 DimSource::Extracted(n) => extracted(n, &m, record)
                     .as_ref()
                     .and_then(scalar_to_string)

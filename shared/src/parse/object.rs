@@ -150,6 +150,18 @@ impl LazyObject {
         Some(m.value.get_or_init(|| materialize(text, m)))
     }
 
+    /// `key`'s value when it is a string; one not read before is answered from the text
+    /// without being parsed (a plain string's text is its value).
+    pub fn get_str<'a>(&'a self, text: &'a str, key: &str) -> Option<&'a str> {
+        let m = self.member(text, key)?;
+        match (m.value.get(), m.kind) {
+            (Some(v), _) => v.as_str(),
+            (None, Kind::Plain) => Some(span(text, m.raw)),
+            (None, Kind::Number) => None,
+            (None, Kind::Ready) => m.value.get_or_init(|| materialize(text, m)).as_str(),
+        }
+    }
+
     pub fn contains_key(&self, text: &str, key: &str) -> bool {
         self.member(text, key).is_some()
     }

@@ -323,10 +323,9 @@ fn platform_error_type(p: &PlatformEvent) -> Option<&str> {
 }
 
 fn first_string<'a>(record: &'a Record, paths: &[FieldPath]) -> Option<&'a str> {
-    paths.iter().find_map(|p| match record.get(p) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
-        _ => None,
-    })
+    paths
+        .iter()
+        .find_map(|p| record.get_str(p).filter(|s| !s.trim().is_empty()))
 }
 
 fn http_status(record: &Record) -> Option<u16> {
