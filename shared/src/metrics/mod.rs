@@ -794,7 +794,6 @@ mod tests {
     }
 
     #[test]
-
     fn json_pattern_sums_latency_by_service() {
         let rules = config(
             r#"

@@ -20,39 +20,12 @@ pub(super) fn parse(message: &str, trimmed: &str) -> Parsed {
     }
 }
 
-/// A top-level JSON object as a `Map`. serde_json's own `Map` deserializer inserts member by
-/// member into the BTreeMap, a root-to-leaf search of string compares each; collecting the
-/// members first and bulk-building the map sorts them once (JSON loggers mostly write keys in a
-/// stable, often sorted, order, so the sort is nearly free). Duplicate keys keep the last value,
-/// as serde_json does. Nested objects still go through serde_json's own path.
+/// A top-level JSON object as a `Map`: the flat-object fast path (`object::parse_flat`) for
+/// the objects loggers write, serde_json for the rest and for the wording of every error.
 pub(super) fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
-    if let Some(map) = super::object::parse_flat(text) {
-        return Ok(map);
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let members = serde::Deserializer::deserialize_map(&mut de, MembersVisitor)?;
-    de.end()?;
-    Ok(members.into_iter().collect())
-}
-
-struct MembersVisitor;
-
-impl<'de> serde::de::Visitor<'de> for MembersVisitor {
-    type Value = Vec<(String, Value)>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut access: A,
-    ) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(access.size_hint().unwrap_or(16).min(64));
-        while let Some(member) = access.next_entry::<String, Value>()? {
-            members.push(member);
-        }
-        Ok(members)
+    match super::object::parse_flat(text) {
+        Some(map) => Ok(map),
+        None => serde_json::from_str(text),
     }
 }
 

@@ -168,21 +168,22 @@ impl LazyObject {
 
     /// Every value, in key order (as a `Map` iterates).
     pub fn values<'a>(&'a self, text: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.in_key_order(text)
+            .map(move |m| m.value.get_or_init(|| materialize(text, m)))
+    }
+
+    /// The members sorted by key, the order a `Map` iterates in.
+    fn in_key_order<'a>(&'a self, text: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
         let mut order: Vec<&Member> = self.members.iter().collect();
         order.sort_by(|a, b| span(text, a.key).cmp(span(text, b.key)));
-        order
-            .into_iter()
-            .map(move |m| m.value.get_or_init(|| materialize(text, m)))
+        order.into_iter()
     }
 
     /// Every value in key order like `values`, but a string not yet parsed comes as its text
     /// (`RawValue::Str`) and a number not yet parsed as `RawValue::Number`: a walk that only
     /// reads strings need not allocate one.
     pub fn raw_values<'a>(&'a self, text: &'a str) -> impl Iterator<Item = RawValue<'a>> + 'a {
-        let mut order: Vec<&Member> = self.members.iter().collect();
-        order.sort_by(|a, b| span(text, a.key).cmp(span(text, b.key)));
-        order
-            .into_iter()
+        self.in_key_order(text)
             .map(move |m| match (m.value.get(), m.kind) {
                 (Some(v), _) => RawValue::Value(v),
                 (None, Kind::Plain) => RawValue::Str(span(text, m.raw)),
