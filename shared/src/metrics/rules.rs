@@ -424,15 +424,17 @@ impl CompiledRule {
         let verdict = self.pattern.as_ref().map(|_| matched.is_some());
         let Some(m) = matched else {
             if let Some(d) = self.default_value {
-                let dims = self
+                // Most records of a rate rule take this path, so the sample borrows its
+                // (literal, compiled: valid and sorted) dimensions like a matched one does.
+                let dims: Vec<(&Arc<str>, Cow<'_, str>)> = self
                     .dims
                     .iter()
                     .filter_map(|(n, s)| match s {
-                        DimSource::Literal(v) => Some((Arc::clone(n), v.clone())),
+                        DimSource::Literal(v) => Some((n, Cow::Borrowed(v.as_str()))),
                         _ => None,
                     })
                     .collect();
-                agg.add(&self.metric, dims, record.timestamp, d, 1.0, counters);
+                agg.add_sample(&self.metric, &dims, record.timestamp, d, counters);
             }
             return verdict;
         };

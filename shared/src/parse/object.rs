@@ -45,8 +45,10 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
         let Ok(word) = <[u8; 8]>::try_from(chunk) else {
             break;
         };
-        if may_stop(u64::from_le_bytes(word)) {
-            break;
+        let stops = stop_mask(u64::from_le_bytes(word));
+        if stops != 0 {
+            // The lowest flag is exact (see `stop_mask`): no byte-by-byte rescan of the word.
+            return i + (stops.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -59,15 +61,16 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
     i
 }
 
-/// Whether any byte of `w` may be a quote, a backslash or below 0x20. Never misses one; may
-/// flag a word that has none only after a byte that does (the caller then looks byte by byte).
-fn may_stop(w: u64) -> bool {
+/// The high bit of each byte of `w` (little-endian) that may be a quote, a backslash or below
+/// 0x20. The lowest flag is always exact: a subtraction borrows only out of a byte that is a
+/// stop, so a byte can be flagged wrongly only above a real stop.
+fn stop_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
     (has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) | control)
-        != 0
+        & HIGH
 }
 
 /// Objects with more members are parsed eagerly: lookups in the index are linear, and the
@@ -216,6 +219,9 @@ impl LazyObject {
 /// The key's length and its first seven bytes in one word: equal tags mean equal keys for keys
 /// of at most seven bytes, and otherwise rule out almost every unequal pair in one compare.
 fn key_tag(key: &[u8]) -> u64 {
+    if let Some(word) = key.get(..8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        return tag_of_word(word, key.len());
+    }
     // Byte by byte: a copy of a run-time length would be a call to memcpy, per lookup.
     let word = key
         .iter()
@@ -223,6 +229,25 @@ fn key_tag(key: &[u8]) -> u64 {
         .enumerate()
         .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
     word | ((key.len().min(255) as u64) << 56)
+}
+
+/// `key_tag` of the `len`-byte key whose first eight bytes (or its bytes and what follows
+/// them) are `word`.
+fn tag_of_word(word: [u8; 8], len: usize) -> u64 {
+    let mask = (1u64 << (8 * len.min(7))) - 1;
+    (u64::from_le_bytes(word) & mask) | ((len.min(255) as u64) << 56)
+}
+
+/// `key_tag` of the key at `span` in `bytes`, in one load when eight bytes follow its start,
+/// as they do for every key of an object but a short last one (its quote and value follow).
+fn key_tag_at(bytes: &[u8], (start, end): (usize, usize)) -> u64 {
+    match bytes
+        .get(start..start + 8)
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
+        Some(word) => tag_of_word(word, end.saturating_sub(start)),
+        None => key_tag(bytes.get(start..end).unwrap_or_default()),
+    }
 }
 
 /// A member's value as `LazyObject::raw_values` gives it.
@@ -247,6 +272,7 @@ fn materialize(text: &str, m: &Member) -> Value {
         // Validated at index time, so serde_json cannot refuse it; `Null` is unreachable.
         Kind::Number => plain_int(raw.as_bytes())
             .map(Number::from)
+            .or_else(|| plain_decimal(raw.as_bytes()).and_then(Number::from_f64))
             .or_else(|| serde_json::from_str::<Number>(raw).ok())
             .map_or(Value::Null, Value::Number),
         Kind::Ready => Value::Null,
@@ -260,6 +286,38 @@ fn plain_int(token: &[u8]) -> Option<u64> {
         && token.iter().all(u8::is_ascii_digit)
         && (token.len() == 1 || token.first() != Some(&b'0'));
     plain.then(|| token.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Powers of ten that are exact as `f64`, as serde_json's table has them.
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A decimal like `-123.45` (no exponent, at most 19 digits, so its digits fit `u64`) as
+/// serde_json reads it: without its `float_roundtrip` feature it divides the digits, as an
+/// integer, by the power of ten, and these are the same two roundings, so the same `f64`.
+/// Latencies and durations are mostly such numbers; this skips a serde_json parse for each.
+fn plain_decimal(token: &[u8]) -> Option<f64> {
+    let (negative, digits) = match token.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, token),
+    };
+    let dot = digits.iter().position(|&b| b == b'.')?;
+    let (int, frac) = (digits.get(..dot)?, digits.get(dot + 1..)?);
+    let all = int.iter().chain(frac);
+    if int.is_empty() || frac.is_empty() || int.len() + frac.len() > MAX_FAST_INT_DIGITS {
+        return None;
+    }
+    let mut significand = 0u64;
+    for &d in all {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        significand = significand * 10 + u64::from(d - b'0');
+    }
+    let f = significand as f64 / EXACT_POW10.get(frac.len())?;
+    Some(if negative { -f } else { f })
 }
 
 /// Indexes the object `text` (leading whitespace trimmed) found at `base` in its record's
@@ -278,7 +336,7 @@ pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
         }
         let key = p.plain_string()?;
         let key_text = span(text, key);
-        let tag = key_tag(key_text.as_bytes());
+        let tag = key_tag_at(text.as_bytes(), key);
         if members
             .iter()
             .any(|m| m.tag == tag && (key_text.len() <= 7 || span(text, m.key) == key_text))
@@ -684,6 +742,56 @@ mod tests {
     }
 
     proptest! {
+        /// `plain_len` is its definition, the first quote, backslash or control byte, on
+        /// bytes dense in stops and in bytes next to them (0x1f/0x20, 0x7f-0xff), which is
+        /// where a word-at-a-time test can go wrong.
+        #[test]
+        fn plain_len_stops_at_the_first_stop_byte(
+            bytes in prop::collection::vec(prop::sample::select(
+                vec![b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xdf, 0xe2, 0xff]
+            ), 0..40),
+            pad in 0usize..16,
+        ) {
+            let mut input = vec![b'x'; pad];
+            input.extend_from_slice(&bytes);
+            let want = input
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(input.len());
+            prop_assert_eq!(plain_len(&input), want);
+        }
+
+        /// Decimals read to the very bit serde_json reads them.
+        #[test]
+        fn plain_decimals_match_serde(
+            negative in any::<bool>(),
+            int in "0|[1-9][0-9]{0,12}",
+            frac in "[0-9]{1,12}",
+        ) {
+            let token = format!("{}{int}.{frac}", if negative { "-" } else { "" });
+            let serde = serde_json::from_str::<Number>(&token).unwrap().as_f64().unwrap();
+            let ours = plain_decimal(token.as_bytes());
+            // Past 19 digits the integer may not fit `u64`, and serde_json's own path decides.
+            let fits = int.len() + frac.len() <= MAX_FAST_INT_DIGITS;
+            let want = fits.then(|| serde.to_bits());
+            prop_assert_eq!(ours.map(f64::to_bits), want, "{}", token);
+        }
+
+        /// The one-load tag is the byte-by-byte tag, for every span of every text.
+        #[test]
+        fn key_tags_agree(text in "[a-c\"]{0,20}", a in 0usize..21, b in 0usize..21) {
+            let (start, end) = (a.min(b).min(text.len()), a.max(b).min(text.len()));
+            let bytes = text.as_bytes();
+            let slow = bytes[start..end]
+                .iter()
+                .take(7)
+                .enumerate()
+                .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)))
+                | (((end - start) as u64) << 56);
+            prop_assert_eq!(key_tag_at(bytes, (start, end)), slow);
+            prop_assert_eq!(key_tag(&bytes[start..end]), slow);
+        }
+
         #[test]
         fn any_object_parses_as_serde_parses_it(
             members in prop::collection::vec(("\\PC{0,6}", json_value()), 0..8),

@@ -445,12 +445,18 @@ impl TraceAcc {
         }
 
         for (slot, (_, path)) in self.configured.iter_mut().zip(&rules.annotations) {
-            offer(slot, severity, || match record.get(path)? {
-                Value::Array(_) | Value::Object(_) => {
-                    counters.incr("trace.annotation_not_scalar");
-                    None
+            offer(slot, severity, || {
+                // Strings, the usual annotation, are read without parsing them into a `Value`.
+                if let Some(s) = record.get_str(path) {
+                    return Some(AnnotationValue::string(s));
                 }
-                v => AnnotationValue::from_json(v),
+                match record.get(path)? {
+                    Value::Array(_) | Value::Object(_) => {
+                        counters.incr("trace.annotation_not_scalar");
+                        None
+                    }
+                    v => AnnotationValue::from_json(v),
+                }
             });
         }
         for (slot, (_, path)) in self.metadata.iter_mut().zip(&rules.metadata) {
