@@ -21,6 +21,8 @@ use serde_json::Value;
 use crate::record::{Batch, LogEvent, Source};
 use crate::stats::Counters;
 
+mod envelope;
+
 /// Default cap on decompressed bytes per payload, sized for a 128 MB function: a 1 MB async
 /// payload of typical logs inflates 5-15x (well under 16 MiB), and the densest payload the cap
 /// admits (empty events back to back) peaks near 5x the cap while decoding — ~82 MB here.
@@ -560,8 +562,14 @@ fn timestamp_of(v: &Value) -> Option<i64> {
 /// only a payload it rejects pays for the event-by-event path.
 fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, DecodeError> {
     // The usual case in one pass: a single document whose events all have the expected types
-    // (ids and timestamps still read leniently). Anything else takes the slow path.
-    if let Ok(ObjectOnly(doc)) = serde_json::from_slice::<ObjectOnly<Document<FastEvents>>>(json) {
+    // (ids and timestamps still read leniently), read by hand when it has exactly the shape AWS
+    // sends, else by serde_json. Anything else takes the slow path.
+    let one_pass = envelope::read(json).or_else(|| {
+        serde_json::from_slice::<ObjectOnly<Document<FastEvents>>>(json)
+            .ok()
+            .map(|ObjectOnly(doc)| doc)
+    });
+    if let Some(doc) = one_pass {
         let Some((source, fast)) = doc.split(counters)? else {
             return Ok(Vec::new());
         };

@@ -64,7 +64,7 @@ pub(crate) fn plain_len(bytes: &[u8]) -> usize {
 /// The high bit of each byte of `w` (little-endian) that may be a quote, a backslash or below
 /// 0x20. The lowest flag is always exact: a subtraction borrows only out of a byte that is a
 /// stop, so a byte can be flagged wrongly only above a real stop.
-fn stop_mask(w: u64) -> u64 {
+pub(crate) fn stop_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;

@@ -1,0 +1,641 @@
+//! The usual CloudWatch Logs document, read in one pass by hand. A profile of the decode put
+//! half of it in serde_json turning each message's escapes back into text (~170 instructions
+//! per escape, and a JSON log line carries one per quote once it sits in the document).
+//!
+//! This reader takes the shape AWS sends: the known keys, string ids, integer timestamps and
+//! string messages. It answers `None` for anything else (an unknown key, `extractedFields`, a
+//! numeric id, a duplicate key, invalid JSON…), and serde_json's derived reader then decides,
+//! with its leniency and its error texts. On what it accepts it gives exactly what that reader
+//! gives (see the tests), so it changes speed, not outcomes.
+
+use super::{Document, FastEvents, LenientId, LenientTimestamp};
+use crate::parse::{plain_len, stop_mask};
+use crate::record::LogEvent;
+
+/// Integers with at most this many digits fit `u64` whatever the digits.
+const MAX_U64_DIGITS: usize = 19;
+
+/// `json` read as one document, or `None` when it is not one in the usual shape.
+pub(super) fn read(json: &[u8]) -> Option<Document<FastEvents>> {
+    let mut r = Reader {
+        bytes: json,
+        pos: 0,
+        scratch: Vec::new(),
+    };
+    let mut doc = Document {
+        message_type: None,
+        owner: None,
+        log_group: None,
+        log_stream: None,
+        subscription_filters: None,
+        policy_level: None,
+        log_events: None,
+    };
+    let mut seen = 0u8;
+    r.object(|r, key| {
+        let bit = match key {
+            "messageType" => 0,
+            "owner" => 1,
+            "logGroup" => 2,
+            "logStream" => 3,
+            "subscriptionFilters" => 4,
+            "policyLevel" => 5,
+            "logEvents" => 6,
+            _ => return None,
+        };
+        // serde's derived reader refuses a duplicate field; let it.
+        if seen & (1 << bit) != 0 {
+            return None;
+        }
+        seen |= 1 << bit;
+        match bit {
+            0 => doc.message_type = r.nullable(Reader::string)?,
+            1 => doc.owner = r.nullable(Reader::string)?,
+            2 => doc.log_group = r.nullable(Reader::string)?,
+            3 => doc.log_stream = r.nullable(Reader::string)?,
+            4 => doc.subscription_filters = r.nullable(|r| r.array(Reader::string))?,
+            5 => doc.policy_level = r.nullable(Reader::string)?,
+            _ => doc.log_events = r.nullable(Reader::events)?,
+        }
+        Some(())
+    })?;
+    r.skip_ws();
+    (r.pos == r.bytes.len()).then_some(doc)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// Where escaped strings are put back together; reused, so a message costs one exact
+    /// allocation however many escapes it has.
+    scratch: Vec<u8>,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// `{ "key": value, … }`, calling `member` with each key once the reader is at its value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        self.skip_ws();
+        self.eat(b'{')?;
+        self.skip_ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            self.skip_ws();
+            self.eat(b':')?;
+            self.skip_ws();
+            member(self, key)?;
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[ item, … ]`.
+    fn array<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.eat(b'[')?;
+        self.skip_ws();
+        let mut out = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some(out);
+        }
+        loop {
+            out.push(item(self)?);
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `null` as `None`, else `value` (an `Option` field with `#[serde(default)]`).
+    fn nullable<T>(&mut self, value: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.bytes.get(self.pos..self.pos + 4) == Some(b"null") {
+            self.pos += 4;
+            return Some(None);
+        }
+        value(self).map(Some)
+    }
+
+    /// A key without escapes, borrowed (every key we know is plain).
+    fn key(&mut self) -> Option<&'static str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let end = start + plain_len(self.bytes.get(start..)?);
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.pos = end + 1;
+        let key = self.bytes.get(start..end)?;
+        KNOWN_KEYS
+            .iter()
+            .copied()
+            .find(|k| k.as_bytes() == key)
+            .or(Some(UNKNOWN_KEY))
+    }
+
+    /// A string token's value.
+    fn string(&mut self) -> Option<String> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let run = plain_len(self.bytes.get(start..)?);
+        match self.bytes.get(start + run)? {
+            b'"' => {
+                self.pos = start + run + 1;
+                let plain = self.bytes.get(start..start + run)?;
+                return std::str::from_utf8(plain).ok().map(str::to_string);
+            }
+            b'\\' => {}
+            // A raw control character: not JSON.
+            _ => return None,
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let end = unescape_into(self.bytes, start, &mut out);
+        let value = end.and_then(|end| {
+            self.pos = end;
+            // Checked here, once per string, as serde_json checks each string it reads.
+            std::str::from_utf8(&out).ok().map(str::to_string)
+        });
+        self.scratch = out;
+        value
+    }
+
+    /// An integer that fits `i64` (a float, an exponent or a larger integer: `None`, and
+    /// serde_json decides how to read it).
+    fn int(&mut self) -> Option<i64> {
+        let negative = self.eat(b'-').is_some();
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        let digits = self.bytes.get(start..self.pos)?;
+        let valid = !digits.is_empty()
+            && digits.len() <= MAX_U64_DIGITS
+            && (digits.len() == 1 || digits.first() != Some(&b'0'))
+            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        if !valid {
+            return None;
+        }
+        let n = i128::from(
+            digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+        );
+        i64::try_from(if negative { -n } else { n }).ok()
+    }
+
+    /// `logEvents`: converted as they are read, like the derived reader's `FastEvents`.
+    fn events(&mut self) -> Option<FastEvents> {
+        let mut out = FastEvents {
+            events: Vec::new(),
+            bad_timestamps: 0,
+        };
+        self.eat(b'[')?;
+        self.skip_ws();
+        if self.eat(b']').is_some() {
+            return Some(out);
+        }
+        loop {
+            let (id, timestamp, message) = self.event()?;
+            match timestamp.0 {
+                Some(timestamp) => out.events.push(LogEvent {
+                    id: id.0,
+                    timestamp,
+                    message,
+                    extracted_fields: None,
+                }),
+                None => out.bad_timestamps += 1,
+            }
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// One event object: `id` and `timestamp` may be missing (as the derived reader's defaults
+    /// allow), `message` may not.
+    fn event(&mut self) -> Option<(LenientId, LenientTimestamp, String)> {
+        let (mut id, mut timestamp, mut message) = (None, None, None);
+        self.object(|r, key| match key {
+            "id" if id.is_none() => {
+                id = Some(LenientId(r.string()?));
+                Some(())
+            }
+            "timestamp" if timestamp.is_none() => {
+                timestamp = Some(LenientTimestamp(Some(r.int()?)));
+                Some(())
+            }
+            "message" if message.is_none() => {
+                message = Some(r.string()?);
+                Some(())
+            }
+            _ => None,
+        })?;
+        Some((
+            id.unwrap_or_default(),
+            timestamp.unwrap_or_default(),
+            message?,
+        ))
+    }
+}
+
+/// The keys `read` knows; any other is answered as `UNKNOWN_KEY`, which no match takes.
+const KNOWN_KEYS: [&str; 10] = [
+    "messageType",
+    "owner",
+    "logGroup",
+    "logStream",
+    "subscriptionFilters",
+    "policyLevel",
+    "logEvents",
+    "id",
+    "timestamp",
+    "message",
+];
+const UNKNOWN_KEY: &str = "";
+
+/// Unescapes the string whose text starts at `start` in `bytes` into `out`, returning the
+/// position after its closing quote; `None` for a raw control character, an invalid escape or
+/// an unterminated string. A JSON line in a log event has an escape every few bytes, with
+/// one-byte runs (`:`, `,`) between many of them: those are copied byte by byte, longer runs
+/// a word at a time (each word stored whole and the length then corrected, so every copy is
+/// a fixed eight bytes instead of a call to `memcpy`).
+fn unescape_into(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let mut at = start;
+    loop {
+        let b = *bytes.get(at)?;
+        match b {
+            b'\\' => {
+                let e = *bytes.get(at + 1)?;
+                match SIMPLE_ESCAPES.get(usize::from(e)).copied().unwrap_or(0) {
+                    0 if e == b'u' => {
+                        let (ch, len) = unicode(bytes.get(at + 1..)?)?;
+                        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                        at += 1 + len;
+                    }
+                    0 => return None,
+                    ch => {
+                        out.push(ch);
+                        at += 2;
+                    }
+                }
+            }
+            b'"' => return Some(at + 1),
+            0..=0x1f => return None,
+            _ if matches!(bytes.get(at + 1), Some(b'\\' | b'"')) => {
+                out.push(b);
+                at += 1;
+            }
+            _ => match bytes
+                .get(at..at + 8)
+                .and_then(|c| <[u8; 8]>::try_from(c).ok())
+            {
+                Some(word) => {
+                    let stops = stop_mask(u64::from_le_bytes(word));
+                    let len = out.len();
+                    out.extend_from_slice(&word);
+                    if stops == 0 {
+                        at += 8;
+                    } else {
+                        // The lowest flag is exact (`stop_mask`), and `b` is not a stop.
+                        let plain = (stops.trailing_zeros() / 8) as usize;
+                        out.truncate(len + plain);
+                        at += plain;
+                    }
+                }
+                // The last few bytes of the text, too few for a word.
+                None => {
+                    out.push(b);
+                    at += 1;
+                }
+            },
+        }
+    }
+}
+
+/// What each one-character escape (`\n`, `\"`…) stands for; 0 for the others.
+static SIMPLE_ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0c;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
+/// `uXXXX`, with the low half's `\uXXXX` when the first is a high surrogate.
+fn unicode(escape: &[u8]) -> Option<(char, usize)> {
+    let high = hex4(escape.get(1..5)?)?;
+    match high {
+        0xD800..=0xDBFF => {
+            let low = escape.get(5..11)?.strip_prefix(b"\\u").and_then(hex4)?;
+            if !(0xDC00..=0xDFFF).contains(&low) {
+                return None;
+            }
+            let c = 0x1_0000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+            Some((char::from_u32(c)?, 11))
+        }
+        0xDC00..=0xDFFF => None,
+        _ => Some((char::from_u32(high)?, 5)),
+    }
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    if digits.len() != 4 {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, &b| {
+        let d = char::from(b).to_digit(16)?;
+        Some(n << 4 | d)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ObjectOnly;
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    type Summary = (
+        [Option<String>; 5],
+        Option<Vec<String>>,
+        Option<(Vec<(String, i64, String)>, u64)>,
+    );
+
+    fn summary(d: Document<FastEvents>) -> Summary {
+        (
+            [
+                d.message_type,
+                d.owner,
+                d.log_group,
+                d.log_stream,
+                d.policy_level,
+            ],
+            d.subscription_filters,
+            d.log_events.map(|e| {
+                let evs = e
+                    .events
+                    .into_iter()
+                    .map(|e| {
+                        assert!(e.extracted_fields.is_none());
+                        (e.id, e.timestamp, e.message)
+                    })
+                    .collect();
+                (evs, e.bad_timestamps)
+            }),
+        )
+    }
+
+    fn serde(text: &str) -> Option<Summary> {
+        serde_json::from_str::<ObjectOnly<Document<FastEvents>>>(text)
+            .ok()
+            .map(|d| summary(d.0))
+    }
+
+    fn ours(text: &str) -> Option<Summary> {
+        read(text.as_bytes()).map(summary)
+    }
+
+    /// The contract: whatever we answer, serde_json's derived reader answers the same.
+    fn agrees(text: &str) {
+        if let Some(fast) = ours(text) {
+            assert_eq!(Some(fast), serde(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn table() {
+        let aws = r#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/echo","logStream":"2019/03/13/[$LATEST]94fa","subscriptionFilters":["f"],"policyLevel":"ACCOUNT_LEVEL_POLICY","logEvents":[{"id":"3462","timestamp":1552518348220,"message":"REPORT RequestId: 6234\tDuration: 46.84 ms\t\n"},{"id":"2","timestamp":-5,"message":"{\"level\":\"INFO\",\"msg\":\"caf\u00e9 \ud83d\ude00\"}"}]}"#;
+        // (document, whether we read it ourselves)
+        let cases: &[(&str, bool)] = &[
+            (aws, true),
+            (" {\n \"logEvents\" : [ ] , \"owner\" : null }\n", true),
+            (
+                r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#,
+                true,
+            ),
+            (r#"{"logEvents":[{"message":"no id, no timestamp"}]}"#, true),
+            (r#"{"logEvents":null}"#, true),
+            (r#"{}"#, true),
+            // Left to serde_json: unknown keys, other types, extracted fields, duplicates.
+            (r#"{"newSystemField":{"x":1},"logEvents":[]}"#, false),
+            (
+                r#"{"logEvents":[{"id":5,"timestamp":1,"message":"numeric id"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":"7","message":"string ts"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1.5,"message":"float ts"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1e3,"message":"exp ts"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1,"message":"x","extractedFields":{"a":"b"}}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","id":"2","timestamp":1,"message":"x"}]}"#,
+                false,
+            ),
+            (r#"{"owner":"a","owner":"b","logEvents":[]}"#, false),
+            (r#"{"logEvents":[{"id":"1","timestamp":1}]}"#, false),
+            (r#"{"logEvents":[["1",1,"array event"]]}"#, false),
+            // Not a (single, valid) document at all.
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1,"message":"\ud800 lone"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":01,"message":"x"}]}"#,
+                false,
+            ),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1,"message":"tab	raw"}]}"#,
+                false,
+            ),
+            (r#"{"logEvents":[]}{"logEvents":[]}"#, false),
+            (r#"{"logEvents":[],}"#, false),
+            (
+                r#"{"logEvents":[{"id":"1","timestamp":1,"message":"x"}"#,
+                false,
+            ),
+            ("", false),
+        ];
+        for (doc, fast) in cases {
+            assert_eq!(ours(doc).is_some(), *fast, "{doc}");
+            agrees(doc);
+        }
+        let (_, _, events) = ours(aws).unwrap();
+        let (events, bad) = events.unwrap();
+        assert_eq!(bad, 0);
+        assert_eq!(events[1].2, "{\"level\":\"INFO\",\"msg\":\"café 😀\"}");
+        assert_eq!(events[1].1, -5);
+        let (_, _, events) = ours(cases[3].0).unwrap();
+        assert_eq!(
+            events,
+            Some((Vec::new(), 1)),
+            "a missing timestamp is counted"
+        );
+        assert!(read(b"{\"owner\":\"\xff\"}").is_none(), "invalid UTF-8");
+    }
+
+    /// Every kind of escape in a message, valid or not: read as serde_json reads it, and
+    /// refused (left to serde_json) exactly when serde_json refuses it.
+    #[test]
+    fn escapes() {
+        let tokens = [
+            r#""""#,
+            r#""{\"level\":\"INFO\"}""#,
+            r#""a\\b\/c\b\f\n\r\t""#,
+            r#""\u00e9t\u00E9 \u20ac \u0000 \u001f""#,
+            r#""\ud83d\ude00!""#,
+            r#""été ok \"x\" ünïcödé 😀""#,
+            r#""\ud800 lone""#,
+            r#""\udc00 trailing""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800\n""#,
+            r#""\ud800""#,
+            r#""\u12G4""#,
+            r#""\u12""#,
+            r#""\x""#,
+            r#""\""#,
+            r#""ends in a backslash\"#,
+            "\"raw\u{7f} del and \u{1} control\"",
+            "\"a long plain run then a tab at its end, past a word\t\"",
+        ];
+        for token in tokens {
+            let doc = format!(r#"{{"logEvents":[{{"id":"1","timestamp":1,"message":{token}}}]}}"#);
+            let serde_ok = serde(&doc).is_some();
+            assert_eq!(ours(&doc).is_some(), serde_ok, "{doc}");
+            agrees(&doc);
+        }
+    }
+
+    fn message() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,40}",
+            "[\"\\\\/\\x00-\\x1f\u{80}-\u{10ffff}a-z{}:,]{0,40}",
+            // A JSON log line, the common case: one escape per quote.
+            ("[a-z]{1,8}", "[ -~]{0,20}").prop_map(|(k, v)| json!({ k: v, "n": 1 }).to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Documents as AWS writes them (compact or pretty, any key order): we read every one,
+        /// exactly as serde_json does.
+        #[test]
+        fn aws_shaped_documents_read_as_serde_reads_them(
+            events in prop::collection::vec(
+                ("[0-9]{0,56}", any::<i64>(), message()),
+                0..6,
+            ),
+            group in "\\PC{0,20}",
+            pretty in any::<bool>(),
+            reverse in any::<bool>(),
+        ) {
+            let evs: Vec<_> = events
+                .iter()
+                .map(|(id, ts, m)| json!({"id": id, "timestamp": ts, "message": m}))
+                .collect();
+            let mut members = [
+                ("messageType", json!("DATA_MESSAGE")),
+                ("owner", json!("123456789012")),
+                ("logGroup", json!(group)),
+                ("logStream", json!("s")),
+                ("subscriptionFilters", json!(["a", "b\"c"])),
+                ("logEvents", json!(evs)),
+            ];
+            if reverse {
+                members.reverse();
+            }
+            // Written member by member so the key order is ours, not the map's.
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| {
+                    let v = if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() };
+                    format!("{}:{v}", json!(k))
+                })
+                .collect();
+            let sep = if pretty { ",\n  " } else { "," };
+            let text = format!("{{{}}}", body.join(sep));
+            let fast = ours(&text);
+            prop_assert!(fast.is_some(), "refused {}", text);
+            prop_assert_eq!(fast, serde(&text));
+        }
+
+        /// Cut or hit by one stray byte anywhere, a document never reads differently.
+        #[test]
+        fn mangled_documents_never_disagree_with_serde(
+            events in prop::collection::vec(("[0-9]{1,4}", -5i64..5, message()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            insert in any::<prop::sample::Index>(),
+            byte in prop::sample::select(vec!['"', '\\', '{', '}', '[', ']', ',', ':', '0', '-', '.', 'e', 'u', ' ', '\u{1}', 'n']),
+        ) {
+            let evs: Vec<_> = events
+                .iter()
+                .map(|(id, ts, m)| json!({"id": id, "timestamp": ts, "message": m}))
+                .collect();
+            let text = json!({"logGroup": "g", "logEvents": evs}).to_string();
+            let chars: Vec<char> = text.chars().collect();
+            agrees(&chars[..cut.index(chars.len() + 1)].iter().collect::<String>());
+            let mut inserted = chars.clone();
+            inserted.insert(insert.index(chars.len() + 1), byte);
+            agrees(&inserted.into_iter().collect::<String>());
+        }
+    }
+}
