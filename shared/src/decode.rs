@@ -23,6 +23,9 @@ use crate::stats::Counters;
 
 mod envelope;
 
+#[doc(hidden)]
+pub use envelope::agrees_with_serde as envelope_agrees_with_serde;
+
 /// Default cap on decompressed bytes per payload, sized for a 128 MB function: a 1 MB async
 /// payload of typical logs inflates 5-15x (well under 16 MiB), and the densest payload the cap
 /// admits (empty events back to back) peaks near 5x the cap while decoding — ~82 MB here.

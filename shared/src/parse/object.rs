@@ -109,6 +109,9 @@ pub(crate) fn parse_flat(text: &str) -> Option<Map<String, Value>> {
 pub struct LazyObject {
     base: usize,
     members: Vec<Member>,
+    /// One bit per member's key (`tag_bit`): most lookups are for keys an object lacks (the
+    /// trace-id, error-type and request-id candidates), and this answers them without a scan.
+    keys: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +213,9 @@ impl LazyObject {
 
     fn member(&self, text: &str, key: &str) -> Option<&Member> {
         let tag = key_tag(key.as_bytes());
+        if self.keys & tag_bit(tag) == 0 {
+            return None;
+        }
         self.members
             .iter()
             .find(|m| m.tag == tag && (key.len() <= 7 || span(text, m.key) == key))
@@ -347,7 +353,17 @@ pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
         members.push(p.lazy_member(tag, key)?);
         Some(())
     })?;
-    Some(LazyObject { base, members })
+    let keys = members.iter().fold(0, |bits, m| bits | tag_bit(m.tag));
+    Some(LazyObject {
+        base,
+        members,
+        keys,
+    })
+}
+
+/// The bit of `LazyObject::keys` for a key with this tag: six well-mixed bits of it.
+fn tag_bit(tag: u64) -> u64 {
+    1 << (tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
 }
 
 struct Reader<'a> {
