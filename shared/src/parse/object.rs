@@ -336,6 +336,7 @@ pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
         pos: 0,
     };
     let mut members: Vec<Member> = Vec::with_capacity(16);
+    let mut keys = 0;
     p.object(|p| {
         if members.len() >= MAX_LAZY_MEMBERS {
             return None;
@@ -343,17 +344,20 @@ pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
         let key = p.plain_string()?;
         let key_text = span(text, key);
         let tag = key_tag_at(text.as_bytes(), key);
-        if members
-            .iter()
-            .any(|m| m.tag == tag && (key_text.len() <= 7 || span(text, m.key) == key_text))
+        // A key whose bit is not yet set cannot be a duplicate: most keys skip the scan.
+        let bit = tag_bit(tag);
+        if keys & bit != 0
+            && members
+                .iter()
+                .any(|m| m.tag == tag && (key_text.len() <= 7 || span(text, m.key) == key_text))
         {
             return None;
         }
+        keys |= bit;
         p.colon()?;
         members.push(p.lazy_member(tag, key)?);
         Some(())
     })?;
-    let keys = members.iter().fold(0, |bits, m| bits | tag_bit(m.tag));
     Some(LazyObject {
         base,
         members,
