@@ -6,7 +6,8 @@
 //! (aws-facts.md §2.3): it rejects unknown keys inside `awslogs`, cannot be fed from a `Value`,
 //! reads only the first gzip member, has no size cap and fails the whole batch on one bad event.
 //! Here unknown fields are ignored everywhere, one bad event is skipped and counted, and every
-//! failure of the payload itself is a typed `DecodeError`.
+//! failure of the payload itself is a typed `DecodeError`. The document in the shape AWS sends
+//! it is read by hand (`envelope`, for speed); anything else by serde_json, with the same result.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
