@@ -89,51 +89,48 @@ impl Reader<'_> {
     /// `{ "key": value, … }`, calling `member` with each key once the reader is at its value.
     fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
         self.skip_ws();
-        self.eat(b'{')?;
-        self.skip_ws();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let key = self.key()?;
-            self.skip_ws();
-            self.eat(b':')?;
-            self.skip_ws();
-            member(self, key)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.separated(b'{', b'}', |r| {
+            let key = r.key()?;
+            r.skip_ws();
+            r.eat(b':')?;
+            r.skip_ws();
+            member(r, key)
+        })
     }
 
     /// `[ item, … ]`.
     fn array<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        self.eat(b'[')?;
-        self.skip_ws();
         let mut out = Vec::new();
-        if self.eat(b']').is_some() {
-            return Some(out);
+        self.separated(b'[', b']', |r| {
+            out.push(item(r)?);
+            Some(())
+        })?;
+        Some(out)
+    }
+
+    /// `open item, item, … close` (or `open close`), calling `item` at each item.
+    fn separated(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
+        self.skip_ws();
+        if self.eat(close).is_some() {
+            return Some(());
         }
         loop {
-            out.push(item(self)?);
+            item(self)?;
             self.skip_ws();
             match self.peek()? {
                 b',' => {
                     self.pos += 1;
                     self.skip_ws();
                 }
-                b']' => {
+                b if b == close => {
                     self.pos += 1;
-                    return Some(out);
+                    return Some(());
                 }
                 _ => return None,
             }
@@ -223,13 +220,8 @@ impl Reader<'_> {
             events: Vec::new(),
             bad_timestamps: 0,
         };
-        self.eat(b'[')?;
-        self.skip_ws();
-        if self.eat(b']').is_some() {
-            return Some(out);
-        }
-        loop {
-            let (id, timestamp, message) = self.event()?;
+        self.separated(b'[', b']', |r| {
+            let (id, timestamp, message) = r.event()?;
             match timestamp.0 {
                 Some(timestamp) => out.events.push(LogEvent {
                     id: id.0,
@@ -239,19 +231,9 @@ impl Reader<'_> {
                 }),
                 None => out.bad_timestamps += 1,
             }
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                b']' => {
-                    self.pos += 1;
-                    return Some(out);
-                }
-                _ => return None,
-            }
-        }
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// One event object: `id` and `timestamp` may be missing (as the derived reader's defaults
