@@ -338,7 +338,7 @@ fn parent_object<'a>(path: &FieldPath, root: Fields<'a>) -> Option<Fields<'a>> {
 
 fn sibling_span_id(obj: Fields<'_>, malformed: &mut u64) -> Option<SpanId> {
     for key in SPAN_ID_FIELDS {
-        if let Some(Value::String(s)) = obj.get(key) {
+        if let Some(s) = obj.get_str(key) {
             let s = s.trim();
             if s.is_empty() {
                 continue;
@@ -354,13 +354,12 @@ fn sibling_span_id(obj: Fields<'_>, malformed: &mut u64) -> Option<SpanId> {
 
 fn from_fields(record: &Record, extra: &[FieldPath], malformed: &mut u64) -> Option<TraceRef> {
     for path in extra.iter().chain(BUILTIN_ID_PATHS.iter()) {
-        let value = match record.get(path) {
-            Some(Value::String(s)) => s,
-            Some(Value::Number(_)) => {
+        // Read as text: an id is a string, and a lazy record then need not copy it.
+        let Some(value) = record.get_str(path) else {
+            if let Some(Value::Number(_)) = record.get(path) {
                 *malformed += 1;
-                continue;
             }
-            _ => continue,
+            continue;
         };
         if let Some(mut found) = parse_field_value(value, malformed) {
             if found.parent_id.is_none() {
