@@ -34,13 +34,13 @@ pub(super) fn read(json: &[u8]) -> Option<Document<FastEvents>> {
     let mut seen = 0u8;
     r.object(|r, key| {
         let bit = match key {
-            "messageType" => 0,
-            "owner" => 1,
-            "logGroup" => 2,
-            "logStream" => 3,
-            "subscriptionFilters" => 4,
-            "policyLevel" => 5,
-            "logEvents" => 6,
+            b"messageType" => 0,
+            b"owner" => 1,
+            b"logGroup" => 2,
+            b"logStream" => 3,
+            b"subscriptionFilters" => 4,
+            b"policyLevel" => 5,
+            b"logEvents" => 6,
             _ => return None,
         };
         // serde's derived reader refuses a duplicate field; let it.
@@ -71,7 +71,7 @@ struct Reader<'a> {
     scratch: Vec<u8>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -87,7 +87,7 @@ impl Reader<'_> {
     }
 
     /// `{ "key": value, … }`, calling `member` with each key once the reader is at its value.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
         self.skip_ws();
         self.separated(b'{', b'}', |r| {
             let key = r.key()?;
@@ -146,8 +146,9 @@ impl Reader<'_> {
         value(self).map(Some)
     }
 
-    /// A key without escapes, borrowed (every key we know is plain).
-    fn key(&mut self) -> Option<&'static str> {
+    /// A key's text, borrowed from the document; a key with an escape is `None` (every key we
+    /// know is plain, so the derived reader decides those).
+    fn key(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.pos;
         let end = start + plain_len(self.bytes.get(start..)?);
@@ -155,12 +156,7 @@ impl Reader<'_> {
             return None;
         }
         self.pos = end + 1;
-        let key = self.bytes.get(start..end)?;
-        KNOWN_KEYS
-            .iter()
-            .copied()
-            .find(|k| k.as_bytes() == key)
-            .or(Some(UNKNOWN_KEY))
+        self.bytes.get(start..end)
     }
 
     /// A string token's value.
@@ -241,15 +237,15 @@ impl Reader<'_> {
     fn event(&mut self) -> Option<(LenientId, LenientTimestamp, String)> {
         let (mut id, mut timestamp, mut message) = (None, None, None);
         self.object(|r, key| match key {
-            "id" if id.is_none() => {
+            b"id" if id.is_none() => {
                 id = Some(LenientId(r.string()?));
                 Some(())
             }
-            "timestamp" if timestamp.is_none() => {
+            b"timestamp" if timestamp.is_none() => {
                 timestamp = Some(LenientTimestamp(Some(r.int()?)));
                 Some(())
             }
-            "message" if message.is_none() => {
+            b"message" if message.is_none() => {
                 message = Some(r.string()?);
                 Some(())
             }
@@ -262,21 +258,6 @@ impl Reader<'_> {
         ))
     }
 }
-
-/// The keys `read` knows; any other is answered as `UNKNOWN_KEY`, which no match takes.
-const KNOWN_KEYS: [&str; 10] = [
-    "messageType",
-    "owner",
-    "logGroup",
-    "logStream",
-    "subscriptionFilters",
-    "policyLevel",
-    "logEvents",
-    "id",
-    "timestamp",
-    "message",
-];
-const UNKNOWN_KEY: &str = "";
 
 /// Unescapes the string whose text starts at `start` in `bytes` into `out`, returning the
 /// position after its closing quote; `None` for a raw control character, an invalid escape or
