@@ -37,6 +37,9 @@ pub enum SinkError {
     Network(String),
     #[error("timed out")]
     Timeout,
+    /// Not attempted: the invocation's deadline had already passed.
+    #[error("not sent: the invocation deadline has passed")]
+    DeadlinePassed,
     #[error("rejected: {0}")]
     Rejected(String),
 }
@@ -49,6 +52,7 @@ impl SinkError {
             SinkError::Server(_) => "server",
             SinkError::Network(_) => "network",
             SinkError::Timeout => "timeout",
+            SinkError::DeadlinePassed => "deadline_passed",
             SinkError::Rejected(_) => "rejected",
         }
     }
@@ -322,8 +326,8 @@ async fn send_segments<T: TraceSink>(
             Err(e) => {
                 counters.incr(&format!("sink.segments_error.{}", e.key()));
                 last_error = e.to_string();
-                // A rejected call fails the same way twice.
-                if matches!(e, SinkError::Rejected(_)) && attempt == 0 {
+                // A rejected call fails the same way twice, and past the deadline nothing starts.
+                if matches!(e, SinkError::Rejected(_) | SinkError::DeadlinePassed) && attempt == 0 {
                     break;
                 }
             }
@@ -764,6 +768,7 @@ mod tests {
             (SinkError::Server(500), 2),
             (SinkError::Timeout, 2),
             (SinkError::Rejected("bad".into()), 1),
+            (SinkError::DeadlinePassed, 1),
         ];
         for (err, expected_calls) in cases {
             let segs: Vec<Segment> = (0..3).map(|i| seg(i, NOW)).collect();

@@ -15,7 +15,7 @@ use logsieve::config::CheckedConfig;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::Emitter;
+use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
 /// Set by Lambda to the function's own log group (never processed, see `handle`).
@@ -55,7 +55,13 @@ async fn finish(
     match result {
         Ok(Response { body, output }) => {
             let mut emf = Vec::new();
-            let report = emitter.emit(&output, Some(deadline_ms), &mut emf).await;
+            let report = emitter
+                .emit(
+                    &output,
+                    Deadline::for_invocation(Some(deadline_ms)),
+                    &mut emf,
+                )
+                .await;
             logsieve_aws::write_stdout(&emf);
             let stats = &output.stats;
             tracing::info!(

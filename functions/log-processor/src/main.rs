@@ -23,7 +23,7 @@ use logsieve::pipeline::{Output, Pipeline};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logsieve::sink::{is_own_log_group, EmitReport};
 use logsieve::stats::Counters;
-use logsieve_aws::Emitter;
+use logsieve_aws::{Deadline, Emitter};
 
 /// `1` makes the function print each invocation's Output as JSON instead of calling any sink.
 const ENV_DRY_RUN: &str = "LOGSIEVE_DRY_RUN";
@@ -90,7 +90,11 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
     let report = match &state.emitter {
         Some(emitter) => {
             emitter
-                .emit(&output, Some(context.deadline), &mut emf)
+                .emit(
+                    &output,
+                    Deadline::for_invocation(Some(context.deadline)),
+                    &mut emf,
+                )
                 .await
         }
         None => {

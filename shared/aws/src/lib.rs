@@ -1,15 +1,19 @@
 //! The AWS SDK side of the sinks: `logsieve::sink::{MetricSink, TraceSink}` over
 //! aws-sdk-cloudwatch PutMetricData and aws-sdk-xray PutTraceSegments, with SDK errors mapped to
-//! `SinkError` and every call bounded by the invocation's deadline.
+//! `SinkError` and every call of an invocation bounded by one [`Deadline`].
 //!
 //! Clients are built once per execution environment (`AwsClients::load`) and reused; each
-//! invocation borrows them through cheap per-deadline views (`AwsClients::sinks`).
+//! invocation borrows them through cheap views that carry its deadline (`AwsClients::sinks`).
 
+use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::config::http::HttpResponse;
+use aws_sdk_cloudwatch::config::interceptors::InterceptorContext;
+use aws_sdk_cloudwatch::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit};
@@ -23,16 +27,106 @@ use logsieve::sink::{
 };
 use logsieve::trace::{Segment, TraceSinkKind};
 
-/// Time kept back from the invocation deadline for what follows the calls: writing the EMF
-/// fallback and the summary line, and returning to the Runtime API before Lambda kills us.
+/// Time kept back from Lambda's deadline for what follows the calls: writing the EMF fallback
+/// and the summary line, and returning to the Runtime API before Lambda kills us.
 pub const DEADLINE_SAFETY_MARGIN: Duration = Duration::from_millis(750);
 
-/// Upper bound on one HTTP attempt, so a hung connection leaves room for the SDK's retries
-/// inside the budget instead of eating all of it.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bound on one HTTP attempt, so a hung connection leaves room for another attempt (X-Ray)
+/// or the EMF fallback (CloudWatch) inside the deadline instead of eating all of it.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Upper bound on opening a connection. A regional endpoint answers in milliseconds from Lambda;
+/// a dead one should cost a second, not the SDK's default of several.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Attempts per call, the first included. Backoff starts small and stays small: the deadline is
+/// seconds away and the fallback (EMF, idempotent segments) is always there, so waiting long for
+/// a retry buys nothing. With a dead endpoint a call gives up in ~`CONNECT_TIMEOUT` x attempts
+/// plus at most `MAX_BACKOFF` x (attempts - 1), well inside any function's timeout.
+pub const MAX_ATTEMPTS: u32 = 3;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Budget when the caller knows no deadline (CLI, tests).
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+/// The one deadline of an invocation: Lambda's deadline minus [`DEADLINE_SAFETY_MARGIN`]. Every
+/// sink call of the invocation runs under it: once it has passed, no new call starts (the call
+/// answers [`SinkError::DeadlinePassed`] at once and its data takes the fallback path), and a call
+/// in flight is cut at it. Lambda therefore never times the invocation out and never retries an
+/// event whose datums were already sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(tokio::time::Instant);
+
+impl Deadline {
+    /// From Lambda's `Lambda-Runtime-Deadline-Ms` (epoch ms) and the wall clock now (epoch ms).
+    pub fn from_epoch_ms(deadline_ms: u64, now_ms: u64) -> Deadline {
+        Deadline::after(budget_until(deadline_ms, now_ms))
+    }
+
+    /// `budget` from now (the CLI and tests, where no Lambda deadline exists).
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline(tokio::time::Instant::now() + budget)
+    }
+
+    /// Lambda's deadline, or [`DEFAULT_BUDGET`] from now when there is none.
+    pub fn for_invocation(deadline_ms: Option<u64>) -> Deadline {
+        match deadline_ms {
+            Some(d) => Deadline::from_epoch_ms(d, now_ms()),
+            None => Deadline::after(DEFAULT_BUDGET),
+        }
+    }
+
+    pub fn instant(&self) -> std::time::Instant {
+        self.0.into_std()
+    }
+
+    pub fn passed(&self) -> bool {
+        tokio::time::Instant::now() >= self.0
+    }
+
+    /// Runs one sink call under the deadline: refused without starting once the deadline has
+    /// passed, dropped (and the connection with it) when the deadline comes mid-call.
+    pub async fn bound<T, F>(&self, call: F) -> Result<T, SinkError>
+    where
+        F: Future<Output = Result<T, SinkError>>,
+    {
+        if self.passed() {
+            return Err(SinkError::DeadlinePassed);
+        }
+        match tokio::time::timeout_at(self.0, call).await {
+            Err(_) => Err(SinkError::Timeout),
+            Ok(result) => result,
+        }
+    }
+}
+
+/// PutMetricData is not idempotent: CloudWatch adds a datum every time it receives it. A timed-out
+/// attempt, or one whose response was lost, may have been recorded, so retrying it could count
+/// its datums twice. Such failures are not retried; the request takes the EMF fallback instead
+/// (which may at worst duplicate, never lose). Failures that prove the request was not recorded
+/// (throttling, 5xx, a refused connection) keep the SDK's standard retries.
+#[derive(Debug)]
+struct NoRetryWhenFateUnknown;
+
+impl ClassifyRetry for NoRetryWhenFateUnknown {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.output_or_error() {
+            Some(Err(e))
+                if e.is_timeout_error()
+                    || e.is_response_error()
+                    || e.as_connector_error().is_some_and(|c| c.is_timeout()) =>
+            {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "logsieve: no retry when the request's fate is unknown"
+    }
+}
 
 /// The SDK clients of one execution environment.
 #[derive(Debug, Clone)]
@@ -43,22 +137,30 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// Loads the default config chain (credentials, region, `AWS_ENDPOINT_URL`,
-    /// `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_XRAY`) with standard retries.
+    /// `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_XRAY`) with our timeouts and retries.
     pub async fn load() -> AwsClients {
         let shared = aws_config::load_defaults(BehaviorVersion::latest()).await;
         AwsClients::from_conf(&shared)
     }
 
     pub fn from_conf(shared: &aws_config::SdkConfig) -> AwsClients {
-        // Per-service builders merge these into the shared timeouts (connect timeout kept).
         let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(INITIAL_BACKOFF)
+            .with_max_backoff(MAX_BACKOFF);
         let cw = aws_sdk_cloudwatch::config::Builder::from(shared)
             .timeout_config(timeouts.clone())
+            .retry_config(retries.clone())
+            .retry_classifier(NoRetryWhenFateUnknown)
             .build();
+        // Segment documents are idempotent (deterministic ids): X-Ray keeps every standard retry.
         let xr = aws_sdk_xray::config::Builder::from(shared)
             .timeout_config(timeouts)
+            .retry_config(retries)
             .build();
         AwsClients {
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cw),
@@ -66,21 +168,16 @@ impl AwsClients {
         }
     }
 
-    /// Sinks whose calls (SDK retries included) end before `deadline_ms` (epoch ms) minus the
-    /// safety margin; `None` uses `DEFAULT_BUDGET`.
-    pub fn sinks(&self, deadline_ms: Option<u64>) -> (CloudWatchSink, XrayTraceSink) {
-        let budget = match deadline_ms {
-            Some(d) => budget_until(d, now_ms()),
-            None => DEFAULT_BUDGET,
-        };
+    /// Sinks whose every call runs under `deadline`.
+    pub fn sinks(&self, deadline: Deadline) -> (CloudWatchSink, XrayTraceSink) {
         (
             CloudWatchSink {
                 client: self.cloudwatch.clone(),
-                budget,
+                deadline,
             },
             XrayTraceSink {
                 client: self.xray.clone(),
-                budget,
+                deadline,
             },
         )
     }
@@ -104,6 +201,15 @@ impl Emitter {
         } else {
             None
         };
+        Emitter::with_clients(metrics, traces, clients)
+    }
+
+    /// With clients built by the caller (tests point them at a local server).
+    pub fn with_clients(
+        metrics: MetricSinkKind,
+        traces: TraceSinkKind,
+        clients: Option<AwsClients>,
+    ) -> Emitter {
         Emitter {
             metrics,
             traces,
@@ -111,18 +217,13 @@ impl Emitter {
         }
     }
 
-    /// Sends one invocation's output within the deadline; EMF lines (the `emf` sink, or the
+    /// Sends one invocation's output under its deadline; EMF lines (the `emf` sink, or the
     /// fallback for failed PutMetricData requests) are appended to `emf` for the caller to write
     /// to stdout in one piece.
-    pub async fn emit(
-        &self,
-        output: &Output,
-        deadline_ms: Option<u64>,
-        emf: &mut Vec<u8>,
-    ) -> EmitReport {
+    pub async fn emit(&self, output: &Output, deadline: Deadline, emf: &mut Vec<u8>) -> EmitReport {
         let (cw, xray) = match &self.clients {
             Some(c) => {
-                let (cw, xr) = c.sinks(deadline_ms);
+                let (cw, xr) = c.sinks(deadline);
                 (Some(cw), Some(xr))
             }
             None => (None, None),
@@ -182,25 +283,23 @@ pub fn budget_until(deadline_ms: u64, now_ms: u64) -> Duration {
 #[derive(Debug, Clone)]
 pub struct CloudWatchSink {
     client: aws_sdk_cloudwatch::Client,
-    budget: Duration,
+    deadline: Deadline,
 }
 
 impl MetricSink for CloudWatchSink {
     async fn put_metric_data(&self, request: &PutMetricDataRequest) -> Result<(), SinkError> {
-        if self.budget.is_zero() {
-            return Err(SinkError::Timeout);
-        }
-        let call = self
-            .client
-            .put_metric_data()
-            .namespace(&request.namespace)
-            .set_metric_data(Some(request.datums.iter().map(to_sdk_datum).collect()))
-            .send();
-        match tokio::time::timeout(self.budget, call).await {
-            Err(_) => Err(SinkError::Timeout),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(map_sdk_error(&e)),
-        }
+        self.deadline
+            .bound(async {
+                self.client
+                    .put_metric_data()
+                    .namespace(&request.namespace)
+                    .set_metric_data(Some(request.datums.iter().map(to_sdk_datum).collect()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| map_sdk_error(&e))
+            })
+            .await
     }
 }
 
@@ -231,7 +330,7 @@ pub fn to_sdk_datum(d: &MetricDatum) -> CwDatum {
 #[derive(Debug, Clone)]
 pub struct XrayTraceSink {
     client: aws_sdk_xray::Client,
-    budget: Duration,
+    deadline: Deadline,
 }
 
 impl TraceSink for XrayTraceSink {
@@ -239,28 +338,27 @@ impl TraceSink for XrayTraceSink {
         &self,
         segments: &[&Segment],
     ) -> Result<Vec<Unprocessed>, SinkError> {
-        if self.budget.is_zero() {
-            return Err(SinkError::Timeout);
-        }
         let docs = segments.iter().map(|s| s.document.clone()).collect();
-        let call = self
-            .client
-            .put_trace_segments()
-            .set_trace_segment_documents(Some(docs))
-            .send();
-        match tokio::time::timeout(self.budget, call).await {
-            Err(_) => Err(SinkError::Timeout),
-            Ok(Err(e)) => Err(map_sdk_error(&e)),
-            Ok(Ok(out)) => Ok(out
-                .unprocessed_trace_segments()
-                .iter()
-                .map(|u| Unprocessed {
-                    id: u.id().unwrap_or_default().to_string(),
-                    error_code: u.error_code().map(str::to_string),
-                    message: u.message().map(str::to_string),
-                })
-                .collect()),
-        }
+        self.deadline
+            .bound(async {
+                let out = self
+                    .client
+                    .put_trace_segments()
+                    .set_trace_segment_documents(Some(docs))
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error(&e))?;
+                Ok(out
+                    .unprocessed_trace_segments()
+                    .iter()
+                    .map(|u| Unprocessed {
+                        id: u.id().unwrap_or_default().to_string(),
+                        error_code: u.error_code().map(str::to_string),
+                        message: u.message().map(str::to_string),
+                    })
+                    .collect())
+            })
+            .await
     }
 }
 
