@@ -190,27 +190,87 @@ struct AwsLogs<'a> {
     data: Option<Cow<'a, str>>,
 }
 
+/// One Kinesis or Firehose record, read member by member so that a record of the wrong shape
+/// fails alone (reported by its id) instead of failing the whole event.
 #[derive(Deserialize)]
 struct KinesisRecord<'a> {
     #[serde(borrow, default)]
-    kinesis: Option<KinesisData<'a>>,
+    kinesis: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct KinesisData<'a> {
     #[serde(borrow, default)]
-    data: Option<Cow<'a, str>>,
-    #[serde(default, rename = "sequenceNumber")]
-    sequence_number: Option<String>,
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "sequenceNumber")]
+    sequence_number: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct FirehoseRecord<'a> {
-    #[serde(default, rename = "recordId")]
-    record_id: Option<String>,
+    #[serde(borrow, default, rename = "recordId")]
+    record_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    data: Option<Cow<'a, str>>,
+    data: Option<&'a RawValue>,
 }
+
+/// A record's identifier: a JSON string, or a number's digits (Kinesis sequence numbers are
+/// decimal digits; a producer that wrote one as a number still names the record by them).
+fn record_id(raw: Option<&RawValue>) -> Option<String> {
+    let text = raw?.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text).ok(),
+        Some(b'0'..=b'9') => Some(text.to_string()),
+        _ => None,
+    }
+}
+
+/// A record's `data` member as text, or the unit's error.
+fn record_data<'a>(
+    raw: Option<&'a RawValue>,
+    field: &'static str,
+) -> Result<Cow<'a, str>, DecodeError> {
+    let raw = raw.ok_or(DecodeError::UnknownShape)?;
+    serde_json::from_str::<Cow<'a, str>>(raw.get()).map_err(|_| DecodeError::NotAString { field })
+}
+
+/// Top-level members of an event beside the one that decides its kind: never read, so counted
+/// (`decode.ignored_part.<member>`) rather than dropped silently.
+fn count_ignored(probe: &Probe<'_>, kind: InputKind, counters: &mut Counters) {
+    let parts = [
+        (
+            probe.awslogs.is_some(),
+            InputKind::Subscription,
+            COUNTER_IGNORED_AWSLOGS,
+        ),
+        (
+            probe.kinesis_records.is_some(),
+            InputKind::Kinesis,
+            COUNTER_IGNORED_KINESIS_RECORDS,
+        ),
+        (
+            probe.records.is_some(),
+            InputKind::Firehose,
+            COUNTER_IGNORED_FIREHOSE_RECORDS,
+        ),
+        (
+            probe.log_events.is_some() || probe.message_type.is_some(),
+            InputKind::Document,
+            COUNTER_IGNORED_DOCUMENT,
+        ),
+    ];
+    for (present, owner, counter) in parts {
+        if present && owner != kind {
+            counters.incr(counter);
+        }
+    }
+}
+
+/// Counters: a top-level member ignored because another one decided the event's kind.
+pub const COUNTER_IGNORED_AWSLOGS: &str = "decode.ignored_part.awslogs";
+pub const COUNTER_IGNORED_KINESIS_RECORDS: &str = "decode.ignored_part.Records";
+pub const COUNTER_IGNORED_FIREHOSE_RECORDS: &str = "decode.ignored_part.records";
+pub const COUNTER_IGNORED_DOCUMENT: &str = "decode.ignored_part.logEvents";
 
 /// Decodes any supported Lambda event. An `Err` means the event itself is unusable; errors of
 /// single Kinesis/Firehose records are reported in their `Unit`.
@@ -242,19 +302,22 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
             }],
         )
     } else if let Some(raw) = probe.kinesis_records {
-        let records: Vec<KinesisRecord<'_>> =
+        let records: Vec<&RawValue> =
             serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownShape)?;
         let units = records
             .into_iter()
             .map(|r| {
-                let (data, id) = match r.kinesis {
-                    Some(k) => (k.data, k.sequence_number),
+                let kinesis = serde_json::from_str::<KinesisRecord<'_>>(r.get())
+                    .ok()
+                    .and_then(|r| r.kinesis)
+                    .and_then(|k| serde_json::from_str::<KinesisData<'_>>(k.get()).ok());
+                let (data, id) = match kinesis {
+                    Some(k) => (k.data, record_id(k.sequence_number)),
                     None => (None, None),
                 };
-                let result = match data {
-                    Some(d) => decode_data("Records[].kinesis.data", &d, limits, &mut counters),
-                    None => Err(DecodeError::UnknownShape),
-                };
+                let field = "Records[].kinesis.data";
+                let result = record_data(data, field)
+                    .and_then(|d| decode_data(field, &d, limits, &mut counters));
                 Unit {
                     record_id: id,
                     result,
@@ -263,17 +326,20 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
             .collect();
         (InputKind::Kinesis, units)
     } else if let Some(raw) = probe.records {
-        let records: Vec<FirehoseRecord<'_>> =
+        let records: Vec<&RawValue> =
             serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownShape)?;
         let units = records
             .into_iter()
             .map(|r| {
-                let result = match r.data {
-                    Some(d) => decode_data("records[].data", &d, limits, &mut counters),
-                    None => Err(DecodeError::UnknownShape),
+                let (data, id) = match serde_json::from_str::<FirehoseRecord<'_>>(r.get()) {
+                    Ok(r) => (r.data, record_id(r.record_id)),
+                    Err(_) => (None, None),
                 };
+                let field = "records[].data";
+                let result = record_data(data, field)
+                    .and_then(|d| decode_data(field, &d, limits, &mut counters));
                 Unit {
-                    record_id: r.record_id,
+                    record_id: id,
                     result,
                 }
             })
@@ -296,6 +362,7 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
     } else {
         return Err(DecodeError::UnknownShape);
     };
+    count_ignored(&probe, kind, &mut counters);
     for unit in &units {
         if let Err(e) = &unit.result {
             counters.incr(e.key());
@@ -788,6 +855,115 @@ mod tests {
         assert!(d.units[0].result.is_ok());
         assert!(matches!(d.units[1].result, Err(DecodeError::Base64 { .. })));
         assert_eq!(d.counters.get("decode.error.base64"), 1);
+    }
+
+    #[test]
+    fn a_record_of_the_wrong_shape_fails_alone() {
+        let good = b64(&gzip(DOC.as_bytes()));
+        let kinesis = |bad: &str| {
+            format!(
+                r#"{{"Records":[{{"kinesis":{{"data":"{good}","sequenceNumber":"1"}}}},{bad},{{"kinesis":{{"data":"{good}","sequenceNumber":"3"}}}}]}}"#
+            )
+        };
+        let firehose = |bad: &str| {
+            format!(
+                r#"{{"records":[{{"recordId":"r1","data":"{good}"}},{bad},{{"recordId":"r3","data":"{good}"}}]}}"#
+            )
+        };
+        // (event, id of the bad record, its error's counter key)
+        let cases = [
+            (
+                kinesis(r#"{"kinesis":{"data":5,"sequenceNumber":"2"}}"#),
+                Some("2"),
+                "decode.error.not_a_string",
+            ),
+            (
+                kinesis(r#"{"kinesis":{"data":"!!!","sequenceNumber":2}}"#),
+                Some("2"),
+                "decode.error.base64",
+            ),
+            (
+                kinesis(r#"{"kinesis":{"data":"x","sequenceNumber":{"n":2}}}"#),
+                None,
+                "decode.error.base64",
+            ),
+            (
+                kinesis(r#"{"kinesis":"nope"}"#),
+                None,
+                "decode.error.unknown_shape",
+            ),
+            (kinesis("7"), None, "decode.error.unknown_shape"),
+            (
+                firehose(r#"{"recordId":"r2","data":["x"]}"#),
+                Some("r2"),
+                "decode.error.not_a_string",
+            ),
+            (
+                firehose(r#"{"recordId":"r2"}"#),
+                Some("r2"),
+                "decode.error.unknown_shape",
+            ),
+            (
+                firehose(r#"{"recordId":false,"data":"!!!"}"#),
+                None,
+                "decode.error.base64",
+            ),
+            (firehose("null"), None, "decode.error.unknown_shape"),
+        ];
+        for (event, bad_id, key) in cases {
+            let d = decode_input(event.as_bytes(), &limits()).unwrap_or_else(|e| {
+                panic!("the whole event failed ({e}) for {event}");
+            });
+            assert_eq!(d.units.len(), 3, "{event}");
+            assert_eq!(d.units[0].result.as_ref().unwrap().len(), 1, "{event}");
+            assert_eq!(d.units[2].result.as_ref().unwrap().len(), 1, "{event}");
+            assert!(d.units[1].result.is_err(), "{event}");
+            assert_eq!(d.units[1].record_id.as_deref(), bad_id, "{event}");
+            assert_eq!(d.counters.get(key), 1, "{event}");
+        }
+    }
+
+    #[test]
+    fn members_beside_the_one_that_decides_the_kind_are_counted() {
+        let good = b64(&gzip(DOC.as_bytes()));
+        let cases = [
+            (
+                format!(r#"{{"awslogs":{{"data":"{good}"}},"Records":[]}}"#),
+                InputKind::Subscription,
+                vec![COUNTER_IGNORED_KINESIS_RECORDS],
+            ),
+            (
+                format!(r#"{{"awslogs":{{"data":"{good}"}},"records":[],"logEvents":[]}}"#),
+                InputKind::Subscription,
+                vec![COUNTER_IGNORED_FIREHOSE_RECORDS, COUNTER_IGNORED_DOCUMENT],
+            ),
+            (
+                format!(
+                    r#"{{"Records":[{{"kinesis":{{"data":"{good}","sequenceNumber":"1"}}}}],"records":[]}}"#
+                ),
+                InputKind::Kinesis,
+                vec![COUNTER_IGNORED_FIREHOSE_RECORDS],
+            ),
+            (
+                format!(r#"{{"awslogs":{{"data":"{good}"}}}}"#),
+                InputKind::Subscription,
+                vec![],
+            ),
+        ];
+        let all = [
+            COUNTER_IGNORED_AWSLOGS,
+            COUNTER_IGNORED_KINESIS_RECORDS,
+            COUNTER_IGNORED_FIREHOSE_RECORDS,
+            COUNTER_IGNORED_DOCUMENT,
+        ];
+        for (event, kind, ignored) in cases {
+            let d = decode_input(event.as_bytes(), &limits()).unwrap();
+            assert_eq!(d.kind, kind, "{event}");
+            for key in all {
+                let expected = u64::from(ignored.contains(&key));
+                assert_eq!(d.counters.get(key), expected, "{key} in {event}");
+            }
+        }
     }
 
     #[test]
