@@ -128,15 +128,6 @@ pub struct EmitReport {
     pub counters: Counters,
 }
 
-/// True when a batch comes from the function's own log group: processing it would feed the
-/// function its own output (summary lines, EMF fallbacks) forever.
-pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> bool {
-    match own_log_group {
-        Some(own) => !own.is_empty() && batch_log_group == own,
-        None => false,
-    }
-}
-
 /// Sends metrics and segments concurrently; never fails (every failure is counted and, for
 /// metrics, written as EMF on `out`).
 pub async fn emit<S: MetricSink, T: TraceSink, W: Write + Send>(
@@ -840,24 +831,6 @@ mod tests {
         assert_eq!(report.segments_sent, 2);
         assert_eq!(report.metrics_sent + report.metrics_fallback, 6);
         assert_eq!(report.metrics_fallback, 2);
-    }
-
-    #[test]
-    fn loop_guard() {
-        let cases = [
-            ("/aws/lambda/logsieve", Some("/aws/lambda/logsieve"), true),
-            ("/aws/lambda/app", Some("/aws/lambda/logsieve"), false),
-            (
-                "/aws/lambda/logsieve-2",
-                Some("/aws/lambda/logsieve"),
-                false,
-            ),
-            ("", Some(""), false),
-            ("/aws/lambda/logsieve", None, false),
-        ];
-        for (group, own, expected) in cases {
-            assert_eq!(is_own_log_group(group, own), expected, "{group} vs {own:?}");
-        }
     }
 
     #[test]

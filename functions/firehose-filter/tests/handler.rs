@@ -2,10 +2,12 @@
 //! Firehose sends for a CloudWatch Logs subscription (each record's data: base64 of gzip'd
 //! CloudWatch Logs JSON).
 
+use aws_lambda_events::firehose::KinesisFirehoseResponseRecord;
 use base64::Engine;
-use firehose_filter::{handle, HandleError, RecordResult};
+use firehose_filter::{handle, RESULT_DROPPED, RESULT_FAILED, RESULT_OK};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::encode::{b64, gzip};
+use logsieve::driver::DriveError;
 use logsieve::pipeline::Pipeline;
 use serde_json::{json, Map, Value};
 
@@ -64,8 +66,11 @@ fn pipeline(config: &str) -> Pipeline {
     Pipeline::new(CheckedConfig::from_toml(config).unwrap()).with_records(true)
 }
 
-/// The objects in one `Ok` record's data: base64 → NDJSON, one object per line.
-fn lines(data: &str) -> Vec<Map<String, Value>> {
+/// The objects in one `Ok` record's data as Firehose reads it: base64 on the wire → NDJSON, one
+/// object per line.
+fn lines(record: &KinesisFirehoseResponseRecord) -> Vec<Map<String, Value>> {
+    let wire = serde_json::to_value(record).unwrap();
+    let data = wire["data"].as_str().expect("data is a base64 string");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
         .unwrap();
@@ -102,33 +107,38 @@ fn each_record_gets_ok_dropped_or_processing_failed() {
     ];
     let mut p = pipeline(KEEP_CONFIG);
     let resp = handle(&event(records), &mut p, None).unwrap();
-    let got: Vec<(&str, RecordResult)> = resp
+    let got: Vec<(&str, &str)> = resp
         .body
         .records
         .iter()
-        .map(|r| (r.record_id.as_str(), r.result))
+        .map(|r| {
+            (
+                r.record_id.as_deref().unwrap(),
+                r.result.as_deref().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("ok-1", RecordResult::Ok),
-            ("control", RecordResult::Dropped),
-            ("not-base64", RecordResult::ProcessingFailed),
-            ("not-gzip", RecordResult::ProcessingFailed),
-            ("not-a-document", RecordResult::ProcessingFailed),
-            ("ok-2", RecordResult::Ok),
+            ("ok-1", RESULT_OK),
+            ("control", RESULT_DROPPED),
+            ("not-base64", RESULT_FAILED),
+            ("not-gzip", RESULT_FAILED),
+            ("not-a-document", RESULT_FAILED),
+            ("ok-2", RESULT_OK),
         ]
     );
-    assert_eq!(lines(&resp.body.records[0].data).len(), 2);
+    assert_eq!(lines(&resp.body.records[0]).len(), 2);
     assert_eq!(
-        lines(&resp.body.records[5].data).len(),
+        lines(&resp.body.records[5]).len(),
         2,
         "both documents of the record"
     );
     for r in &resp.body.records[1..5] {
-        assert!(r.data.is_empty(), "{}: no data unless Ok", r.record_id);
+        assert!(r.data.is_empty(), "{:?}: no data unless Ok", r.record_id);
     }
-    assert_eq!(resp.output.stats.errors.len(), 3);
+    assert_eq!(resp.driven.output.stats.errors.len(), 3);
     // The wire names Firehose checks.
     let wire = serde_json::to_value(&resp.body).unwrap();
     assert_eq!(wire["records"][0]["recordId"], "ok-1");
@@ -156,7 +166,7 @@ fn ok_data_is_exactly_what_the_pipeline_selects() {
         .flat_map(|u| u.result.unwrap())
         .flat_map(|b| direct.process(b).records)
         .collect();
-    assert_eq!(lines(&resp.body.records[0].data), want);
+    assert_eq!(lines(&resp.body.records[0]), want);
 }
 
 #[test]
@@ -165,7 +175,7 @@ fn ok_data_contains_only_the_selected_fields() {
     let doc = document("/aws/lambda/orders", &[LINE_A, LINE_B]);
     let mut p = pipeline(KEEP_CONFIG);
     let resp = handle(&event(vec![record("r", &gz(&doc))]), &mut p, None).unwrap();
-    for line in lines(&resp.body.records[0].data) {
+    for line in lines(&resp.body.records[0]) {
         let fields: Vec<&str> = line
             .keys()
             .filter(|k| !k.starts_with('@'))
@@ -201,16 +211,14 @@ fn nothing_selected_is_dropped_and_own_group_is_skipped() {
         Some(own),
     )
     .unwrap();
-    let got: Vec<RecordResult> = resp.body.records.iter().map(|r| r.result).collect();
-    assert_eq!(
-        got,
-        vec![
-            RecordResult::Dropped,
-            RecordResult::Dropped,
-            RecordResult::Ok
-        ]
-    );
-    let kept = lines(&resp.body.records[2].data);
+    let got: Vec<&str> = resp
+        .body
+        .records
+        .iter()
+        .map(|r| r.result.as_deref().unwrap())
+        .collect();
+    assert_eq!(got, vec![RESULT_DROPPED, RESULT_DROPPED, RESULT_OK]);
+    let kept = lines(&resp.body.records[2]);
     assert_eq!(
         kept.len(),
         1,
@@ -240,9 +248,9 @@ fn unusable_events_fail_the_invocation() {
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"));
         let expected = match name {
-            "truncated JSON" => matches!(err, HandleError::Event(_)),
-            "a Kinesis event" => matches!(err, HandleError::WrongKind(_)),
-            _ => matches!(err, HandleError::MissingRecordId { index: 0 }),
+            "truncated JSON" => matches!(err, DriveError::Event(_)),
+            "a Kinesis event" => matches!(err, DriveError::WrongKind { .. }),
+            _ => matches!(err, DriveError::MissingRecordId { index: 0 }),
         };
         assert!(expected, "{name}: unexpected {err:?}");
         let want_type = match name {

@@ -1,9 +1,10 @@
 //! Drives the kinesis-processor handler with Kinesis events shaped like the ones Lambda delivers
 //! (CloudWatch Logs → Kinesis Data Streams → event source mapping).
 
-use kinesis_processor::{handle, HandleError, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP};
+use kinesis_processor::{handle, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::encode::{b64, gzip};
+use logsieve::driver::DriveError;
 use logsieve::pipeline::Pipeline;
 use serde_json::{json, Value};
 
@@ -52,10 +53,10 @@ fn pipeline() -> Pipeline {
     Pipeline::new(CheckedConfig::default_config().unwrap()).with_records(false)
 }
 
-fn failure_ids(body: &kinesis_processor::BatchResponse) -> Vec<&str> {
+fn failure_ids(body: &aws_lambda_events::streams::KinesisEventResponse) -> Vec<&str> {
     body.batch_item_failures
         .iter()
-        .map(|f| f.item_identifier.as_str())
+        .map(|f| f.item_identifier.as_deref().unwrap())
         .collect()
 }
 
@@ -137,7 +138,7 @@ fn partial_batch_response_names_exactly_the_undecodable_records() {
         let resp = handle(&event(records), &mut p, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(failure_ids(&resp.body), want, "{name}");
         assert_eq!(
-            resp.output.stats.errors.len(),
+            resp.driven.output.stats.errors.len(),
             want.len(),
             "{name}: one error line per failed record"
         );
@@ -166,10 +167,10 @@ fn records_after_a_failure_are_deferred_not_double_counted() {
     let resp = handle(&event(records), &mut p, None).unwrap();
     assert_eq!(failure_ids(&resp.body), vec!["2"]);
     assert_eq!(
-        resp.output.stats.events, 2,
+        resp.driven.output.stats.events, 2,
         "only record 1's events are processed"
     );
-    assert_eq!(resp.output.stats.counters.get(COUNTER_DEFERRED), 1);
+    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_DEFERRED), 1);
 }
 
 #[test]
@@ -190,8 +191,8 @@ fn good_records_go_through_the_pipeline_unchanged() {
     for b in decoded.units.into_iter().flat_map(|u| u.result.unwrap()) {
         want.merge(direct.process(b));
     }
-    assert_eq!(resp.output.stats.events, 3);
-    assert_eq!(resp.output.metrics, want.metrics);
+    assert_eq!(resp.driven.output.stats.events, 3);
+    assert_eq!(resp.driven.output.metrics, want.metrics);
     assert!(resp.body.batch_item_failures.is_empty());
 }
 
@@ -209,10 +210,17 @@ fn own_log_group_is_skipped() {
     )
     .unwrap();
     assert_eq!(
-        resp.output.stats.events, 1,
+        resp.driven.output.stats.events, 1,
         "only the other group's event is processed"
     );
-    assert_eq!(resp.output.stats.counters.get(COUNTER_OWN_LOG_GROUP), 1);
+    assert_eq!(
+        resp.driven
+            .output
+            .stats
+            .counters
+            .get(COUNTER_OWN_LOG_GROUP_EVENTS),
+        1
+    );
     assert!(resp.body.batch_item_failures.is_empty());
 }
 
@@ -238,11 +246,11 @@ fn unusable_events_fail_the_invocation() {
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"));
         match (name, &err) {
-            ("not JSON", HandleError::Event(_)) => {}
-            ("a subscription event", HandleError::WrongKind(_)) => {}
+            ("not JSON", DriveError::Event(_)) => {}
+            ("a subscription event", DriveError::WrongKind { .. }) => {}
             (
                 "a failed record without sequenceNumber",
-                HandleError::Unidentified { index: 0, .. },
+                DriveError::Unidentified { index: 0, .. },
             ) => {}
             _ => panic!("{name}: unexpected {err:?}"),
         }

@@ -5,6 +5,8 @@
 //! Clients are built once per execution environment (`AwsClients::load`) and reused; each
 //! invocation borrows them through cheap views that carry its deadline (`AwsClients::sinks`).
 
+pub mod lambda;
+
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

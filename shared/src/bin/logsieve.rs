@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
 use logsieve::config::{CheckedConfig, Config, DEFAULT_CONFIG, ENV_CONFIG};
-use logsieve::decode::decode_input;
+use logsieve::driver::{drive, DriveError, EventSource};
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
 use logsieve::pipeline::{match_input, Output, Pipeline};
@@ -204,33 +204,23 @@ fn process(
     files: &[String],
 ) -> Result<ExitCode, Failure> {
     let config = load_config(config)?;
-    let limits = config.decode;
     let mut pipeline = Pipeline::new(config);
     let mut out = Output::default();
     for name in files {
         let bytes = read_input(name)?;
-        match decode_input(&bytes, &limits) {
-            Ok(decoded) => {
-                out.stats.counters.merge(&decoded.counters);
-                for unit in decoded.units {
-                    match unit.result {
-                        Ok(batches) => {
-                            for b in batches {
-                                out.merge(pipeline.process(b));
-                            }
-                        }
-                        Err(e) => {
-                            let at = unit
-                                .record_id
-                                .map(|r| format!(" record {r}"))
-                                .unwrap_or_default();
-                            out.stats.errors.push(format!("{name}{at}: {e}"));
-                        }
-                    }
+        match drive(EventSource::Any, &bytes, &mut pipeline, None) {
+            Ok(driven) => {
+                let mut got = driven.output;
+                for e in &mut got.stats.errors {
+                    let sep = if e.starts_with("record ") { " " } else { ": " };
+                    *e = format!("{name}{sep}{e}");
                 }
+                out.merge(got);
             }
             Err(e) => {
-                out.stats.counters.incr(e.key());
+                if let DriveError::Event(d) = &e {
+                    out.stats.counters.incr(d.key());
+                }
                 out.stats.errors.push(format!("{name}: {e}"));
             }
         }

@@ -137,6 +137,26 @@ impl LambdaMetrics {
         })
     }
 
+    /// The name of every built-in metric (what dashboards and alarms may name).
+    pub fn names(&self) -> [&str; 13] {
+        [
+            &self.invocations,
+            &self.duration,
+            &self.billed,
+            &self.memory_size,
+            &self.max_memory,
+            &self.utilization,
+            &self.init,
+            &self.cold_starts,
+            &self.restore,
+            &self.errors,
+            &self.timeouts,
+            &self.out_of_memory,
+            &self.cost,
+        ]
+        .map(|m| m.name())
+    }
+
     /// Adds the samples of one platform event; `function` is the (cardinality-capped)
     /// `FunctionName` value.
     pub(crate) fn derive(

@@ -1,0 +1,181 @@
+//! What every Lambda function does around the pipeline: read the execution environment's
+//! settings once, end each invocation the same way (send under one deadline, write the EMF lines
+//! and self metrics in one piece, log one summary line) and turn a failed event into a named
+//! error for Lambda. A function's `main.rs` is left with its event source and its response.
+
+use std::time::Instant;
+
+use lambda_runtime::Diagnostic;
+use logsieve::driver::{DriveError, Driven};
+use logsieve::metrics::encode_emf;
+use logsieve::sink::EmitReport;
+use logsieve::telemetry::{
+    self_metric_datums, InvocationNumbers, SelfMetricsConfig, DEFAULT_SELF_NAMESPACE,
+    ENV_SELF_METRICS, ENV_SELF_NAMESPACE,
+};
+
+use crate::{now_ms, write_stdout, Deadline, Emitter};
+
+/// Set by Lambda to the function's own log group (never processed: see `logsieve::driver`).
+pub const ENV_OWN_LOG_GROUP: &str = "AWS_LAMBDA_LOG_GROUP_NAME";
+/// Set by Lambda to the function's name (the self metrics' dimension).
+pub const ENV_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// `1` makes the subscription function print each invocation's output as JSON instead of calling
+/// any sink (local runs with cargo-lambda).
+pub const ENV_DRY_RUN: &str = "LOGSIEVE_DRY_RUN";
+
+/// Settings of one execution environment, read once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub own_log_group: Option<String>,
+    /// `None` when `LOGSIEVE_SELF_METRICS` is `0` or `false`.
+    pub self_metrics: Option<SelfMetricsConfig>,
+}
+
+impl Environment {
+    pub fn from_env() -> Environment {
+        Environment::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From any variable lookup (tests pass a map).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Environment {
+        let off = var(ENV_SELF_METRICS)
+            .is_some_and(|v| v.trim() == "0" || v.trim().eq_ignore_ascii_case("false"));
+        let self_metrics = (!off).then(|| SelfMetricsConfig {
+            namespace: var(ENV_SELF_NAMESPACE)
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_SELF_NAMESPACE.into()),
+            function_name: var(ENV_FUNCTION_NAME).unwrap_or_else(|| "unknown".into()),
+        });
+        Environment {
+            own_log_group: var(ENV_OWN_LOG_GROUP).filter(|g| !g.is_empty()),
+            self_metrics,
+        }
+    }
+}
+
+/// True when `name` is set to `1` or `true`.
+pub fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// Where an invocation's metrics and segments go.
+pub enum Sinks<'a> {
+    Emit(&'a Emitter),
+    /// Print the whole output as one JSON line instead.
+    DryRun,
+    /// Nowhere: the Firehose transformation, whose logs usually also reach a metrics function
+    /// and would be counted twice.
+    Off,
+}
+
+/// Ends an invocation: sends the output under `deadline`, writes EMF lines and the self metrics
+/// to stdout in one piece (so Lambda's log capture takes them whole), logs the summary line.
+pub async fn finish(
+    env: &Environment,
+    sinks: Sinks<'_>,
+    driven: &Driven,
+    deadline: Deadline,
+    started: Instant,
+) -> EmitReport {
+    let mut stdout = Vec::new();
+    let report = match sinks {
+        Sinks::Emit(emitter) => emitter.emit(&driven.output, deadline, &mut stdout).await,
+        Sinks::DryRun => {
+            // Output holds only JSON-representable values; an empty line would be the only loss.
+            let json = serde_json::to_string(&driven.output).unwrap_or_default();
+            stdout.extend_from_slice(json.as_bytes());
+            stdout.push(b'\n');
+            EmitReport::default()
+        }
+        Sinks::Off => EmitReport::default(),
+    };
+    let failed_units = driven.failed().count() as u64;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(config) = &env.self_metrics {
+        let numbers = InvocationNumbers::new(&driven.output, failed_units, &report, duration_ms);
+        for line in encode_emf(&self_metric_datums(config, &numbers, now_ms() as i64)) {
+            stdout.extend_from_slice(line.as_bytes());
+            stdout.push(b'\n');
+        }
+    }
+    write_stdout(&stdout);
+    summary(driven, failed_units, &report, duration_ms);
+    report
+}
+
+/// The one structured line per invocation, the same for every function.
+fn summary(driven: &Driven, failed_units: u64, report: &EmitReport, duration_ms: u64) {
+    let output = &driven.output;
+    let stats = &output.stats;
+    let mut all = stats.counters.clone();
+    all.merge(&report.counters);
+    let counters = serde_json::to_string(&all).unwrap_or_default();
+    tracing::info!(
+        events_in = stats.events,
+        parsed = stats.parsed,
+        selected = stats.selected,
+        dropped = stats.dropped,
+        units = driven.units.len(),
+        failed_units,
+        metrics = output.metrics.len(),
+        metrics_sent = report.metrics_sent,
+        metrics_emf = report.metrics_emf,
+        metrics_fallback = report.metrics_fallback,
+        segments = output.segments.len(),
+        segments_sent = report.segments_sent,
+        segments_failed = report.segments_failed,
+        segments_expired = report.segments_expired,
+        duration_ms,
+        counters = %counters,
+        "logsieve invocation summary"
+    );
+}
+
+/// A failed event as Lambda's error: logged, with a named `errorType` (not the Rust type name)
+/// in Lambda's log line and in the on-failure destination's record. Lambda then retries it.
+pub fn fail(e: &DriveError) -> Diagnostic {
+    tracing::error!(error = %e, error_type = e.error_type(), "event failed; Lambda will retry it");
+    Diagnostic {
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_from_variables() {
+        let env = |pairs: &[(&str, &str)]| {
+            let map: std::collections::HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Environment::from_lookup(move |k| map.get(k).cloned())
+        };
+        let on = env(&[
+            (ENV_FUNCTION_NAME, "f"),
+            (ENV_SELF_NAMESPACE, "Team/Logsieve"),
+            (ENV_OWN_LOG_GROUP, "/aws/lambda/f"),
+        ]);
+        assert_eq!(on.own_log_group.as_deref(), Some("/aws/lambda/f"));
+        let sm = on.self_metrics.unwrap();
+        assert_eq!(
+            (sm.namespace.as_str(), sm.function_name.as_str()),
+            ("Team/Logsieve", "f")
+        );
+
+        let default = env(&[]);
+        assert_eq!(
+            default.self_metrics.unwrap().namespace,
+            DEFAULT_SELF_NAMESPACE
+        );
+        assert_eq!(default.own_log_group, None);
+        for off in ["0", "false", "FALSE"] {
+            assert_eq!(env(&[(ENV_SELF_METRICS, off)]).self_metrics, None, "{off}");
+        }
+        assert!(env(&[(ENV_SELF_METRICS, "1")]).self_metrics.is_some());
+    }
+}
