@@ -210,7 +210,8 @@ def test_logs_in_metrics_and_traces_out(ministack, moto, function_zip):
     xray = client("xray", moto)
     name = "logsieve-e2e"
     env = function_env(name, ministack.url, moto.url)
-    env["LOGSIEVE_SELF_METRICS"] = "1"
+    # Self metrics are on by default; the namespace comes from the templates' parameter.
+    env["LOGSIEVE_SELF_NAMESPACE"] = "Logsieve/E2E-Self"
     arn = deploy(lam, name, function_zip, env)
     subscribe(logs, APP_GROUP, arn)
     messages, expected_metrics, expected_traces = app_events()
@@ -225,8 +226,8 @@ def test_logs_in_metrics_and_traces_out(ministack, moto, function_zip):
     assert summary[-1]["events_in"] == len(messages)
     # The processor's own numbers, as EMF in the function's log group.
     own = emf_sums(lines)
-    assert own[("Logsieve/Processor", "EventsIn", "FunctionName", name)] == (len(messages), 1)
-    assert own[("Logsieve/Processor", "MetricsFallback", "FunctionName", name)] == (0, 1)
+    assert own[("Logsieve/E2E-Self", "EventsIn", "FunctionName", name)] == (len(messages), 1)
+    assert own[("Logsieve/E2E-Self", "SinkFallbacks", "FunctionName", name)] == (0, 1)
 
     for (metric, dim, value), (want_sum, want_count) in expected_metrics.items():
         got = wait_for(
@@ -274,7 +275,8 @@ def emf_sums(lines: list) -> dict:
     return out
 
 
-def emf_entry_count(lines: list) -> int:
+def emf_entry_count(lines: list, skip_namespace: str = "Logsieve/Processor") -> int:
+    """Metric entries of every EMF document, but the processor's own (on by default)."""
     n = 0
     for line in lines:
         try:
@@ -282,7 +284,8 @@ def emf_entry_count(lines: list) -> int:
         except ValueError:
             continue
         if isinstance(doc, dict) and "_aws" in doc:
-            n += sum(len(d["Metrics"]) for d in doc["_aws"]["CloudWatchMetrics"])
+            n += sum(len(d["Metrics"]) for d in doc["_aws"]["CloudWatchMetrics"]
+                     if d["Namespace"] != skip_namespace)
     return n
 
 
@@ -326,6 +329,9 @@ def test_cloudwatch_down_falls_back_to_emf(ministack, moto, function_zip):
     # Every datum the function derived went out as EMF (the built-in Lambda metrics not listed
     # in `want` included), each exactly once.
     assert emf_entry_count(lines) == summary["metrics"]
+    # The alarm the templates set on the processor's own SinkFallbacks sees every one of them.
+    own = emf_sums(lines)
+    assert own[("Logsieve/Processor", "SinkFallbacks", "FunctionName", name)] == (summary["metrics"], 1)
     # Nothing reached CloudWatch under that namespace: no double count once EMF is ingested.
     assert cw.list_metrics(Namespace=namespace)["Metrics"] == []
 
