@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit lint lint-infra fmt clippy e2e bench build package deploy fuzz deny soak coldstart fixtures venv clean
+.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e bench build package deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -19,7 +19,7 @@ demo: ## Build and run the pipeline on the bundled samples, as a readable table
 	$(CARGO) build --release -q -p logsieve
 	$(BIN) process --config $(DEMO_CONFIG) --output table $(FIXTURES)
 
-test: lint lint-infra deny unit e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, end-to-end
+test: lint lint-infra deny unit fuzz-check e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, fuzz targets build, end-to-end
 
 lint: fmt clippy ## cargo fmt --check and clippy -D warnings
 
@@ -58,6 +58,9 @@ package: ## Deployable zips (x86_64 and arm64) via cargo-lambda + zig from PyPI,
 
 deploy: ## SAM build and guided deploy of infra/template.yaml (uses your AWS credentials)
 	cd infra && sam build && sam deploy --guided
+
+fuzz-check: ## The fuzz targets still build (cargo check; no nightly needed), so they cannot rot between fuzz runs
+	$(CARGO) check -q --manifest-path fuzz/Cargo.toml --bins
 
 fuzz: ## Bounded fuzzing of every target (FUZZ_SECONDS per target, default 60; cargo-fuzz + nightly)
 	bash fuzz/run.sh

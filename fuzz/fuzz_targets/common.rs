@@ -26,20 +26,16 @@ pub fn run_pipeline(decoded: Decoded) {
         let Ok(batches) = unit.result else { continue };
         for batch in batches {
             let group = batch.source.log_group.clone();
-            // (id, timestamp, whether the metadata check applies). Until select.rs reserves
-            // `@` keys, a message holding `"@logGroup"` overwrites the metadata (regression
-            // test `fields_cannot_overwrite_record_metadata`); such messages are not checked.
-            let ids: Vec<(String, i64, bool)> = batch
+            // select.rs reserves `@` keys, so no message can overwrite a record's metadata
+            // (regression test `fields_cannot_overwrite_record_metadata`): every record is checked.
+            let ids: Vec<(String, i64)> = batch
                 .events
                 .iter()
-                .map(|e| (e.id.clone(), e.timestamp, !e.message.contains('@')))
+                .map(|e| (e.id.clone(), e.timestamp))
                 .collect();
             let out = pipeline.process(batch);
             assert_eq!(out.records.len(), ids.len(), "a record per event");
-            for (r, (id, ts, check)) in out.records.iter().zip(&ids) {
-                if !check {
-                    continue;
-                }
+            for (r, (id, ts)) in out.records.iter().zip(&ids) {
                 assert_eq!(r.get("@id").and_then(|v| v.as_str()), Some(id.as_str()));
                 assert_eq!(r.get("@timestamp").and_then(|v| v.as_i64()), Some(*ts));
                 assert_eq!(

@@ -3,7 +3,7 @@
 //! document, or an already-decoded CloudWatch Logs document. base64 → gzip (size-capped) → JSON.
 //!
 //! We decode ourselves rather than through `aws_lambda_events`' built-in `AwsLogs` deserializer
-//! (aws-facts.md §2.3): it rejects unknown keys inside `awslogs`, cannot be fed from a `Value`,
+//! (aws_lambda_events 1.x, `event::cloudwatch_logs`): it rejects unknown keys inside `awslogs`, cannot be fed from a `Value`,
 //! reads only the first gzip member, has no size cap and fails the whole batch on one bad event.
 //! Here unknown fields are ignored everywhere, one bad event is skipped and counted, and every
 //! failure of the payload itself is a typed `DecodeError`. The document in the shape AWS sends
@@ -265,6 +265,9 @@ fn count_ignored(probe: &Probe<'_>, kind: InputKind, counters: &mut Counters) {
         }
     }
 }
+
+/// Counter: documents the hand-written envelope reader handed to serde_json.
+pub const COUNTER_ENVELOPE_FALLBACK: &str = "decode.envelope_fallback";
 
 /// Counters: a top-level member ignored because another one decided the event's kind.
 pub const COUNTER_IGNORED_AWSLOGS: &str = "decode.ignored_part.awslogs";
@@ -636,6 +639,9 @@ fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, 
     // (ids and timestamps still read leniently), read by hand when it has exactly the shape AWS
     // sends, else by serde_json. Anything else takes the slow path.
     let one_pass = envelope::read(json).or_else(|| {
+        // Counted: the hand-written reader giving up late costs a second parse, and a rise here
+        // means AWS changed the document's shape.
+        counters.incr(COUNTER_ENVELOPE_FALLBACK);
         serde_json::from_slice::<ObjectOnly<Document<FastEvents>>>(json)
             .ok()
             .map(|ObjectOnly(doc)| doc)
@@ -920,6 +926,19 @@ mod tests {
             assert!(d.units[1].result.is_err(), "{event}");
             assert_eq!(d.units[1].record_id.as_deref(), bad_id, "{event}");
             assert_eq!(d.counters.get(key), 1, "{event}");
+        }
+    }
+
+    #[test]
+    fn documents_the_envelope_reader_gives_up_on_are_counted() {
+        let usual = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1,"message":"m"}]}"#;
+        let unusual = usual.replacen('{', "{\"future\":[1,2],", 1);
+        let cases = [(usual.to_string(), 0), (unusual, 1), (DOC.to_string(), 1)];
+        for (doc, fallbacks) in cases {
+            let mut counters = Counters::new();
+            let batches = decode_documents(doc.as_bytes(), &mut counters).unwrap();
+            assert_eq!(batches.len(), 1, "{doc}");
+            assert_eq!(counters.get(COUNTER_ENVELOPE_FALLBACK), fallbacks, "{doc}");
         }
     }
 

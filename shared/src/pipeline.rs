@@ -12,7 +12,7 @@ use crate::record::{is_failure, Batch, Format, Level, ParseIssue, PlatformEvent,
 use crate::stats::Counters;
 use crate::trace::{Segment, TraceCollector};
 
-/// What one or more batches produced (design.md §4 shape when serialized).
+/// What one or more batches produced (serialized: the object `logsieve process` prints, README).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Output {
     pub metrics: Vec<MetricDatum>,

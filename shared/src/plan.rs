@@ -96,7 +96,7 @@ impl Default for PlanConfig {
     }
 }
 
-/// `[plan.pricing]`: USD prices, us-east-1 list prices by default (aws-facts §3; verify on the
+/// `[plan.pricing]`: USD prices, us-east-1 list prices by default (https://aws.amazon.com/cloudwatch/pricing/; verify on the
 /// AWS pricing pages for other Regions or later dates).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,8 +1,8 @@
 //! Sinks: sends a batch's metrics and segments out, without losing or double counting data.
 //!
-//! The AWS calls live behind two small traits (`MetricSink`, `TraceSink`) so the fallback rules of
-//! design.md §6 are tested here with fault-injecting fakes, and the SDK crate only maps calls and
-//! errors. Rules: a PutMetricData request that still fails after the sink's own retries is written
+//! The AWS calls live behind two small traits (`MetricSink`, `TraceSink`) so the fallback rules
+//! (no loss, no double count) are tested here with fault-injecting fakes, and the SDK crate only
+//! maps calls and errors. Rules: a PutMetricData request that still fails after the sink's own retries is written
 //! as EMF lines (the same datums) on the writer Lambda turns into log events, and is never re-sent;
 //! a request that succeeded is never sent again. Segments are idempotent (deterministic ids), so
 //! failed X-Ray documents are retried once and then logged with their trace ids.

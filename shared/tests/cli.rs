@@ -1,4 +1,4 @@
-//! The CLI contract of design.md §4, exercised through the real binary on the bundled fixtures.
+//! The CLI contract the README documents, exercised through the real binary on the bundled fixtures.
 
 use std::io::Write;
 use std::path::PathBuf;

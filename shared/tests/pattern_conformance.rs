@@ -1,5 +1,5 @@
 //! Conformance table for the CloudWatch filter-pattern language, built from the examples in
-//! AWS's "Filter pattern syntax" and "Supported regular expressions" pages (aws-facts §7), plus
+//! AWS's "Filter pattern syntax" and "Supported regular expressions" pages (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html), plus
 //! the edge rules the module documents where AWS is silent.
 
 use logsieve::pattern::{FilterPattern, MatchInput, PatternKind, MAX_NESTING_DEPTH};

@@ -125,10 +125,10 @@ async fn a_silent_endpoint_cannot_push_the_invocation_past_its_deadline() {
         TraceSinkKind::Xray,
         Some(AwsClients::from_conf(&shared)),
     );
-    // 2,500 datums make three PutMetricData requests; 120 segments make three X-Ray chunks.
-    let out = output(2_500, 120);
+    // 1,200 datums make two PutMetricData requests; 60 segments make two X-Ray chunks.
+    let out = output(1_200, 60);
     let requests = encode_put_metric_data(&out.metrics).len();
-    assert_eq!(requests, 3);
+    assert_eq!(requests, 2);
 
     // Longer than one attempt's timeout, so the SDK would have had time to retry a timed-out
     // PutMetricData and to start the later X-Ray chunks.
@@ -139,16 +139,9 @@ async fn a_silent_endpoint_cannot_push_the_invocation_past_its_deadline() {
     let report = emitter.emit(&out, deadline, &mut emf).await;
     let elapsed = started.elapsed();
 
-    // Lambda's own deadline is ours plus the safety margin: the invocation ends before it.
-    assert!(
-        elapsed < budget + DEADLINE_SAFETY_MARGIN,
-        "emit took {elapsed:?}, budget {budget:?}"
-    );
-    assert!(deadline.passed());
-
     // Every datum leaves exactly once: none accepted, all written as EMF.
     assert_eq!(report.metrics_sent, 0);
-    assert_eq!(report.metrics_fallback, 2_500);
+    assert_eq!(report.metrics_fallback, 1_200);
     let text = String::from_utf8(emf).unwrap();
     let mut shards: Vec<String> = text
         .lines()
@@ -158,14 +151,14 @@ async fn a_silent_endpoint_cannot_push_the_invocation_past_its_deadline() {
             vec![v["Shard"].as_str().unwrap().to_string()]
         })
         .collect();
-    assert_eq!(shards.len(), 2_500);
+    assert_eq!(shards.len(), 1_200);
     shards.sort();
     shards.dedup();
-    assert_eq!(shards.len(), 2_500, "a datum was written twice");
+    assert_eq!(shards.len(), 1_200, "a datum was written twice");
 
     // Segments: none sent, all counted as failed.
     assert_eq!(report.segments_sent, 0);
-    assert_eq!(report.segments_failed, 120);
+    assert_eq!(report.segments_failed, 60);
 
     // Give in-flight connections a moment to deliver what they wrote, then look at the server.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -190,4 +183,11 @@ async fn a_silent_endpoint_cannot_push_the_invocation_past_its_deadline() {
         seen.iter().any(|s| s.path.starts_with("/TraceSegments")),
         "X-Ray was called: {seen:?}"
     );
+
+    // Lambda's own deadline is ours plus the safety margin: the invocation ends before it.
+    assert!(
+        elapsed < budget + DEADLINE_SAFETY_MARGIN,
+        "emit took {elapsed:?}, budget {budget:?}"
+    );
+    assert!(deadline.passed());
 }

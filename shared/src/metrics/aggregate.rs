@@ -589,7 +589,7 @@ impl Aggregator {
     }
 }
 
-/// One PutMetricData datum (design.md §4 shape when serialized).
+/// One PutMetricData datum (serialized, the `metrics` entries of `logsieve process` in the README).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricDatum {
     pub namespace: String,

@@ -1,7 +1,7 @@
 //! Space-delimited patterns `[ip, user, ..., status_code = 4*, bytes > 1000]`: splits the
 //! message into fields and matches them positionally against the pattern's field list.
 //!
-//! Rules implemented (the docs leave the edges open, see aws-facts §7.4):
+//! Rules implemented (AWS's page on space-delimited filter patterns leaves the edges open):
 //! - Fields are separated by runs of ASCII whitespace; a field that starts with `[` runs to the
 //!   next `]`, one that starts with `"` to the next `"` (brackets/quotes stripped from the value).
 //!   An unclosed `[`/`"` is an ordinary field.

@@ -1,7 +1,7 @@
 //! The CloudWatch Logs filter-pattern language (terms, `%regex%`, JSON `{…}`, space-delimited
 //! `[…]`), compiled once into a matcher that also exposes the values a metric filter extracts.
 //!
-//! Behaviour the AWS docs leave open, and what this module does (aws-facts §7):
+//! Behaviour the AWS docs leave open, and what this module does (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html):
 //! - Terms are case-sensitive substring searches (the docs' `ERROR` matches `ERRORCODE`).
 //!   Mixing `?` terms with any other term (`-` exclusions included) drops the `?` terms.
 //! - JSON comparisons only see scalars: a missing key, `null`, an array or an object fails both
