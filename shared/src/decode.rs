@@ -267,7 +267,7 @@ fn count_ignored(probe: &Probe<'_>, kind: InputKind, counters: &mut Counters) {
 }
 
 /// Counter: documents the hand-written envelope reader handed to serde_json.
-pub const COUNTER_ENVELOPE_FALLBACK: &str = "decode.envelope_fallback";
+pub const COUNTER_ENVELOPE_FALLBACK: &str = "perf.envelope_fallback";
 
 /// Counters: a top-level member ignored because another one decided the event's kind.
 pub const COUNTER_IGNORED_AWSLOGS: &str = "decode.ignored_part.awslogs";
@@ -1100,6 +1100,9 @@ mod tests {
         let mut slow = Counters::new();
         let b = decode_documents_slow(doc.as_bytes(), &mut slow).unwrap();
         assert_eq!(a, b);
+        // The fast path also says the hand-written reader gave up (a string timestamp).
+        assert_eq!(fast.get(COUNTER_ENVELOPE_FALLBACK), 1);
+        slow.add(COUNTER_ENVELOPE_FALLBACK, 1);
         assert_eq!(fast, slow);
         assert_eq!(a[0].events.len(), 2);
         assert_eq!(a[0].events[1].id, "3");

@@ -8,7 +8,7 @@ use crate::config::CheckedConfig;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
-use crate::record::{is_failure, Batch, Format, Level, ParseIssue, PlatformEvent, Record};
+use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
 use crate::stats::Counters;
 use crate::trace::{Segment, TraceCollector};
 
@@ -222,13 +222,7 @@ fn is_error(record: &Record) -> bool {
     if record.level().is_some_and(Level::is_error) {
         return true;
     }
-    match &record.platform {
-        Some(PlatformEvent::RuntimeDone { status, .. })
-        | Some(PlatformEvent::InitReport { status, .. }) => {
-            status.as_deref().is_some_and(is_failure)
-        }
-        _ => false,
-    }
+    record.platform.as_ref().is_some_and(PlatformEvent::failed)
 }
 
 /// A stable hash of the event id (FNV-1a, then a SplitMix64 finaliser so that ids differing

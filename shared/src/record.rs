@@ -145,6 +145,33 @@ pub enum PlatformEvent {
     },
 }
 
+impl PlatformEvent {
+    /// The one definition of "this platform event says the invocation or init failed", which
+    /// the level alone does not show: a failure status or an error type on a report, runtime-done
+    /// or init report, and every timeout, out-of-memory and runtime exit. Metrics (`Errors`),
+    /// trace annotations and sampling (errors are never sampled away) all ask this.
+    pub fn failed(&self) -> bool {
+        match self {
+            PlatformEvent::Report(r) => {
+                r.status.as_deref().is_some_and(is_failure) || r.error_type.is_some()
+            }
+            PlatformEvent::RuntimeDone {
+                status, error_type, ..
+            }
+            | PlatformEvent::InitReport {
+                status, error_type, ..
+            } => status.as_deref().is_some_and(is_failure) || error_type.is_some(),
+            PlatformEvent::Timeout { .. }
+            | PlatformEvent::OutOfMemory { .. }
+            | PlatformEvent::RuntimeExit { .. } => true,
+            PlatformEvent::Start { .. }
+            | PlatformEvent::End { .. }
+            | PlatformEvent::InitStart { .. }
+            | PlatformEvent::Other { .. } => false,
+        }
+    }
+}
+
 /// Why a message that looked structured fell back to text (counted in stats, never fatal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseIssue {
@@ -310,12 +337,7 @@ impl Record {
             }
         }
         match &self.platform {
-            Some(PlatformEvent::Timeout { .. })
-            | Some(PlatformEvent::OutOfMemory { .. })
-            | Some(PlatformEvent::RuntimeExit { .. }) => Some(Level::Error),
-            Some(PlatformEvent::Report(r)) if r.status.as_deref().is_some_and(is_failure) => {
-                Some(Level::Error)
-            }
+            Some(p) if p.failed() => Some(Level::Error),
             _ => None,
         }
     }
@@ -331,7 +353,7 @@ const LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Lambda statuses that mean the invocation failed.
-pub fn is_failure(status: &str) -> bool {
+fn is_failure(status: &str) -> bool {
     matches!(status, "error" | "timeout" | "failure")
 }
 
@@ -594,6 +616,69 @@ mod tests {
         match v {
             Value::Object(m) => m,
             _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn platform_failure_is_one_definition() {
+        let report = |status: Option<&str>, error_type: Option<&str>| {
+            PlatformEvent::Report(Report {
+                status: status.map(str::to_string),
+                error_type: error_type.map(str::to_string),
+                ..Report::default()
+            })
+        };
+        let done = |status: &str, error_type: Option<&str>| PlatformEvent::RuntimeDone {
+            request_id: "r".into(),
+            status: Some(status.into()),
+            error_type: error_type.map(str::to_string),
+            duration_ms: None,
+        };
+        let cases = [
+            (report(None, None), false),
+            (report(Some("success"), None), false),
+            (report(Some("timeout"), None), true),
+            (report(Some("error"), Some("Runtime.ExitError")), true),
+            (report(None, Some("Runtime.OutOfMemory")), true),
+            (done("success", None), false),
+            (done("failure", None), true),
+            (done("success", Some("Runtime.Unknown")), true),
+            (
+                PlatformEvent::InitReport {
+                    init_duration_ms: None,
+                    phase: None,
+                    status: Some("error".into()),
+                    error_type: None,
+                },
+                true,
+            ),
+            (
+                PlatformEvent::Timeout {
+                    request_id: None,
+                    seconds: 3.0,
+                },
+                true,
+            ),
+            (PlatformEvent::OutOfMemory { request_id: None }, true),
+            (
+                PlatformEvent::End {
+                    request_id: "r".into(),
+                },
+                false,
+            ),
+            (
+                PlatformEvent::Other {
+                    kind: "platform.extension".into(),
+                },
+                false,
+            ),
+        ];
+        for (event, failed) in cases {
+            assert_eq!(event.failed(), failed, "{event:?}");
+            // The level derived for a platform record says the same.
+            let mut record = Record::text(Arc::new(Source::default()), LogEvent::default());
+            record.platform = Some(event.clone());
+            assert_eq!(record.level() == Some(Level::Error), failed, "{event:?}");
         }
     }
 

@@ -20,7 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::aggregate::{Aggregator, Dimension, MetricId, MetricIdError, Resolution, Unit};
-use crate::record::{is_failure, PlatformEvent, Record, Report};
+use crate::record::{PlatformEvent, Record, Report};
 use crate::stats::Counters;
 
 /// Default price of one GB-second: arm64, on-demand, first tier (USD, us-east-1).
@@ -180,7 +180,7 @@ impl LambdaMetrics {
         match event {
             PlatformEvent::Report(r) => {
                 self.report(r, &mut add, counters);
-                let failed = r.status.as_deref().is_some_and(is_failure);
+                let failed = event.failed();
                 add(&self.errors, if failed { 1.0 } else { 0.0 }, counters);
                 let timed_out = r.status.as_deref() == Some("timeout");
                 if timed_out

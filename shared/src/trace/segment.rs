@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::record::{is_failure, FieldPath, Level, PlatformEvent, Record, Source};
+use crate::record::{FieldPath, Level, PlatformEvent, Record, Source};
 use crate::stats::Counters;
 
 use super::id::{SpanId, TraceId, TraceRef};
@@ -42,23 +42,10 @@ pub const MAX_ANNOTATION_KEY_LEN: usize = 250;
 pub const MAX_SEGMENT_NAME_CHARS: usize = 200;
 /// CloudWatch Logs group names are at most 512 characters; longer input is cut to that.
 pub const MAX_LOG_GROUP_CHARS: usize = 512;
-/// Namespace of the metadata this processor writes (keys starting `AWS.` are reserved).
-pub const METADATA_NAMESPACE: &str = "logsieve";
 /// Name used when neither the config nor the log group yields a usable one.
 pub const FALLBACK_SEGMENT_NAME: &str = "logsieve";
 /// Room kept for the `"annotations":{}` and `"metadata":{"logsieve":{}}` wrappers when budgeting.
 const WRAPPER_BYTES: usize = 64;
-
-/// The built-in annotations, in the order they are added after the configured ones.
-pub const BUILTIN_ANNOTATIONS: &[&str] = &[
-    "log_count",
-    "log_errors",
-    "level",
-    "http_status",
-    "log_group",
-    "request_id",
-    "error_type",
-];
 
 const HTTP_STATUS_FIELDS: &[&str] = &["status", "status_code", "statusCode", "http.status"];
 const REQUEST_ID_FIELDS: &[&str] = &[
@@ -273,28 +260,6 @@ pub(crate) struct TraceAcc {
     metadata: Vec<Option<Pick<Value>>>,
 }
 
-/// A failed Lambda phase the level alone does not show.
-fn platform_failed(p: &PlatformEvent) -> bool {
-    match p {
-        PlatformEvent::Report(r) => {
-            r.status.as_deref().is_some_and(is_failure) || r.error_type.is_some()
-        }
-        PlatformEvent::RuntimeDone {
-            status, error_type, ..
-        }
-        | PlatformEvent::InitReport {
-            status, error_type, ..
-        } => status.as_deref().is_some_and(is_failure) || error_type.is_some(),
-        PlatformEvent::Timeout { .. }
-        | PlatformEvent::OutOfMemory { .. }
-        | PlatformEvent::RuntimeExit { .. } => true,
-        PlatformEvent::Start { .. }
-        | PlatformEvent::End { .. }
-        | PlatformEvent::InitStart { .. }
-        | PlatformEvent::Other { .. } => false,
-    }
-}
-
 fn platform_request_id(p: &PlatformEvent) -> Option<&str> {
     match p {
         PlatformEvent::Start { request_id, .. }
@@ -412,7 +377,7 @@ impl TraceAcc {
         };
 
         let level = record.level();
-        let failed = record.platform.as_ref().is_some_and(platform_failed);
+        let failed = record.platform.as_ref().is_some_and(PlatformEvent::failed);
         let is_error = failed || level.is_some_and(Level::is_error);
         let severity = if failed {
             level.max(Some(Level::Error))
