@@ -386,6 +386,13 @@ fn extracted<'a>(name: &str, m: &'a Match, record: &'a Record) -> Option<Value> 
 }
 
 impl CompiledRule {
+    /// Positions of the regexes in its filter pattern (its regex cost per byte of input).
+    pub fn regex_positions(&self) -> usize {
+        self.pattern
+            .as_ref()
+            .map_or(0, FilterPattern::regex_positions)
+    }
+
     pub fn metric(&self) -> &Arc<MetricId> {
         &self.metric
     }
