@@ -526,7 +526,7 @@ mod tests {
             (
                 "metric_value = 1e300".into(),
                 "metrics.rule[1].metric_value",
-                "±2^360",
+                "2^-359..=2^359",
             ),
             (
                 "metric_namespace = \"AWS/Lambda\"".into(),
