@@ -360,7 +360,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod stall_tests {
+pub(crate) mod stall_tests {
     use std::time::{Duration, Instant};
 
     use super::*;
