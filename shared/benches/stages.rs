@@ -141,6 +141,69 @@ fn bench_pattern(c: &mut Criterion) {
     g.finish();
 }
 
+/// 1,024 messages of 1 KiB of pseudo-random `a`/`b` (xorshift), the worst input found for the
+/// worst regex accepted at load.
+fn random_ab_events() -> Vec<String> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..1024)
+        .map(|_| {
+            (0..1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x & 1 == 0 {
+                        'a'
+                    } else {
+                        'b'
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The per-byte bound of accepted regexes, on 1 MiB as 1,024 events of 1 KiB: the worst case
+/// found (`a[ab]{126}c`, 128 positions: every `a` opens an attempt the lazy DFA cannot cache) and
+/// the shape at the limit (`\w{1,127}z`, which at `{1,1000}` cost ~35 ms per KiB).
+fn bench_pattern_worst(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pattern_worst");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(1 << 20));
+    let positions = logsieve::pattern::MAX_REGEX_POSITIONS;
+    let random = random_ab_events();
+    let all_a: Vec<String> = (0..1024).map(|_| "a".repeat(1024)).collect();
+    let cases = [
+        (
+            "regex_1mib",
+            format!("%a[ab]{{{}}}c%", positions - 2),
+            &random,
+        ),
+        (
+            "wide_repetition_1mib",
+            format!("%\\w{{1,{}}}z%", positions - 1),
+            &all_a,
+        ),
+    ];
+    for (name, pattern, events) in cases {
+        let p = FilterPattern::compile(&pattern).expect("at the limit, accepted");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                events
+                    .iter()
+                    .filter(|m| {
+                        p.is_match(&logsieve::pattern::MatchInput {
+                            message: m,
+                            json: None,
+                        })
+                    })
+                    .count()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_aggregate(c: &mut Criterion) {
     let mut g = c.benchmark_group("aggregate");
     g.throughput(Throughput::Elements(N as u64));
@@ -187,6 +250,7 @@ criterion_group!(
     bench_parse,
     bench_select,
     bench_pattern,
+    bench_pattern_worst,
     bench_aggregate,
     bench_encode
 );

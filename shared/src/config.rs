@@ -73,6 +73,32 @@ impl Default for RecordsConfig {
 /// Largest `records.sample_rate`: beyond it nothing but errors would ever be seen.
 pub const MAX_SAMPLE_RATE: u64 = 1_000_000;
 
+/// Largest configuration text, in bytes. A thousand rules of a few lines each fit many times
+/// over; anything larger is a mistake (or an attack on start-up time and memory).
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Most `[[metrics.rule]]` entries. CloudWatch allows 100 metric filters per log group
+/// (PutMetricFilter, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html);
+/// one processor may serve several log groups, so more are allowed, but every rule is tried on
+/// every event, so not without bound.
+pub const MAX_METRIC_RULES: usize = 500;
+
+/// Most regex positions (see [`crate::pattern::MAX_REGEX_POSITIONS`]) summed over every filter
+/// pattern of the config: the regex work per byte of each event is bounded by this sum. It is
+/// eight regexes at the per-regex limit, or hundreds of ordinary ones (`%\d{3}%` is 3);
+/// CloudWatch itself allows 5 regex filter patterns of 2 regexes each per log group
+/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
+pub const MAX_CONFIG_REGEX_POSITIONS: usize = 1024;
+
+/// The error text when the regexes of a config add up to more than the budget.
+pub(crate) fn regex_budget_message(positions: usize) -> String {
+    format!(
+        "the regular expressions of the config add up to {positions} positions, more than \
+         {MAX_CONFIG_REGEX_POSITIONS}: every one is tried on every event, so fewer or smaller \
+         regexes (or plain terms) keep each batch within its time"
+    )
+}
+
 /// The validated configuration every stage reads.
 #[derive(Debug, Clone)]
 pub struct CheckedConfig {
@@ -89,6 +115,7 @@ pub struct CheckedConfig {
 impl Config {
     /// Parses TOML; errors carry the line of the offending key.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        check_size(text.len())?;
         toml::from_str::<Config>(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             ConfigError {
@@ -151,9 +178,22 @@ impl Config {
             ));
         }
         self.plan.validate()?;
+        let metrics = self.metrics.validate()?;
+        let positions = metrics
+            .rules
+            .iter()
+            .map(|r| r.regex_positions())
+            .chain(records_filter.iter().map(FilterPattern::regex_positions))
+            .fold(0usize, usize::saturating_add);
+        if positions > MAX_CONFIG_REGEX_POSITIONS {
+            return Err(ConfigError::new(
+                "records.filter_pattern",
+                regex_budget_message(positions),
+            ));
+        }
         Ok(CheckedConfig {
             decode: self.decode.validate()?,
-            metrics: self.metrics.validate()?,
+            metrics,
             fields: self.fields.validate()?,
             traces: self.traces.validate()?,
             records_filter,
@@ -192,9 +232,16 @@ impl CheckedConfig {
         let env = |k: &str| std::env::var(k).ok();
         match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
+                let cannot_read = |e: std::io::Error| {
                     ConfigError::new(p.display().to_string(), format!("cannot read: {e}"))
+                };
+                // Checked before reading, so a huge file is refused without loading it.
+                let len = std::fs::metadata(p).map_err(cannot_read)?.len();
+                check_size(usize::try_from(len).unwrap_or(usize::MAX)).map_err(|mut e| {
+                    e.key = p.display().to_string();
+                    e
                 })?;
+                let text = std::fs::read_to_string(p).map_err(cannot_read)?;
                 Self::from_toml_with_env(&text, env).map_err(|mut e| {
                     e.key = format!("{}: {}", p.display(), e.key);
                     e
@@ -224,6 +271,16 @@ impl CheckedConfig {
             _ => Self::load(None),
         }
     }
+}
+
+fn check_size(bytes: usize) -> Result<(), ConfigError> {
+    if bytes > MAX_CONFIG_BYTES {
+        return Err(ConfigError::new(
+            "config",
+            format!("{bytes} bytes, more than {MAX_CONFIG_BYTES}"),
+        ));
+    }
+    Ok(())
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
@@ -328,5 +385,90 @@ mod tests {
         assert_eq!(locate_key(text, "metrics.rule[1].unit"), Some(9));
         assert_eq!(locate_key(text, "metrics.rule[0].metric_name"), Some(5));
         assert_eq!(locate_key(text, "metrics.namespace"), Some(2));
+    }
+
+    fn rules_toml(n: usize, pattern: &str) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[metrics.rule]]\nmetric_name = \"M{i}\"\nfilter_pattern = '{pattern}'\n\n"
+                )
+            })
+            .collect()
+    }
+
+    /// A regex exactly at the per-regex limit (126 + 2 positions).
+    fn near_cap_regex() -> String {
+        format!("%a[ab]{{{}}}c%", crate::pattern::MAX_REGEX_POSITIONS - 2)
+    }
+
+    #[test]
+    fn a_thousand_near_cap_regex_rules_are_refused_fast_by_count() {
+        let text = rules_toml(1000, &near_cap_regex());
+        let started = std::time::Instant::now();
+        let e = CheckedConfig::from_toml(&text).unwrap_err();
+        assert_eq!(e.key, "metrics.rule", "{e}");
+        assert!(e.message.contains("1000 rules, more than 500"), "{e}");
+        // Generous: catches a stall, not a regression (it takes milliseconds).
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn regex_budget_is_summed_over_rules_and_the_records_filter() {
+        let per = crate::pattern::MAX_REGEX_POSITIONS;
+        let fit = MAX_CONFIG_REGEX_POSITIONS / per;
+        // As many near-cap regexes as the budget holds load; one more is refused, naming it.
+        let ok = CheckedConfig::from_toml(&rules_toml(fit, &near_cap_regex())).unwrap();
+        assert_eq!(ok.metrics.rules.len(), fit);
+        let started = std::time::Instant::now();
+        let e =
+            CheckedConfig::from_toml(&rules_toml(MAX_METRIC_RULES, &near_cap_regex())).unwrap_err();
+        assert_eq!(e.key, format!("metrics.rule[{fit}].filter_pattern"), "{e}");
+        assert!(
+            e.message
+                .contains(&format!("{} positions", (fit + 1) * per)),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // Small regexes add up too: `%ERR\d%` is 4 positions.
+        let e = CheckedConfig::from_toml(&rules_toml(MAX_METRIC_RULES, r"%ERR\d%")).unwrap_err();
+        assert_eq!(
+            e.key,
+            format!(
+                "metrics.rule[{}].filter_pattern",
+                MAX_CONFIG_REGEX_POSITIONS / 4
+            ),
+            "{e}"
+        );
+        // The records filter counts with the rules.
+        let text = format!(
+            "[records]\nfilter_pattern = '%x%'\n\n{}",
+            rules_toml(fit, &near_cap_regex())
+        );
+        let e = CheckedConfig::from_toml(&text).unwrap_err();
+        assert_eq!(e.key, "records.filter_pattern", "{e}");
+        // Rules without regexes cost nothing against the budget: the full count loads.
+        let ok = CheckedConfig::from_toml(&rules_toml(MAX_METRIC_RULES, "ERROR -DEBUG")).unwrap();
+        assert_eq!(ok.metrics.rules.len(), MAX_METRIC_RULES);
+    }
+
+    #[test]
+    fn oversized_config_text_and_files_are_refused() {
+        let mut text = String::from("[metrics]\nnamespace = \"A\"\n");
+        text.push_str(&"#".repeat(MAX_CONFIG_BYTES - text.len()));
+        assert!(
+            CheckedConfig::from_toml(&text).is_ok(),
+            "exactly at the limit"
+        );
+        text.push('\n');
+        let e = CheckedConfig::from_toml(&text).unwrap_err();
+        assert_eq!(e.key, "config");
+        assert!(e.to_string().contains("more than 1048576"), "{e}");
+        let path = std::env::temp_dir().join(format!("logsieve-big-{}.toml", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let e = CheckedConfig::load(Some(&path)).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.key.contains("logsieve-big"), "{e}");
+        assert!(e.message.contains("more than 1048576"), "{e}");
     }
 }

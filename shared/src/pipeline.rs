@@ -1,5 +1,8 @@
 //! Wires the pure stages together: parse → redact → derive metrics and trace notes → select,
-//! then aggregate. One entry point, `Pipeline::process(batch) -> Output`; no I/O, no clock.
+//! then aggregate. One entry point, `Pipeline::process(batch) -> Output`; no I/O, and no clock
+//! but the one a caller passes in [`Limits`].
+
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -73,6 +76,53 @@ fn serialize_segments<S: serde::Serializer>(segs: &[Segment], s: S) -> Result<S:
     seq.end()
 }
 
+/// Reads the time for a [`Budget`]; the core never reads a clock of its own, so tests drive it.
+pub trait Clock {
+    fn now(&self) -> Instant;
+}
+
+/// The monotonic system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A CPU budget for one [`Pipeline::process_with`] call: no event is started once `deadline`
+/// has passed. The events left are counted under `budget.events_skipped` (and in
+/// `Stats::dropped`); everything derived from the events before them is returned as usual.
+#[derive(Clone, Copy)]
+pub struct Budget<'c> {
+    pub deadline: Instant,
+    pub clock: &'c dyn Clock,
+}
+
+impl std::fmt::Debug for Budget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The clock is read once every this many events: a read costs ~25 ns, an event several µs,
+/// and the overshoot past the deadline is at most this many events (each bounded: every regex
+/// accepted at load has bounded work per byte).
+pub const BUDGET_CHECK_EVERY: usize = 16;
+
+/// What the edge passes to one `process_with` call. The default is `process`: no budget, and the
+/// metric timestamp window anchored to the newest event of the batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits<'c> {
+    /// "Now", epoch ms: metric datums outside PutMetricData's window around it are dropped and
+    /// counted (`metrics.timestamp_out_of_window`) instead of being anchored to the newest event.
+    pub now_ms: Option<i64>,
+    pub budget: Option<Budget<'c>>,
+}
+
 /// The pipeline with its checked configuration; reused across batches (a warm Lambda keeps it).
 #[derive(Debug)]
 pub struct Pipeline {
@@ -123,17 +173,34 @@ impl Pipeline {
 
     /// Runs every stage over one batch.
     pub fn process(&mut self, batch: Batch) -> Output {
+        self.process_with(batch, Limits::default())
+    }
+
+    /// [`Pipeline::process`] within `limits`: stops starting events once the budget's deadline
+    /// has passed, and checks metric timestamps against `limits.now_ms` when given.
+    pub fn process_with(&mut self, batch: Batch, limits: Limits<'_>) -> Output {
         let mut counters = Counters::new();
+        let total = batch.events.len();
         let mut stats = Stats {
             batches: 1,
-            events: batch.events.len() as u64,
+            events: total as u64,
             ..Stats::default()
         };
-        let mut agg = Aggregator::new();
+        let mut agg = limits
+            .now_ms
+            .map_or_else(Aggregator::new, Aggregator::with_clock);
         let mut traces = TraceCollector::new(&self.config.traces, &batch.source);
         let mut records = Vec::new();
         let source = batch.source;
-        for event in batch.events {
+        for (i, event) in batch.events.into_iter().enumerate() {
+            if let Some(b) = limits.budget {
+                if i % BUDGET_CHECK_EVERY == 0 && b.clock.now() >= b.deadline {
+                    let skipped = (total - i) as u64;
+                    counters.add("budget.events_skipped", skipped);
+                    stats.dropped += skipped;
+                    break;
+                }
+            }
             // Without records to output, JSON members are parsed only when a stage reads them.
             let mut record = if self.collect_records || !self.lazy_json {
                 parse_event(&source, event)
@@ -453,5 +520,144 @@ metadata = ["$.session"]
         assert_eq!(a.stats.batches, 2);
         assert_eq!(a.stats.events, 3);
         assert_eq!(a.records.len(), 3);
+    }
+
+    /// A clock that moves 1 ms each time it is read.
+    struct SteppingClock {
+        start: Instant,
+        reads: std::cell::Cell<u32>,
+    }
+
+    impl Clock for SteppingClock {
+        fn now(&self) -> Instant {
+            let n = self.reads.get();
+            self.reads.set(n + 1);
+            self.start + std::time::Duration::from_millis(u64::from(n))
+        }
+    }
+
+    fn counting_config() -> CheckedConfig {
+        CheckedConfig::from_toml(
+            "[metrics]\nlambda_platform = false\n\n[[metrics.rule]]\nmetric_name = \"Events\"\nfilter_pattern = \"\"\n",
+        )
+        .unwrap()
+    }
+
+    fn events_counted(out: &Output) -> f64 {
+        out.metrics
+            .iter()
+            .filter(|m| m.metric_name == "Events")
+            .flat_map(|m| m.counts.iter())
+            .sum()
+    }
+
+    /// (deadline in clock reads, events processed): the clock is read before events 0, 16, 32…
+    /// and each read moves it 1 ms, so a deadline of k ms stops before event 16·k.
+    #[test]
+    fn budget_stops_at_the_deadline_and_returns_what_is_done() {
+        let msgs: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+        for (deadline_ms, done) in [
+            (0u64, 0usize),
+            (1, 16),
+            (3, 48),
+            (6, 96),
+            (7, 100),
+            (50, 100),
+        ] {
+            let start = Instant::now();
+            let clock = SteppingClock {
+                start,
+                reads: std::cell::Cell::new(0),
+            };
+            let limits = Limits {
+                now_ms: None,
+                budget: Some(Budget {
+                    deadline: start + std::time::Duration::from_millis(deadline_ms),
+                    clock: &clock,
+                }),
+            };
+            let out = Pipeline::new(counting_config()).process_with(batch(&refs), limits);
+            let skipped = (100 - done) as u64;
+            assert_eq!(out.records.len(), done, "deadline {deadline_ms}");
+            assert_eq!(events_counted(&out), done as f64, "deadline {deadline_ms}");
+            assert_eq!(
+                out.stats.counters.get("budget.events_skipped"),
+                skipped,
+                "deadline {deadline_ms}"
+            );
+            assert_eq!(out.stats.events, 100);
+            assert_eq!(out.stats.dropped, skipped, "deadline {deadline_ms}");
+        }
+    }
+
+    #[test]
+    fn without_limits_process_with_is_process() {
+        let msgs = ["a", r#"{"level":"ERROR"}"#, "c"];
+        let a = Pipeline::new(counting_config()).process(batch(&msgs));
+        let b = Pipeline::new(counting_config()).process_with(batch(&msgs), Limits::default());
+        assert_eq!(a.records, b.records);
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!(a.stats, b.stats);
+    }
+
+    /// The issue's stall: a worst-case accepted regex over 10,000 events of 1 KiB would run for
+    /// minutes in a debug build; with a 1 s budget on the real clock it stops, counts the rest,
+    /// and returns well within a generous bound.
+    #[test]
+    fn a_stalling_batch_stops_within_its_budget() {
+        let cfg = CheckedConfig::from_toml(&format!(
+            "[metrics]\nlambda_platform = false\n\n[[metrics.rule]]\nmetric_name = \"Hits\"\nfilter_pattern = '%a[ab]{{{}}}c%'\n",
+            crate::pattern::MAX_REGEX_POSITIONS - 2
+        ))
+        .unwrap();
+        let lines = crate::pattern::stall_tests::worst_case_events();
+        let refs: Vec<&str> = lines
+            .iter()
+            .cycle()
+            .take(10_000)
+            .map(String::as_str)
+            .collect();
+        let started = Instant::now();
+        let limits = Limits {
+            now_ms: None,
+            budget: Some(Budget {
+                deadline: started + std::time::Duration::from_secs(1),
+                clock: &SystemClock,
+            }),
+        };
+        let out = Pipeline::new(cfg)
+            .with_records(false)
+            .process_with(batch(&refs), limits);
+        let took = started.elapsed();
+        let skipped = out.stats.counters.get("budget.events_skipped");
+        assert!(skipped > 0 && skipped < 10_000, "{skipped} skipped");
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    }
+
+    /// Metric timestamps against the edge's "now" (table: age of the batch, datums kept).
+    #[test]
+    fn now_from_the_edge_drops_old_batches_that_newest_event_anchoring_kept() {
+        const DAY: i64 = 24 * 60 * 60 * 1000;
+        let now = 1_700_000_000_000 + 30 * DAY;
+        for (now_ms, kept) in [
+            (None, true),
+            (Some(now), false),
+            (Some(1_700_000_000_000 + DAY), true),
+        ] {
+            let out = Pipeline::new(counting_config()).process_with(
+                batch(&["a", "b"]),
+                Limits {
+                    now_ms,
+                    budget: None,
+                },
+            );
+            assert_eq!(events_counted(&out) == 2.0, kept, "{now_ms:?}");
+            assert_eq!(
+                out.stats.counters.get("metrics.timestamp_out_of_window"),
+                if kept { 0 } else { 2 },
+                "{now_ms:?}"
+            );
+        }
     }
 }

@@ -14,6 +14,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::metrics::{
     encode_emf_counted, encode_put_metric_data, MetricDatum, PutMetricDataRequest,
+    MAX_TIMESTAMP_FUTURE_MS, MAX_TIMESTAMP_PAST_MS,
 };
 use crate::stats::Counters;
 use crate::trace::{within_retention, Segment, PUT_TRACE_SEGMENTS_BATCH};
@@ -104,7 +105,8 @@ pub enum TraceTarget<'a, T> {
 pub struct EmitOptions {
     /// Bound on PutMetricData requests in flight.
     pub metric_concurrency: usize,
-    /// "Now" in epoch ms, for the X-Ray retention check (the pipeline itself has no clock).
+    /// "Now" in epoch ms, for the PutMetricData timestamp window and the X-Ray retention check
+    /// (the pipeline itself has no clock).
     pub now_ms: i64,
 }
 
@@ -171,6 +173,8 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
     options: EmitOptions,
 ) -> EmitReport {
     let mut report = EmitReport::default();
+    let in_window = within_put_metric_data_window(datums, options.now_ms, &mut report.counters);
+    let datums: &[MetricDatum] = &in_window;
     if datums.is_empty() {
         return report;
     }
@@ -223,6 +227,33 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
         }
     }
     report
+}
+
+/// The datums whose timestamp PutMetricData accepts at `now_ms`: "as much as two weeks before
+/// the current date, and as much as 2 hours after the current day and time"
+/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html;
+/// EMF has the same window). The aggregator anchors its window to the newest event when it has no
+/// clock, so a batch that is old as a whole (or an `i64::MIN` timestamp) gets here; the rest
+/// are dropped and counted under `sink.metrics_timestamp_out_of_window`. Borrowed when all pass.
+fn within_put_metric_data_window<'d>(
+    datums: &'d [MetricDatum],
+    now_ms: i64,
+    counters: &mut Counters,
+) -> std::borrow::Cow<'d, [MetricDatum]> {
+    let oldest = now_ms.saturating_sub(MAX_TIMESTAMP_PAST_MS);
+    let latest = now_ms.saturating_add(MAX_TIMESTAMP_FUTURE_MS);
+    let ok = |d: &MetricDatum| (oldest..=latest).contains(&d.timestamp);
+    if datums.iter().all(ok) {
+        return std::borrow::Cow::Borrowed(datums);
+    }
+    let kept: Vec<MetricDatum> = datums.iter().filter(|d| ok(d)).cloned().collect();
+    let dropped = (datums.len() - kept.len()) as u64;
+    counters.add("sink.metrics_timestamp_out_of_window", dropped);
+    tracing::warn!(
+        datums = dropped,
+        "metric datums outside PutMetricData's timestamp window (14 days back, 2 hours ahead) dropped"
+    );
+    std::borrow::Cow::Owned(kept)
 }
 
 /// Writes datums as EMF lines; returns the lines written. Datums EMF cannot carry and a failing
@@ -838,5 +869,72 @@ mod tests {
         let segs: Vec<Segment> = (0..2).map(|i| seg(i, NOW)).collect();
         let report = run(emit_traces::<NoTraces>(TraceTarget::Discard, &segs, NOW));
         assert_eq!(report, EmitReport::default());
+    }
+
+    /// Each datum's timestamp against the window at NOW: (offset from NOW, sent?).
+    #[test]
+    fn datums_outside_the_put_metric_data_window_are_dropped_and_counted() {
+        const DAY: i64 = 24 * 60 * 60 * 1000;
+        let cases: &[(&str, i64, bool)] = &[
+            ("a minute old", NOW - 60_000, true),
+            ("exactly 14 days old", NOW - 14 * DAY, true),
+            ("14 days and 1 ms old", NOW - 14 * DAY - 1, false),
+            ("30 days old", NOW - 30 * DAY, false),
+            ("i64::MIN", i64::MIN, false),
+            ("0 (1970)", 0, false),
+            ("exactly 2 h ahead", NOW + 2 * 60 * 60 * 1000, true),
+            ("2 h and 1 ms ahead", NOW + 2 * 60 * 60 * 1000 + 1, false),
+            ("i64::MAX", i64::MAX, false),
+        ];
+        for target in ["api", "emf"] {
+            let input: Vec<MetricDatum> = cases
+                .iter()
+                .enumerate()
+                .map(|(i, &(_, ts, _))| MetricDatum {
+                    timestamp: ts,
+                    ..datum("Ns", &format!("M{i}"), &[1.0], &[1.0])
+                })
+                .collect();
+            let sink = FakeMetrics::new(|_| None);
+            let mut out = Vec::new();
+            let t = if target == "api" {
+                MetricTarget::Api(&sink)
+            } else {
+                MetricTarget::Emf
+            };
+            let report = run(emit_metrics(t, &input, &mut out, opts()));
+            let sent: Vec<String> = if target == "api" {
+                let calls = sink.calls.lock().unwrap();
+                calls
+                    .iter()
+                    .flat_map(|c| c.datums.iter().map(|d| d.metric_name.clone()))
+                    .collect()
+            } else {
+                String::from_utf8(out)
+                    .unwrap()
+                    .lines()
+                    .flat_map(|l| {
+                        let v: Value = serde_json::from_str(l).unwrap();
+                        v.as_object()
+                            .unwrap()
+                            .keys()
+                            .filter(|k| k.starts_with('M'))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let mut dropped = 0;
+            for (i, &(name, _, want)) in cases.iter().enumerate() {
+                let was_sent = sent.contains(&format!("M{i}"));
+                assert_eq!(was_sent, want, "{target}: {name}");
+                dropped += u64::from(!want);
+            }
+            assert_eq!(
+                report.counters.get("sink.metrics_timestamp_out_of_window"),
+                dropped,
+                "{target}"
+            );
+        }
     }
 }

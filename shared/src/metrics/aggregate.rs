@@ -26,8 +26,14 @@ pub const MAX_DIMENSION_VALUE_LEN: usize = 1024;
 pub const MAX_NAMESPACE_LEN: usize = 255;
 /// Metric name length.
 pub const MAX_METRIC_NAME_LEN: usize = 255;
-/// Largest magnitude CloudWatch accepts for a value or count: 2^360.
-pub const MAX_ABS_VALUE: f64 = 2.348_542_582_773_833_3e108;
+/// Largest magnitude CloudWatch accepts for a value or count: 2^359. The MetricDatum reference
+/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html) now
+/// says "-2^360 to 2^360"; its earlier text gave "8.515920e-109 to 1.174271e+108 (Base 10)",
+/// which is 2^-359 to 2^359. Both bounds of the narrower reading are kept.
+pub const MAX_ABS_VALUE: f64 = 1.174_271_291_386_916_6e108;
+/// Smallest non-zero magnitude CloudWatch accepts: 2^-359 (8.515920e-109, same sources).
+/// Smaller values (subnormals such as `5e-324`, REPORT arithmetic such as `1e-320`) are sent as 0.
+pub const MIN_ABS_VALUE: f64 = 8.515_919_680_016_301e-109;
 /// How far in the past a datum's timestamp may be: 14 days, in ms.
 pub const MAX_TIMESTAMP_PAST_MS: i64 = 14 * 24 * 60 * 60 * 1000;
 /// How far in the future a datum's timestamp may be: 2 hours, in ms.
@@ -310,20 +316,43 @@ struct DatumKey {
     bucket: i64,
 }
 
-/// The checks on a sample's value, count and number of dimensions; counts the reason and
-/// answers `true` when one fails.
-fn sample_rejected(value: f64, count: f64, dims: usize, counters: &mut Counters) -> bool {
-    let reason = if !value.is_finite() || value.abs() > MAX_ABS_VALUE {
+/// The value CloudWatch would store for `v`: `None` for NaN, infinities and magnitudes above
+/// [`MAX_ABS_VALUE`] (no stand-in would be honest), 0 for magnitudes below [`MIN_ABS_VALUE`]
+/// (indistinguishable from 0 at any unit) and for -0.
+pub fn cloudwatch_value(v: f64) -> Option<f64> {
+    if !v.is_finite() || v.abs() > MAX_ABS_VALUE {
+        None
+    } else if v.abs() < MIN_ABS_VALUE {
+        Some(0.0)
+    } else {
+        Some(v)
+    }
+}
+
+/// Whether PutMetricData accepts `v` as sent: 0, or a magnitude within the documented range.
+pub fn is_cloudwatch_value(v: f64) -> bool {
+    v == 0.0 || (MIN_ABS_VALUE..=MAX_ABS_VALUE).contains(&v.abs())
+}
+
+/// The checks on a sample's value, count and number of dimensions: the value to record, or
+/// `None` (the reason counted) when one fails. Tiny values become 0, counted under
+/// `metrics.value_clamped_to_zero`.
+fn admit_sample(value: f64, count: f64, dims: usize, counters: &mut Counters) -> Option<f64> {
+    let admitted = cloudwatch_value(value);
+    let reason = if admitted.is_none() {
         "metrics.value_out_of_range"
     } else if !count.is_finite() || count <= 0.0 || count > MAX_ABS_VALUE {
         "metrics.count_out_of_range"
     } else if dims > MAX_DIMENSIONS {
         "metrics.too_many_dimensions"
     } else {
-        return false;
+        if admitted == Some(0.0) && value != 0.0 {
+            counters.incr("metrics.value_clamped_to_zero");
+        }
+        return admitted;
     };
     counters.incr(reason);
-    true
+    None
 }
 
 /// A datum key's parts, owned (`DatumKey`) or borrowed from a sample (`SampleKey`), hashed and
@@ -463,9 +492,9 @@ impl Aggregator {
         counters: &mut Counters,
     ) {
         self.observe(timestamp_ms);
-        if sample_rejected(value, count, dims.len(), counters) {
+        let Some(value) = admit_sample(value, count, dims.len(), counters) else {
             return;
-        }
+        };
         for (name, value) in &dims {
             if check_dimension_name(name).is_err() || check_dimension_value(value).is_err() {
                 counters.incr("metrics.dimension_invalid");
@@ -483,8 +512,6 @@ impl Aggregator {
             dims,
             bucket: timestamp_ms.div_euclid(bucket_ms).saturating_mul(bucket_ms),
         };
-        // -0.0 and 0.0 are the same value to CloudWatch; fold them.
-        let value = if value == 0.0 { 0.0 } else { value };
         *self
             .groups
             .entry(key)
@@ -507,9 +534,9 @@ impl Aggregator {
         counters: &mut Counters,
     ) {
         self.observe(timestamp_ms);
-        if sample_rejected(value, 1.0, dims.len(), counters) {
+        let Some(value) = admit_sample(value, 1.0, dims.len(), counters) else {
             return;
-        }
+        };
         if dims.iter().any(|(_, v)| check_dimension_value(v).is_err()) {
             counters.incr("metrics.dimension_invalid");
             return;
@@ -517,7 +544,6 @@ impl Aggregator {
         debug_assert!(dims.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)));
         let bucket_ms = metric.resolution.bucket_ms();
         let bucket = timestamp_ms.div_euclid(bucket_ms).saturating_mul(bucket_ms);
-        let value = if value == 0.0 { 0.0 } else { value };
         let view = SampleKey {
             metric,
             dims,
@@ -627,7 +653,7 @@ pub enum DatumError {
     TooManyValues(usize),
     #[error("no values")]
     NoValues,
-    #[error("value or count {0} is not finite within ±2^360")]
+    #[error("value or count {0} is not 0 or a magnitude within 2^-359..=2^359")]
     OutOfRange(f64),
 }
 
@@ -672,7 +698,7 @@ impl MetricDatum {
             return Err(DatumError::TooManyValues(self.values.len()));
         }
         for &v in self.values.iter().chain(&self.counts) {
-            if !v.is_finite() || v.abs() > MAX_ABS_VALUE {
+            if !is_cloudwatch_value(v) {
                 return Err(DatumError::OutOfRange(v));
             }
         }
@@ -720,8 +746,99 @@ mod tests {
     }
 
     #[test]
-    fn two_to_the_360() {
-        assert_eq!(MAX_ABS_VALUE, 2f64.powi(360));
+    fn range_bounds_are_the_documented_figures() {
+        // The PutMetricData text: "8.515920e-109 to 1.174271e+108 (Base 10)".
+        assert_eq!(format!("{MIN_ABS_VALUE:.6e}"), "8.515920e-109");
+        assert_eq!(format!("{MAX_ABS_VALUE:.6e}"), "1.174271e108");
+        assert_eq!(MIN_ABS_VALUE, 2f64.powi(-359));
+        assert_eq!(MAX_ABS_VALUE, 2f64.powi(359));
+    }
+
+    /// What reaches the datum for each value, and which counter moves.
+    #[test]
+    fn values_outside_the_documented_range_are_clamped_or_dropped() {
+        enum Want {
+            Sent(f64),
+            Clamped,
+            Dropped,
+        }
+        use Want::*;
+        let cases = [
+            (1.5, Sent(1.5)),
+            (0.0, Sent(0.0)),
+            (-0.0, Sent(0.0)),
+            (5e-324, Clamped),
+            (-5e-324, Clamped),
+            (1e-320, Clamped),
+            (8.5e-109, Clamped),
+            (MIN_ABS_VALUE, Sent(MIN_ABS_VALUE)),
+            (-MIN_ABS_VALUE, Sent(-MIN_ABS_VALUE)),
+            (MAX_ABS_VALUE, Sent(MAX_ABS_VALUE)),
+            (-MAX_ABS_VALUE, Sent(-MAX_ABS_VALUE)),
+            (1.2e108, Dropped),
+            (2f64.powi(360), Dropped),
+            (f64::MAX, Dropped),
+            (f64::NAN, Dropped),
+            (f64::NEG_INFINITY, Dropped),
+        ];
+        let m = id("M", Resolution::Standard);
+        for (v, want) in cases {
+            for borrowed in [false, true] {
+                let mut agg = Aggregator::new();
+                let mut c = Counters::new();
+                if borrowed {
+                    agg.add_sample(&m, &[], T0, v, &mut c);
+                } else {
+                    agg.add(&m, vec![], T0, v, 1.0, &mut c);
+                }
+                let out = agg.finish(&mut c);
+                let sent: Vec<f64> = out.iter().flat_map(|d| d.values.clone()).collect();
+                for d in &out {
+                    d.check().unwrap();
+                }
+                match want {
+                    Sent(x) => {
+                        assert_eq!(sent, vec![x], "{v:e}");
+                        assert_eq!(sent[0].to_bits(), x.to_bits(), "{v:e}: sign of zero");
+                        assert_eq!(c.get("metrics.value_clamped_to_zero"), 0, "{v:e}");
+                    }
+                    Clamped => {
+                        assert_eq!(sent, vec![0.0], "{v:e}");
+                        assert_eq!(c.get("metrics.value_clamped_to_zero"), 1, "{v:e}");
+                    }
+                    Dropped => {
+                        assert!(sent.is_empty(), "{v:e}");
+                        assert_eq!(c.get("metrics.value_out_of_range"), 1, "{v:e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn datum_check_refuses_values_cloudwatch_rejects() {
+        let good = MetricDatum {
+            namespace: "N".into(),
+            metric_name: "M".into(),
+            dimensions: Map::new(),
+            unit: "Count".into(),
+            timestamp: T0,
+            storage_resolution: 60,
+            values: vec![0.0, MIN_ABS_VALUE],
+            counts: vec![1.0, 1.0],
+        };
+        good.check().unwrap();
+        for bad in [5e-324, 1e-320, 2f64.powi(360)] {
+            let d = MetricDatum {
+                values: vec![bad],
+                counts: vec![1.0],
+                ..good.clone()
+            };
+            assert!(
+                matches!(d.check(), Err(DatumError::OutOfRange(_))),
+                "{bad:e}"
+            );
+        }
     }
 
     #[test]

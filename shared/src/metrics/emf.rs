@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::aggregate::{MetricDatum, Unit, MAX_ABS_VALUE, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN};
+use super::aggregate::{
+    is_cloudwatch_value, MetricDatum, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
+};
 use crate::stats::Counters;
 
 /// Metric definitions per directive (we use one directive per document).
@@ -105,7 +107,7 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
     }
     let mut total: u64 = 0;
     for (&v, &c) in d.values.iter().zip(&d.counts) {
-        if !v.is_finite() || v.abs() > MAX_ABS_VALUE || !(c >= 1.0 && c.fract() == 0.0) {
+        if !is_cloudwatch_value(v) || !(c >= 1.0 && c.fract() == 0.0) {
             return Err(bad);
         }
         if c > MAX_EMF_SAMPLES_PER_DATUM as f64 {

@@ -27,6 +27,7 @@ pub use rules::{
     MAX_FILTER_PATTERN_LEN, OVERFLOW_VALUE,
 };
 
+use crate::config::{regex_budget_message, MAX_CONFIG_REGEX_POSITIONS, MAX_METRIC_RULES};
 use crate::config_error::ConfigError;
 use crate::record::{Record, Source};
 use crate::stats::Counters;
@@ -106,12 +107,31 @@ impl MetricsConfig {
             ));
         }
         let emf = self.sink == MetricSinkKind::Emf;
-        let rules = self
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| r.compile(&format!("metrics.rule[{i}]"), &self.namespace, emf))
-            .collect::<Result<Vec<_>, _>>()?;
+        if self.rules.len() > MAX_METRIC_RULES {
+            return Err(ConfigError::new(
+                "metrics.rule",
+                format!(
+                    "{} rules, more than {MAX_METRIC_RULES}: every rule is tried on every event",
+                    self.rules.len()
+                ),
+            ));
+        }
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut positions = 0usize;
+        for (i, r) in self.rules.iter().enumerate() {
+            let key = format!("metrics.rule[{i}]");
+            let rule = r.compile(&key, &self.namespace, emf)?;
+            // Checked as rules compile, so a config far over the budget is refused at the first
+            // rule past it instead of after compiling every one.
+            positions = positions.saturating_add(rule.regex_positions());
+            if positions > MAX_CONFIG_REGEX_POSITIONS {
+                return Err(ConfigError::new(
+                    format!("{key}.filter_pattern"),
+                    regex_budget_message(positions),
+                ));
+            }
+            rules.push(rule);
+        }
         let lambda = if self.lambda_platform {
             let l = LambdaMetrics::new(
                 &self.namespace,
@@ -506,7 +526,7 @@ mod tests {
             (
                 "metric_value = 1e300".into(),
                 "metrics.rule[1].metric_value",
-                "±2^360",
+                "2^-359..=2^359",
             ),
             (
                 "metric_namespace = \"AWS/Lambda\"".into(),

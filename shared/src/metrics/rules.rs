@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aggregate::{
-    check_dimension_name, check_dimension_value, Aggregator, MetricId, MetricIdError, Resolution,
-    Unit, MAX_ABS_VALUE, MAX_DIMENSIONS,
+    check_dimension_name, check_dimension_value, is_cloudwatch_value, Aggregator, MetricId,
+    MetricIdError, Resolution, Unit, MAX_DIMENSIONS,
 };
 use super::emf::MAX_EMF_DIMENSION_NAME_LEN;
 use crate::config_error::ConfigError;
@@ -143,7 +143,7 @@ fn extracted_name(s: &str) -> Option<&str> {
 }
 
 fn in_range(v: f64) -> bool {
-    v.is_finite() && v.abs() <= MAX_ABS_VALUE
+    is_cloudwatch_value(v)
 }
 
 impl RuleConfig {
@@ -202,7 +202,7 @@ impl RuleConfig {
             if !in_range(n) {
                 return Err(err(
                     "metric_value",
-                    format!("{n} is not finite within ±2^360"),
+                    format!("{n} is not 0 or a magnitude within 2^-359..=2^359"),
                 ));
             }
         }
@@ -210,7 +210,7 @@ impl RuleConfig {
             if !in_range(d) {
                 return Err(err(
                     "default_value",
-                    format!("{d} is not finite within ±2^360"),
+                    format!("{d} is not 0 or a magnitude within 2^-359..=2^359"),
                 ));
             }
         }
@@ -386,6 +386,13 @@ fn extracted<'a>(name: &str, m: &'a Match, record: &'a Record) -> Option<Value> 
 }
 
 impl CompiledRule {
+    /// Positions of the regexes in its filter pattern (its regex cost per byte of input).
+    pub fn regex_positions(&self) -> usize {
+        self.pattern
+            .as_ref()
+            .map_or(0, FilterPattern::regex_positions)
+    }
+
     pub fn metric(&self) -> &Arc<MetricId> {
         &self.metric
     }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::operand::{is_word_char, parse_operand, CmpOp, Cursor, Operand};
+use super::operand::{is_word_char, parse_operand, CmpOp, Cursor, Operand, RegexTally};
 use super::{PatternError, MAX_NESTING_DEPTH};
 
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ impl Slot {
 pub(crate) struct Delimited {
     slots: Vec<Slot>,
     has_ellipsis: bool,
+    /// Positions of its `%…%` conditions, summed (its regex cost per byte).
+    pub(crate) regex_positions: usize,
 }
 
 /// Parse result of one slot expression: a bare name, or a condition on a name.
@@ -80,7 +82,7 @@ impl Delimited {
     ) -> Result<Delimited, PatternError> {
         let mut cur = Cursor::new(chars, start, end);
         let mut slots = Vec::new();
-        let mut regexes = 0;
+        let mut regexes = RegexTally::default();
         let mut names: Vec<String> = Vec::new();
         cur.skip_ws();
         if cur.at_end() {
@@ -137,6 +139,7 @@ impl Delimited {
         Ok(Delimited {
             slots,
             has_ellipsis,
+            regex_positions: regexes.positions,
         })
     }
 
@@ -299,7 +302,11 @@ fn absorbed<'m>(message: &'m str, toks: &[Tok], i: usize) -> &'m str {
     }
 }
 
-fn parse_or(cur: &mut Cursor<'_>, depth: usize, regexes: &mut usize) -> Result<Node, PatternError> {
+fn parse_or(
+    cur: &mut Cursor<'_>,
+    depth: usize,
+    regexes: &mut RegexTally,
+) -> Result<Node, PatternError> {
     let first = parse_and(cur, depth, regexes)?;
     let mut items = Vec::new();
     loop {
@@ -315,7 +322,7 @@ fn parse_or(cur: &mut Cursor<'_>, depth: usize, regexes: &mut usize) -> Result<N
 fn parse_and(
     cur: &mut Cursor<'_>,
     depth: usize,
-    regexes: &mut usize,
+    regexes: &mut RegexTally,
 ) -> Result<Node, PatternError> {
     let first = parse_primary(cur, depth, regexes)?;
     let mut items = Vec::new();
@@ -371,7 +378,7 @@ fn combine(
 fn parse_primary(
     cur: &mut Cursor<'_>,
     depth: usize,
-    regexes: &mut usize,
+    regexes: &mut RegexTally,
 ) -> Result<Node, PatternError> {
     cur.skip_ws();
     let at = cur.pos();

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::record::Fields;
 
-use super::operand::{parse_operand, CmpOp, Cursor, Operand};
+use super::operand::{parse_operand, CmpOp, Cursor, Operand, RegexTally};
 use super::{
     PatternError, MAX_NESTING_DEPTH, MAX_WILDCARDS_PER_PATTERN, MAX_WILDCARDS_PER_SELECTOR,
 };
@@ -247,6 +247,8 @@ pub(crate) struct JsonPattern {
     root: Expr,
     /// Distinct selectors in order of first use; conditions refer to them by index.
     selectors: Vec<JsonSelector>,
+    /// Positions of its `%…%` values, summed (its regex cost per byte).
+    pub(crate) regex_positions: usize,
 }
 
 impl JsonPattern {
@@ -260,7 +262,7 @@ impl JsonPattern {
             cur: Cursor::new(chars, start, end),
             selectors: Vec::new(),
             wildcards: 0,
-            regexes: 0,
+            regexes: RegexTally::default(),
         };
         p.cur.skip_ws();
         if p.cur.at_end() {
@@ -282,6 +284,7 @@ impl JsonPattern {
         Ok(JsonPattern {
             root,
             selectors: p.selectors,
+            regex_positions: p.regexes.positions,
         })
     }
 
@@ -330,7 +333,7 @@ struct Parser<'a> {
     cur: Cursor<'a>,
     selectors: Vec<JsonSelector>,
     wildcards: usize,
-    regexes: usize,
+    regexes: RegexTally,
 }
 
 impl Parser<'_> {

@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::record::Fields;
 
 pub use json::JsonSelector;
+pub use regex_subset::MAX_REGEX_POSITIONS;
 
 /// AWS `FilterPattern` length limit (characters).
 pub const MAX_PATTERN_CHARS: usize = 1024;
@@ -90,7 +91,7 @@ pub enum PatternKind {
 enum Compiled {
     MatchAll,
     Terms(terms::Terms),
-    Regex(Regex),
+    Regex(Regex, usize),
     Json(json::JsonPattern),
     Delimited(delimited::Delimited),
 }
@@ -155,7 +156,8 @@ impl FilterPattern {
                                 .to_string(),
                     });
                 }
-                Compiled::Regex(regex_subset::compile(body, first + 1)?)
+                let c = regex_subset::compile(body, first + 1)?;
+                Compiled::Regex(c.regex, c.positions)
             }
             _ => {
                 let t = terms::Terms::parse(chars)?;
@@ -173,12 +175,23 @@ impl FilterPattern {
         &self.source
     }
 
+    /// Positions of all its `%…%` regular expressions, summed: the bound on the regex work per
+    /// byte of input (see [`MAX_REGEX_POSITIONS`]); 0 without regexes.
+    pub fn regex_positions(&self) -> usize {
+        match &self.compiled {
+            Compiled::Regex(_, n) => *n,
+            Compiled::Json(p) => p.regex_positions,
+            Compiled::Delimited(d) => d.regex_positions,
+            Compiled::MatchAll | Compiled::Terms(_) => 0,
+        }
+    }
+
     /// Which grammar the pattern uses.
     pub fn kind(&self) -> PatternKind {
         match self.compiled {
             Compiled::MatchAll => PatternKind::MatchAll,
             Compiled::Terms(_) => PatternKind::Terms,
-            Compiled::Regex(_) => PatternKind::Regex,
+            Compiled::Regex(..) => PatternKind::Regex,
             Compiled::Json(_) => PatternKind::Json,
             Compiled::Delimited(_) => PatternKind::Delimited,
         }
@@ -211,7 +224,7 @@ impl FilterPattern {
         match &self.compiled {
             Compiled::MatchAll => true,
             Compiled::Terms(t) => t.is_match(input.message),
-            Compiled::Regex(r) => r.is_match(input.message),
+            Compiled::Regex(r, _) => r.is_match(input.message),
             Compiled::Json(p) => input.json.is_some_and(|j| p.is_match(j)),
             Compiled::Delimited(d) => d.is_match(input.message),
         }
@@ -343,5 +356,91 @@ mod tests {
         assert!(hit("ERROR", "Exiting with ERRORCODE: -1"));
         assert!(!hit("ERROR -Exiting", "Exiting with ERRORCODE: -1"));
         assert!(hit("?ERROR ?WARN", "WARN message"));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod stall_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_issue_stall_pattern_is_refused_at_load_with_its_column() {
+        let started = Instant::now();
+        let e = FilterPattern::compile(r"{ $.a = %\w{1,1000}z% }").unwrap_err();
+        assert!(e.message.contains("1001 positions"), "{e}");
+        assert_eq!(e.column, 9, "{e}: the opening `%`");
+        for p in [r"%\w{1,1000}z%", r"[a, b = %\w{1,1000}z%]"] {
+            let e = FilterPattern::compile(p).unwrap_err();
+            assert!(e.message.contains("more than 128"), "{p}: {e}");
+        }
+        // Refused before the regex is built: generous bound, catches only a stall.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn regex_positions_sum_over_the_whole_pattern() {
+        for (p, want) in [
+            ("ERROR", 0),
+            (r"%ab\d%", 3),
+            (r"{ $.a = %ab% || $.b = %\d{4}% }", 6),
+            (r"[ip = %\d{1,3}%, user, status = %5\d\d%]", 6),
+            (r#"{ $.a = "x" }"#, 0),
+        ] {
+            assert_eq!(
+                FilterPattern::compile(p).unwrap().regex_positions(),
+                want,
+                "{p}"
+            );
+        }
+    }
+
+    /// The worst case found for an accepted regex: every `a` opens a match attempt that stays
+    /// alive for 126 bytes, and the lazy DFA cannot cache the 2^126 combinations, so each byte
+    /// steps every live attempt. 1 MiB as 1,024 events of 1 KiB must still finish: the bound is
+    /// generous for a debug build (release figure in the bench `pattern/worst_regex_1mib`).
+    #[test]
+    fn worst_case_accepted_regex_is_bounded_on_a_mebibyte() {
+        let p =
+            FilterPattern::compile(&format!("%a[ab]{{{}}}c%", MAX_REGEX_POSITIONS - 2)).unwrap();
+        assert_eq!(p.regex_positions(), MAX_REGEX_POSITIONS);
+        let events = worst_case_events();
+        let started = Instant::now();
+        let hits = events
+            .iter()
+            .filter(|m| {
+                p.is_match(&MatchInput {
+                    message: m,
+                    json: None,
+                })
+            })
+            .count();
+        assert_eq!(hits, 0, "no `c` in the input: nothing may match");
+        let took = started.elapsed();
+        // Debug build: 26-44 s on a loaded 2-core machine (release: ~4.4 s); before the limit,
+        // `\w{1,1000}z` alone took ~35 ms per KiB in release.
+        assert!(took < Duration::from_secs(300), "{took:?} for 1 MiB");
+    }
+
+    /// 1,024 messages of 1 KiB of pseudo-random `a`/`b`.
+    pub(crate) fn worst_case_events() -> Vec<String> {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..1024)
+            .map(|_| {
+                (0..1024)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if x & 1 == 0 {
+                            'a'
+                        } else {
+                            'b'
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }

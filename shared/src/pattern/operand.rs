@@ -211,11 +211,19 @@ fn is_bare_value_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '*' | '.' | '-' | '+' | ':' | '/' | '@')
 }
 
+/// The `%…%` values of one whole pattern: how many, and their positions summed (the pattern's
+/// matching cost per byte, see [`regex_subset::MAX_REGEX_POSITIONS`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RegexTally {
+    pub count: usize,
+    pub positions: usize,
+}
+
 /// Parses a value after `op`. `regexes` counts `%…%` values across the whole pattern.
 pub(crate) fn parse_operand(
     cur: &mut Cursor<'_>,
     op: CmpOp,
-    regexes: &mut usize,
+    regexes: &mut RegexTally,
 ) -> Result<Operand, PatternError> {
     cur.skip_ws();
     let at = cur.pos();
@@ -230,8 +238,8 @@ pub(crate) fn parse_operand(
             }
         }
         Some('%') => {
-            *regexes += 1;
-            if *regexes > MAX_REGEXES_PER_PATTERN {
+            regexes.count += 1;
+            if regexes.count > MAX_REGEXES_PER_PATTERN {
                 return Err(cur.error(
                     at,
                     format!("at most {MAX_REGEXES_PER_PATTERN} regular expressions are allowed per filter pattern"),
@@ -247,7 +255,9 @@ pub(crate) fn parse_operand(
             }
             let end = cur.pos();
             cur.bump();
-            Operand::Regex(regex_subset::compile(cur_chars(cur, start, end), start)?)
+            let compiled = regex_subset::compile(cur_chars(cur, start, end), start)?;
+            regexes.positions = regexes.positions.saturating_add(compiled.positions);
+            Operand::Regex(compiled.regex)
         }
         Some(_) => {
             let mut text = String::new();
