@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::decode::{decode_input, DecodeError, InputKind};
-use crate::pipeline::{Output, Pipeline};
+use crate::pipeline::{Limits, Output, Pipeline};
 use crate::record::Batch;
 
 /// Counter: events skipped because their batch came from this function's own log group
@@ -102,7 +102,8 @@ impl DriveError {
     }
 }
 
-/// Runs one event through the pipeline. Pure: no clock, no network, no environment.
+/// Runs one event through the pipeline. Pure: no network, no environment, and the clock only
+/// through `limits` (the CPU budget and "now" the Lambda edge passes in; the CLI passes none).
 ///
 /// `own_log_group` is the function's own log group (`AWS_LAMBDA_LOG_GROUP_NAME`); its batches
 /// are skipped, so an account-level subscription that forgot to exclude it cannot loop.
@@ -111,9 +112,10 @@ pub fn drive(
     bytes: &[u8],
     pipeline: &mut Pipeline,
     own_log_group: Option<&str>,
+    limits: Limits<'_>,
 ) -> Result<Driven, DriveError> {
-    let limits = pipeline.config().decode;
-    let decoded = decode_input(bytes, &limits)?;
+    let decode_limits = pipeline.config().decode;
+    let decoded = decode_input(bytes, &decode_limits)?;
     if !source.accepts(decoded.kind) {
         return Err(DriveError::WrongKind {
             expected: source,
@@ -158,7 +160,7 @@ pub fn drive(
             }
             Ok(batches) => {
                 for batch in batches {
-                    let mut out = run_batch(pipeline, batch, own_log_group);
+                    let mut out = run_batch(pipeline, batch, own_log_group, limits);
                     if source == EventSource::Firehose {
                         outcome.records.append(&mut out.records);
                     }
@@ -175,7 +177,12 @@ pub fn drive(
     })
 }
 
-fn run_batch(pipeline: &mut Pipeline, batch: Batch, own_log_group: Option<&str>) -> Output {
+fn run_batch(
+    pipeline: &mut Pipeline,
+    batch: Batch,
+    own_log_group: Option<&str>,
+    limits: Limits<'_>,
+) -> Output {
     if is_own_log_group(&batch.source.log_group, own_log_group) {
         let mut out = Output::default();
         let events = batch.events.len() as u64;
@@ -183,7 +190,7 @@ fn run_batch(pipeline: &mut Pipeline, batch: Batch, own_log_group: Option<&str>)
         out.stats.dropped += events;
         return out;
     }
-    pipeline.process(batch)
+    pipeline.process_with(batch, limits)
 }
 
 /// True when a batch comes from the function's own log group.
@@ -285,7 +292,13 @@ mod tests {
             (EventSource::Any, &fh, true),
         ];
         for (source, event, ok) in cases {
-            let r = drive(source, event.as_bytes(), &mut pipeline(false), None);
+            let r = drive(
+                source,
+                event.as_bytes(),
+                &mut pipeline(false),
+                None,
+                Limits::default(),
+            );
             match (ok, r) {
                 (true, Ok(_)) => {}
                 (false, Err(e @ DriveError::WrongKind { .. })) => {
@@ -312,7 +325,14 @@ mod tests {
         ];
         for (source, event) in events {
             for (guard, processed) in [(Some(own), 0), (Some("/other"), 2), (None, 2)] {
-                let d = drive(source, event.as_bytes(), &mut pipeline(true), guard).unwrap();
+                let d = drive(
+                    source,
+                    event.as_bytes(),
+                    &mut pipeline(true),
+                    guard,
+                    Limits::default(),
+                )
+                .unwrap();
                 let skipped = 2 - processed;
                 assert_eq!(d.output.stats.events, processed, "{source:?} {guard:?}");
                 assert_eq!(
@@ -334,6 +354,7 @@ mod tests {
             b"{\"awslogs\":{\"data\":\"aGVsbG8=\"}}",
             &mut pipeline(false),
             None,
+            Limits::default(),
         );
         assert_eq!(r.unwrap_err().error_type(), "Logsieve.UndecodableEvent");
 
@@ -348,6 +369,7 @@ mod tests {
             event.as_bytes(),
             &mut pipeline(false),
             None,
+            Limits::default(),
         )
         .unwrap();
         let status: Vec<&str> = d
@@ -372,6 +394,7 @@ mod tests {
             event.as_bytes(),
             &mut pipeline(false),
             None,
+            Limits::default(),
         );
         assert_eq!(r.unwrap_err().error_type(), "Logsieve.UnidentifiedRecord");
 
@@ -386,6 +409,7 @@ mod tests {
             event.as_bytes(),
             &mut pipeline(true),
             None,
+            Limits::default(),
         )
         .unwrap();
         let records: Vec<usize> = d.units.iter().map(|u| u.records.len()).collect();
@@ -400,6 +424,7 @@ mod tests {
             event.as_bytes(),
             &mut pipeline(true),
             None,
+            Limits::default(),
         );
         assert_eq!(r.unwrap_err().error_type(), "Logsieve.MissingRecordId");
     }

@@ -8,7 +8,7 @@
 
 use aws_lambda_events::firehose::{KinesisFirehoseResponse, KinesisFirehoseResponseRecord};
 use logsieve::driver::{drive, DriveError, Driven, EventSource, UnitStatus};
-use logsieve::pipeline::Pipeline;
+use logsieve::pipeline::{Limits, Pipeline};
 
 pub use logsieve::driver::COUNTER_OWN_LOG_GROUP_EVENTS;
 
@@ -33,14 +33,22 @@ pub struct Response {
     pub driven: Driven,
 }
 
-/// Handles one Firehose transformation event. Pure: no clock, no network, no environment.
+/// Handles one Firehose transformation event. Pure: no network, no environment; the clock only
+/// through `limits`.
 /// The pipeline must collect records (`Pipeline::with_records(true)`, the default).
 pub fn handle(
     bytes: &[u8],
     pipeline: &mut Pipeline,
     own_log_group: Option<&str>,
+    limits: Limits<'_>,
 ) -> Result<Response, DriveError> {
-    let mut driven = drive(EventSource::Firehose, bytes, pipeline, own_log_group)?;
+    let mut driven = drive(
+        EventSource::Firehose,
+        bytes,
+        pipeline,
+        own_log_group,
+        limits,
+    )?;
     let mut response = KinesisFirehoseResponse::default();
     let mut budget = MAX_RESPONSE_BYTES;
     let stats = &mut driven.output.stats;

@@ -8,7 +8,7 @@ use firehose_filter::{handle, RESULT_DROPPED, RESULT_FAILED, RESULT_OK};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
-use logsieve::pipeline::Pipeline;
+use logsieve::pipeline::{Limits, Pipeline};
 use serde_json::{json, Map, Value};
 
 const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1438485463442,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
@@ -106,7 +106,7 @@ fn each_record_gets_ok_dropped_or_processing_failed() {
         ),
     ];
     let mut p = pipeline(KEEP_CONFIG);
-    let resp = handle(&event(records), &mut p, None).unwrap();
+    let resp = handle(&event(records), &mut p, None, Limits::default()).unwrap();
     let got: Vec<(&str, &str)> = resp
         .body
         .records
@@ -157,7 +157,13 @@ fn ok_data_is_exactly_what_the_pipeline_selects() {
     // selection of the same batch, line by line.
     let doc = document("/aws/lambda/orders", &[LINE_A, LINE_B]);
     let mut p = pipeline(KEEP_CONFIG);
-    let resp = handle(&event(vec![record("r", &gz(&doc))]), &mut p, None).unwrap();
+    let resp = handle(
+        &event(vec![record("r", &gz(&doc))]),
+        &mut p,
+        None,
+        Limits::default(),
+    )
+    .unwrap();
     let mut direct = pipeline(KEEP_CONFIG);
     let decoded = logsieve::decode::decode_input(doc.as_bytes(), &Default::default()).unwrap();
     let want: Vec<Map<String, Value>> = decoded
@@ -174,7 +180,13 @@ fn ok_data_is_exactly_what_the_pipeline_selects() {
 fn ok_data_contains_only_the_selected_fields() {
     let doc = document("/aws/lambda/orders", &[LINE_A, LINE_B]);
     let mut p = pipeline(KEEP_CONFIG);
-    let resp = handle(&event(vec![record("r", &gz(&doc))]), &mut p, None).unwrap();
+    let resp = handle(
+        &event(vec![record("r", &gz(&doc))]),
+        &mut p,
+        None,
+        Limits::default(),
+    )
+    .unwrap();
     for line in lines(&resp.body.records[0]) {
         let fields: Vec<&str> = line
             .keys()
@@ -209,6 +221,7 @@ fn nothing_selected_is_dropped_and_own_group_is_skipped() {
         ]),
         &mut p,
         Some(own),
+        Limits::default(),
     )
     .unwrap();
     let got: Vec<&str> = resp
@@ -244,7 +257,7 @@ fn unusable_events_fail_the_invocation() {
     ];
     for (name, bytes) in cases {
         let mut p = pipeline(KEEP_CONFIG);
-        let err = handle(&bytes, &mut p, None)
+        let err = handle(&bytes, &mut p, None, Limits::default())
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"));
         let expected = match name {

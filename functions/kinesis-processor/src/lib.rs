@@ -5,7 +5,7 @@
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use logsieve::driver::{drive, DriveError, Driven, EventSource};
-use logsieve::pipeline::Pipeline;
+use logsieve::pipeline::{Limits, Pipeline};
 
 pub use logsieve::driver::{COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
 
@@ -17,13 +17,14 @@ pub struct Response {
     pub driven: Driven,
 }
 
-/// Handles one Kinesis event. Pure: no clock, no network, no environment.
+/// Handles one Kinesis event. Pure: no network, no environment; the clock only through `limits`.
 pub fn handle(
     bytes: &[u8],
     pipeline: &mut Pipeline,
     own_log_group: Option<&str>,
+    limits: Limits<'_>,
 ) -> Result<Response, DriveError> {
-    let driven = drive(EventSource::Kinesis, bytes, pipeline, own_log_group)?;
+    let driven = drive(EventSource::Kinesis, bytes, pipeline, own_log_group, limits)?;
     let mut response = KinesisEventResponse::default();
     for unit in driven.failed() {
         // The driver refuses a failed record without a sequence number, so every one has it.

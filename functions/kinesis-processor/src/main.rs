@@ -12,7 +12,7 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::lambda::{fail, finish, Environment, Sinks};
+use logsieve_aws::lambda::{fail, finish, limits, Environment, Sinks};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -34,7 +34,8 @@ async fn main() -> Result<(), Error> {
         let deadline = Deadline::for_invocation(Some(event.context.deadline));
         // The pipeline is synchronous; run it before the future so no borrow crosses an await.
         let own = env.own_log_group.as_deref();
-        let result = kinesis_processor::handle(event.payload.get().as_bytes(), &mut pipeline, own);
+        let bytes = event.payload.get().as_bytes();
+        let result = kinesis_processor::handle(bytes, &mut pipeline, own, limits(&deadline));
         let (emitter, env) = (Arc::clone(&emitter), Arc::clone(&env));
         async move {
             let response = result.map_err(|e| fail(&e))?;

@@ -5,7 +5,7 @@ use kinesis_processor::{handle, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
-use logsieve::pipeline::Pipeline;
+use logsieve::pipeline::{Limits, Pipeline};
 use serde_json::{json, Value};
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/logsieve";
@@ -135,7 +135,8 @@ fn partial_batch_response_names_exactly_the_undecodable_records() {
     ];
     for (name, records, want) in cases {
         let mut p = pipeline();
-        let resp = handle(&event(records), &mut p, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let resp = handle(&event(records), &mut p, None, Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(failure_ids(&resp.body), want, "{name}");
         assert_eq!(
             resp.driven.output.stats.errors.len(),
@@ -164,7 +165,7 @@ fn records_after_a_failure_are_deferred_not_double_counted() {
         record("2", "***"),
         good("3", "/aws/lambda/orders", &[ERR_LINE, ERR_LINE, ERR_LINE]),
     ];
-    let resp = handle(&event(records), &mut p, None).unwrap();
+    let resp = handle(&event(records), &mut p, None, Limits::default()).unwrap();
     assert_eq!(failure_ids(&resp.body), vec!["2"]);
     assert_eq!(
         resp.driven.output.stats.events, 2,
@@ -183,6 +184,7 @@ fn good_records_go_through_the_pipeline_unchanged() {
         &event(vec![record("1", &b64(&gzip(doc.as_bytes())))]),
         &mut p,
         None,
+        Limits::default(),
     )
     .unwrap();
     let mut direct = pipeline();
@@ -207,6 +209,7 @@ fn own_log_group_is_skipped() {
         ]),
         &mut p,
         Some(own),
+        Limits::default(),
     )
     .unwrap();
     assert_eq!(
@@ -242,7 +245,7 @@ fn unusable_events_fail_the_invocation() {
     ];
     for (name, bytes) in cases {
         let mut p = pipeline();
-        let err = handle(&bytes, &mut p, None)
+        let err = handle(&bytes, &mut p, None, Limits::default())
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"));
         match (name, &err) {

@@ -11,7 +11,7 @@ use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::driver::{drive, EventSource};
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::lambda::{fail, finish, flag, Environment, Sinks, ENV_DRY_RUN};
+use logsieve_aws::lambda::{fail, finish, flag, limits, Environment, Sinks, ENV_DRY_RUN};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -60,11 +60,13 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         // (caps admitted so far) stays valid either way.
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let own = state.env.own_log_group.as_deref();
+        let bytes = event.payload.get().as_bytes();
         drive(
             EventSource::Subscription,
-            event.payload.get().as_bytes(),
+            bytes,
             &mut pipeline,
             own,
+            limits(&deadline),
         )
         .map_err(|e| fail(&e))?
     };

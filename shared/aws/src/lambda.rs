@@ -8,6 +8,7 @@ use std::time::Instant;
 use lambda_runtime::Diagnostic;
 use logsieve::driver::{DriveError, Driven};
 use logsieve::metrics::encode_emf;
+use logsieve::pipeline::{Budget, Limits, SystemClock};
 use logsieve::sink::EmitReport;
 use logsieve::telemetry::{
     self_metric_datums, InvocationNumbers, SelfMetricsConfig, DEFAULT_SELF_NAMESPACE,
@@ -51,6 +52,20 @@ impl Environment {
             own_log_group: var(ENV_OWN_LOG_GROUP).filter(|g| !g.is_empty()),
             self_metrics,
         }
+    }
+}
+
+static CLOCK: SystemClock = SystemClock;
+
+/// What the pipeline gets from the edge for one invocation: a CPU budget ending at the
+/// deadline's processing cutoff, and "now" for PutMetricData's timestamp window.
+pub fn limits(deadline: &Deadline) -> Limits<'static> {
+    Limits {
+        now_ms: Some(now_ms() as i64),
+        budget: Some(Budget {
+            deadline: deadline.processing_cutoff(),
+            clock: &CLOCK,
+        }),
     }
 }
 

@@ -83,6 +83,15 @@ impl Deadline {
         self.0.into_std()
     }
 
+    /// Until when the pipeline may work on the event: half the time left, so that at least the
+    /// other half stays for the sink calls (a stalling batch stops, counts what it skipped and
+    /// still sends what it derived).
+    pub fn processing_cutoff(&self) -> std::time::Instant {
+        let now = tokio::time::Instant::now();
+        let left = self.0.saturating_duration_since(now);
+        (now + left / 2).into_std()
+    }
+
     pub fn passed(&self) -> bool {
         tokio::time::Instant::now() >= self.0
     }

@@ -13,7 +13,7 @@ use logsieve::config::{CheckedConfig, Config, DEFAULT_CONFIG, ENV_CONFIG};
 use logsieve::driver::{drive, DriveError, EventSource};
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
-use logsieve::pipeline::{match_input, Output, Pipeline};
+use logsieve::pipeline::{match_input, Limits, Output, Pipeline};
 use logsieve::record::{LogEvent, Source};
 
 #[derive(Parser)]
@@ -208,7 +208,14 @@ fn process(
     let mut out = Output::default();
     for name in files {
         let bytes = read_input(name)?;
-        match drive(EventSource::Any, &bytes, &mut pipeline, None) {
+        // No budget and no clock: a dry run of files shows everything, anchored to their own times.
+        match drive(
+            EventSource::Any,
+            &bytes,
+            &mut pipeline,
+            None,
+            Limits::default(),
+        ) {
             Ok(driven) => {
                 let mut got = driven.output;
                 for e in &mut got.stats.errors {
