@@ -151,11 +151,19 @@ impl Config {
             ));
         }
         self.plan.validate()?;
+        let decode = self.decode.validate()?;
+        let mut metrics = self.metrics.validate()?;
+        let fields = self.fields.validate()?;
+        let mut traces = self.traces.validate()?;
+        // Values read from a sensitive key's path and source names are redacted at the exits
+        // whether or not whole records are (see `exits`).
+        metrics.guard_exits(&fields.redactor);
+        traces.guard_exits(&fields.redactor);
         Ok(CheckedConfig {
-            decode: self.decode.validate()?,
-            metrics: self.metrics.validate()?,
-            fields: self.fields.validate()?,
-            traces: self.traces.validate()?,
+            decode,
+            metrics,
+            fields,
+            traces,
             records_filter,
             records_sample_rate: self.records.sample_rate,
         })

@@ -5,6 +5,7 @@ pub mod config;
 pub mod config_error;
 pub mod dashboard;
 pub mod decode;
+pub mod exits;
 pub mod generate;
 pub mod import;
 pub mod metrics;
