@@ -599,8 +599,11 @@ impl TraceAcc {
                     }
                 }
             }
-            for (key, value) in metadata.iter_mut() {
-                n += redactor.redact_entry(key, value);
+            // Not `redact_entry(key, …)`: the key is the path's text, whose joined form can look
+            // sensitive (`a.pass.word`) when no key on the path is; the path's keys were judged
+            // one by one above, as record redaction judges them.
+            for (_, value) in metadata.iter_mut() {
+                n += redactor.redact_value(value);
             }
             counters.add("select.redacted", n as u64);
         }
