@@ -178,7 +178,8 @@ impl Config {
             ));
         }
         self.plan.validate()?;
-        let metrics = self.metrics.validate()?;
+        let decode = self.decode.validate()?;
+        let mut metrics = self.metrics.validate()?;
         let positions = metrics
             .rules
             .iter()
@@ -191,11 +192,17 @@ impl Config {
                 regex_budget_message(positions),
             ));
         }
+        let fields = self.fields.validate()?;
+        let mut traces = self.traces.validate()?;
+        // Values read from a sensitive key's path and source names are redacted at the exits
+        // whether or not whole records are (see `exits`).
+        metrics.guard_exits(&fields.redactor);
+        traces.guard_exits(&fields.redactor);
         Ok(CheckedConfig {
-            decode: self.decode.validate()?,
+            decode,
             metrics,
-            fields: self.fields.validate()?,
-            traces: self.traces.validate()?,
+            fields,
+            traces,
             records_filter,
             records_sample_rate: self.records.sample_rate,
         })

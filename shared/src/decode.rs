@@ -100,7 +100,12 @@ pub enum DecodeError {
     NotAString { field: &'static str },
     #[error("invalid base64 in {field}: {detail}")]
     Base64 { field: &'static str, detail: String },
-    #[error("payload is neither gzip nor JSON (starts with {prefix:02x?})")]
+    /// `prefix` (the first bytes) is kept for callers that inspect it; the message only says
+    /// which kind of bytes they are, since they are payload.
+    #[error(
+        "payload is neither gzip nor JSON (starts with {})",
+        describe_prefix(prefix)
+    )]
     NotGzip { prefix: Vec<u8> },
     #[error("corrupt or truncated gzip: {0}")]
     Gzip(String),
@@ -286,11 +291,11 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
             Ok(_) => Err(DecodeError::UnknownShape),
-            Err(e) => Err(DecodeError::InvalidEventJson(truncate(e.to_string()))),
+            Err(e) => Err(DecodeError::InvalidEventJson(json_error_text(&e))),
         };
     }
     let probe: Probe<'_> = serde_json::from_slice(bytes)
-        .map_err(|e| DecodeError::InvalidEventJson(truncate(e.to_string())))?;
+        .map_err(|e| DecodeError::InvalidEventJson(json_error_text(&e)))?;
     let mut counters = Counters::new();
     let (kind, units) = if let Some(raw) = probe.awslogs {
         let aws: AwsLogs<'_> = serde_json::from_str(raw.get())
@@ -389,7 +394,7 @@ fn decode_data(
         .decode(data.trim())
         .map_err(|e| DecodeError::Base64 {
             field,
-            detail: e.to_string(),
+            detail: base64_error_text(&e),
         })?;
     let json = gunzip_capped(&compressed, limits.max_decompressed_bytes)?;
     decode_documents(&json, counters)
@@ -664,7 +669,7 @@ fn decode_documents_slow(json: &[u8], counters: &mut Counters) -> Result<Vec<Bat
     let stream = serde_json::Deserializer::from_slice(json).into_iter::<Document<Vec<&RawValue>>>();
     let mut any = false;
     for doc in stream {
-        let doc = doc.map_err(|e| DecodeError::InvalidDocument(truncate(e.to_string())))?;
+        let doc = doc.map_err(|e| DecodeError::InvalidDocument(json_error_text(&e)))?;
         any = true;
         let Some((source, events_raw)) = doc.split(counters)? else {
             continue;
@@ -721,6 +726,171 @@ fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
         message: ev.message,
         extracted_fields: ev.extracted_fields.map(stringify_fields),
     })
+}
+
+/// What the first bytes of an unrecognised payload look like, without showing them: enough to
+/// tell a wrong encoding (zstd, zlib, double base64, plain text) from noise.
+fn describe_prefix(prefix: &[u8]) -> &'static str {
+    match prefix {
+        [] => "no bytes",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "the zstd magic number",
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => "a zlib header",
+        [b'B', b'Z', b'h', ..] => "the bzip2 magic number",
+        [0x1f, ..] => "a truncated gzip magic number",
+        p if p
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            "printable text"
+        }
+        _ => "binary bytes",
+    }
+}
+
+/// A base64 error without the offending byte (payload) but with its offset.
+fn base64_error_text(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(offset, _) => {
+            format!("invalid character at offset {offset}")
+        }
+        base64::DecodeError::InvalidLength(len) => format!("invalid length {len}"),
+        base64::DecodeError::InvalidLastSymbol(offset, _) => {
+            format!("invalid last character at offset {offset}")
+        }
+        base64::DecodeError::InvalidPadding => "invalid padding".to_string(),
+    }
+}
+
+/// A serde_json error fit for our logs and Lambda's `errorMessage`: never any payload content.
+/// Syntax errors are fixed texts with a position; data errors (`invalid type: string "AKIA…",
+/// expected i64`, ``invalid type: integer `4111…` ``, ``unknown field `…` ``) quote the value, so
+/// the value is replaced by its type and length (`string of 20 bytes`, `integer`). A message not
+/// of a known shape (a custom error) is replaced whole.
+pub fn json_error_text(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let full = e.to_string();
+    let place = format!(" at line {} column {}", e.line(), e.column());
+    let message = if e.line() > 0 {
+        full.strip_suffix(place.as_str()).unwrap_or(&full)
+    } else {
+        full.as_str()
+    };
+    let what = match e.classify() {
+        // Fixed texts of serde_json's own (`expected value`, `EOF while parsing a string`…).
+        Category::Syntax | Category::Eof => truncate(message.to_string()),
+        Category::Io => "I/O error".to_string(),
+        Category::Data => describe_data_error(message),
+    };
+    if e.line() > 0 {
+        format!("{what}{place}")
+    } else {
+        what
+    }
+}
+
+/// See [`json_error_text`]: serde's data error messages, with the quoted value replaced.
+fn describe_data_error(message: &str) -> String {
+    const GENERIC: &str = "a value of the wrong type or shape";
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // The expectation is ours (a type or visitor description) and comes last; the
+            // value may itself contain ", expected ".
+            let Some(at) = rest.rfind(", expected ") else {
+                return GENERIC.to_string();
+            };
+            let (unexpected, expected) = rest.split_at(at);
+            let Some(kind) = describe_unexpected(unexpected) else {
+                return GENERIC.to_string();
+            };
+            return truncate(format!("{prefix}{kind}{expected}"));
+        }
+    }
+    for (prefix, what) in [
+        ("unknown field `", "unknown field"),
+        ("unknown variant `", "unknown variant"),
+    ] {
+        if message.starts_with(prefix) {
+            return what.to_string();
+        }
+    }
+    // Field names of our own document types, not payload.
+    let ours = ["missing field `", "duplicate field `"];
+    if ours.iter().any(|p| message.starts_with(p))
+        && message.len() <= 64
+        && message.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return message.to_string();
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        if let Some((n, expected)) = rest.split_once(", expected ") {
+            if n.bytes().all(|b| b.is_ascii_digit()) {
+                return truncate(format!("invalid length {n}, expected {expected}"));
+            }
+        }
+    }
+    GENERIC.to_string()
+}
+
+/// serde's `Unexpected` text (`string "…"`, `` integer `…` ``, `map`) as its type, with a
+/// string's length instead of its content; `None` when the text is not of a known shape.
+fn describe_unexpected(unexpected: &str) -> Option<String> {
+    if let Some(quoted) = unexpected.strip_prefix("string ") {
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        return Some(format!("string of {} bytes", debug_unescaped_len(inner)));
+    }
+    // Scalars serde shows between backticks: the value is dropped, the type kept.
+    for kind in ["integer", "floating point", "boolean", "character"] {
+        if unexpected
+            .strip_prefix(kind)
+            .is_some_and(|r| r.starts_with(" `") && r.ends_with('`'))
+        {
+            return Some(kind.to_string());
+        }
+    }
+    let bare = [
+        "null",
+        "unit value",
+        "Option value",
+        "byte array",
+        "newtype struct",
+        "sequence",
+        "map",
+        "enum",
+        "unit variant",
+        "newtype variant",
+        "tuple variant",
+        "struct variant",
+    ];
+    bare.contains(&unexpected).then(|| unexpected.to_string())
+}
+
+/// The byte length of the string that Rust's `{:?}` rendered as `escaped` (serde writes
+/// unexpected strings that way).
+fn debug_unescaped_len(escaped: &str) -> usize {
+    let mut len = 0;
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            len += c.len_utf8();
+            continue;
+        }
+        match chars.next() {
+            Some('u') => {
+                // `\u{1f600}`
+                let hex: String = chars
+                    .by_ref()
+                    .skip_while(|&c| c == '{')
+                    .take_while(|&c| c != '}')
+                    .collect();
+                len += u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map_or(1, char::len_utf8);
+            }
+            Some(_) | None => len += 1,
+        }
+    }
+    len
 }
 
 /// An error text fit for our logs: serde quotes the offending value (`invalid type: string
@@ -1131,6 +1301,130 @@ mod tests {
         assert!(!e.contains("AKIAIOSFODNN7EXAMPLE"), "{e}");
         assert!(e.contains("invalid type"), "{e}");
         assert_eq!(truncate("no quotes here".into()), "no quotes here");
+    }
+
+    /// Hostile payloads with secrets in wrong-typed or malformed places: no error text (our log
+    /// line, Lambda's `errorMessage`) may contain any of them, and each still says what was wrong.
+    #[test]
+    fn error_texts_name_types_and_lengths_never_payload() {
+        const SECRETS: &[&str] = &[
+            "AKIAIOSFODNN7EXAMPLE",
+            "4111111111111111",
+            "31415926535",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "hunter2",
+            "s3cr3t",
+        ];
+        // The case's field is the only one of its name (a repeated key is another error).
+        let doc = |field: &str, value: &str| {
+            if field == r#""logEvents""# {
+                format!(r#"{{"messageType":"DATA_MESSAGE","logEvents":{value}}}"#)
+            } else {
+                format!(r#"{{"messageType":"DATA_MESSAGE","logEvents":[],{field}:{value}}}"#)
+            }
+        };
+        let sub = |document: String| subscription_event(&document);
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "escaped quotes around the secret",
+                sub(doc(r#""logEvents""#, r#""x\"AKIAIOSFODNN7EXAMPLE\"y""#)),
+                "invalid type: string of 24 bytes, expected",
+            ),
+            (
+                "a secret that looks like the message's own end",
+                sub(doc(r#""logEvents""#, r#""a\", expected hunter2""#)),
+                "invalid type: string of 20 bytes, expected",
+            ),
+            (
+                "an integer",
+                sub(doc(r#""logGroup""#, "4111111111111111")),
+                "invalid type: integer, expected",
+            ),
+            (
+                "a float",
+                sub(doc(r#""owner""#, "31415926535.5")),
+                "invalid type: floating point, expected",
+            ),
+            (
+                "a number inside a list",
+                sub(doc(r#""subscriptionFilters""#, r#"["ok", 31415926535]"#)),
+                "invalid type: integer, expected",
+            ),
+            (
+                "a nested object",
+                sub(doc(r#""logStream""#, r#"{"password":"hunter2"}"#)),
+                "invalid type: map, expected",
+            ),
+            (
+                "non-ASCII and control characters",
+                sub(doc(
+                    r#""logEvents""#,
+                    r#""é\u0001ghp_16C7e42F292c6912E7710c838347Ae178B4a""#,
+                )),
+                "invalid type: string of 43 bytes, expected",
+            ),
+            (
+                "a syntax error right after a secret",
+                sub(r#"{"logGroup":"s3cr3t" "logEvents":[]}"#.to_string()),
+                "expected `,` or `}` at line 1 column",
+            ),
+            (
+                "base64 with a secret",
+                r#"{"awslogs":{"data":"hunter2!AKIAIOSFODNN7EXAMPLE"}}"#.to_string(),
+                "invalid character at offset 7",
+            ),
+            (
+                "plain text instead of gzip",
+                r#"{"awslogs":{"data":"czNjcjN0IGh1bnRlcjI="}}"#.to_string(),
+                "starts with printable text",
+            ),
+        ];
+        for (what, event, want) in cases {
+            let text = match decode_input(event.as_bytes(), &limits()) {
+                Ok(d) => d
+                    .first_error()
+                    .unwrap_or_else(|| panic!("{what}: no error"))
+                    .to_string(),
+                Err(e) => e.to_string(),
+            };
+            for secret in SECRETS {
+                assert!(!text.contains(secret), "{what}: {secret} in {text:?}");
+            }
+            assert!(text.contains(want), "{what}: {text:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn json_error_text_keeps_position_and_our_words() {
+        let e = serde_json::from_str::<i64>(r#""x\"AKIAIOSFODNN7EXAMPLE\"y""#).unwrap_err();
+        assert_eq!(
+            json_error_text(&e),
+            "invalid type: string of 24 bytes, expected i64 at line 1 column 28"
+        );
+        let e = serde_json::from_str::<String>("123456789").unwrap_err();
+        assert_eq!(
+            json_error_text(&e),
+            "invalid type: integer, expected a string at line 1 column 9"
+        );
+        let e = serde_json::from_str::<Value>(r#"{"a": "hunter2"#).unwrap_err();
+        assert_eq!(
+            json_error_text(&e),
+            "EOF while parsing a string at line 1 column 14"
+        );
+        // Messages of no known shape (custom errors) are replaced whole.
+        assert_eq!(
+            describe_data_error("custom: hunter2"),
+            "a value of the wrong type or shape"
+        );
+        assert_eq!(
+            describe_data_error("unknown field `hunter2`, expected `a`"),
+            "unknown field"
+        );
+        assert_eq!(
+            describe_data_error("missing field `logEvents`"),
+            "missing field `logEvents`"
+        );
+        assert_eq!(debug_unescaped_len(r"a\u{1f600}\n\\"), 1 + 4 + 1 + 1);
     }
 
     #[test]

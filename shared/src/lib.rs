@@ -6,6 +6,7 @@ pub mod config_error;
 pub mod dashboard;
 pub mod decode;
 pub mod driver;
+pub mod exits;
 pub mod generate;
 pub mod import;
 pub mod metrics;

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -150,7 +152,9 @@ impl Pipeline {
     /// Without records, whole-record redaction (the costliest stage) is skipped: only values
     /// that leave the pipeline — dimension values, annotations, segment metadata — are redacted,
     /// as the metric and trace stages build them. With records, every record is redacted in
-    /// full before any stage reads it.
+    /// full before any stage reads it. In both modes a value read from a path naming a sensitive
+    /// key is sent as the marker, and log group and stream names are redacted (`crate::exits`),
+    /// so both modes send the same values.
     pub fn with_records(mut self, on: bool) -> Pipeline {
         self.collect_records = on;
         let at_exits = (!on).then(|| self.config.fields.redactor.clone());
@@ -192,6 +196,13 @@ impl Pipeline {
         let mut traces = TraceCollector::new(&self.config.traces, &batch.source);
         let mut records = Vec::new();
         let source = batch.source;
+        // Names are the same for the whole batch: redacted once, and only replaced in records
+        // when they held a secret.
+        let names = if self.collect_records {
+            redacted_names(&self.config.fields.redactor, &source)
+        } else {
+            None
+        };
         for (i, event) in batch.events.into_iter().enumerate() {
             if let Some(b) = limits.budget {
                 if i % BUDGET_CHECK_EVERY == 0 && b.clock.now() >= b.deadline {
@@ -225,6 +236,13 @@ impl Pipeline {
                             .select_with_counters(&record, &mut counters);
                         if let Some(rate) = rate {
                             selected.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
+                        }
+                        if let Some((group, stream)) = &names {
+                            for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
+                                if let Some(v) = selected.get_mut(key) {
+                                    *v = Value::from(name.as_str());
+                                }
+                            }
                         }
                         records.push(selected);
                     }
@@ -270,6 +288,19 @@ impl Pipeline {
             Wanted::SampledOut
         }
     }
+}
+
+/// The log group and stream with their secrets replaced, when either held one.
+fn redacted_names(
+    redactor: &crate::redact::Redactor,
+    source: &crate::record::Source,
+) -> Option<(String, String)> {
+    let group = crate::exits::redact_name(&source.log_group, Some(redactor));
+    let stream = crate::exits::redact_name(&source.log_stream, Some(redactor));
+    if matches!((&group, &stream), (Cow::Borrowed(_), Cow::Borrowed(_))) {
+        return None;
+    }
+    Some((group.into_owned(), stream.into_owned()))
 }
 
 /// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands

@@ -150,6 +150,7 @@ impl MetricsConfig {
             rules,
             lambda,
             redactor: None,
+            names: None,
             shared_pattern,
         })
     }
@@ -164,6 +165,9 @@ pub struct MetricRules {
     /// Set by the pipeline when records arrive unredacted: applied to every dimension value read
     /// from an event before it is admitted.
     pub redactor: Option<crate::redact::Redactor>,
+    /// Redacts the log group before it becomes a `FunctionName` (both pipeline modes: record
+    /// redaction does not touch names). Set by `guard_exits`.
+    names: Option<crate::redact::Redactor>,
     /// For each rule, an earlier rule with the same filter pattern, whose verdict on a record it
     /// reuses (a count and a rate ported from two metric filters share one pattern).
     shared_pattern: Vec<Option<usize>>,
@@ -246,10 +250,17 @@ impl MetricState {
             .unwrap_or(false)
     }
 
-    fn function(&mut self, max: usize, counters: &mut Counters) -> Option<String> {
+    /// Redacted once per source (a batch), since every record of it shares the name.
+    fn function(
+        &mut self,
+        max: usize,
+        names: Option<&crate::redact::Redactor>,
+        counters: &mut Counters,
+    ) -> Option<String> {
         let scope = self.scope.as_mut()?;
         if scope.function.is_none() {
-            let name = function_name(&scope.source.log_group).to_string();
+            let group = crate::exits::redact_name(&scope.source.log_group, names);
+            let name = function_name(&group).to_string();
             scope.function = Some(self.functions.admit(name, max, counters));
         }
         scope.function.clone()
@@ -257,6 +268,15 @@ impl MetricState {
 }
 
 impl MetricRules {
+    /// Applies `redactor`'s sensitive keys to the rules' paths and its detectors to log group
+    /// names, in both pipeline modes (the config loader calls it with the `[fields]` redactor).
+    pub fn guard_exits(&mut self, redactor: &crate::redact::Redactor) {
+        for rule in &mut self.rules {
+            rule.guard_exits(redactor);
+        }
+        self.names = (!redactor.is_empty()).then(|| redactor.clone());
+    }
+
     /// Evaluates every rule and built-in metric against one record, adding samples to `agg`.
     /// Every record moves the aggregator's timestamp window, whether or not it yields samples.
     pub fn derive(
@@ -287,7 +307,9 @@ impl MetricRules {
             }
         }
         if let (Some(lambda), Some(_)) = (&self.lambda, &record.platform) {
-            if let Some(function) = state.function(lambda.max_functions, counters) {
+            if let Some(function) =
+                state.function(lambda.max_functions, self.names.as_ref(), counters)
+            {
                 lambda.derive(
                     record,
                     &function,

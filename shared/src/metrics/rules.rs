@@ -15,8 +15,10 @@ use super::aggregate::{
 };
 use super::emf::MAX_EMF_DIMENSION_NAME_LEN;
 use crate::config_error::ConfigError;
+use crate::exits::{masked_scalar_text, name_is_sensitive, path_is_sensitive};
 use crate::pattern::{FilterPattern, Match, MatchInput};
 use crate::record::{scalar_to_string, value_as_f64, FieldPath, Record};
+use crate::redact::Redactor;
 use crate::stats::Counters;
 
 /// Longest filter pattern CloudWatch accepts.
@@ -131,6 +133,12 @@ pub struct CompiledRule {
     value: ValueSource,
     default_value: Option<f64>,
     dims: Vec<(Arc<str>, DimSource)>,
+    /// Index-aligned with `dims`: read from a path naming a sensitive key, so the value is sent
+    /// as the marker (set by `guard_exits`; empty means none).
+    sensitive_dims: Vec<bool>,
+    /// The value is read from a path naming a sensitive key: never numeric, as after record
+    /// redaction.
+    sensitive_value: bool,
     max_cardinality: usize,
     log_groups: Option<GlobSet>,
 }
@@ -293,6 +301,8 @@ impl RuleConfig {
             value,
             default_value: self.default_value,
             dims,
+            sensitive_dims: Vec::new(),
+            sensitive_value: false,
             max_cardinality: self.max_cardinality,
             log_groups,
         })
@@ -397,6 +407,22 @@ impl CompiledRule {
         &self.metric
     }
 
+    /// Marks the value and dimensions read from paths (or `$name`s) naming a sensitive key of
+    /// `redactor`, decided once here rather than per event.
+    pub(crate) fn guard_exits(&mut self, redactor: &Redactor) {
+        let sensitive = |s: &DimSource| match s {
+            DimSource::Literal(_) => false,
+            DimSource::Field(p) => path_is_sensitive(p, redactor),
+            DimSource::Extracted(n) => name_is_sensitive(n, redactor),
+        };
+        self.sensitive_dims = self.dims.iter().map(|(_, s)| sensitive(s)).collect();
+        self.sensitive_value = match &self.value {
+            ValueSource::Literal(_) => false,
+            ValueSource::Field(p) => path_is_sensitive(p, redactor),
+            ValueSource::Extracted(n) => name_is_sensitive(n, redactor),
+        };
+    }
+
     /// Whether the rule looks at records of this log group.
     pub fn applies_to(&self, log_group: &str) -> bool {
         self.log_groups
@@ -447,6 +473,7 @@ impl CompiledRule {
         };
         let value = match &self.value {
             ValueSource::Literal(v) => Some(*v),
+            _ if self.sensitive_value => None,
             ValueSource::Field(p) => record.get(p).and_then(value_as_f64),
             ValueSource::Extracted(n) => extracted(n, &m, record).as_ref().and_then(value_as_f64),
         };
@@ -457,11 +484,28 @@ impl CompiledRule {
         // Values borrow from the record where they can: the aggregator copies them only for a
         // sample that starts a new datum.
         let mut dims: Vec<(&Arc<str>, Cow<'_, str>)> = Vec::with_capacity(self.dims.len());
-        for (name, source) in &self.dims {
+        for (i, (name, source)) in self.dims.iter().enumerate() {
+            let sensitive = self.sensitive_dims.get(i).copied().unwrap_or(false);
             let v = match source {
                 DimSource::Literal(lit) => {
                     dims.push((name, Cow::Borrowed(lit.as_str())));
                     continue;
+                }
+                DimSource::Field(p) if sensitive => record.get(p).and_then(|v| {
+                    let (text, replaced) = masked_scalar_text(v)?;
+                    if replaced {
+                        counters.incr("select.redacted");
+                    }
+                    Some(text)
+                }),
+                DimSource::Extracted(n) if sensitive => {
+                    extracted(n, &m, record).as_ref().and_then(|v| {
+                        let (text, replaced) = masked_scalar_text(v)?;
+                        if replaced {
+                            counters.incr("select.redacted");
+                        }
+                        Some(Cow::Owned(text.into_owned()))
+                    })
                 }
                 DimSource::Field(p) => record.get_text(p),
                 DimSource::Extracted(n) => extracted(n, &m, record)

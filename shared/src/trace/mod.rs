@@ -192,6 +192,7 @@ impl TracesConfig {
             max_segments_per_batch: self.max_segments_per_batch,
             include_unsampled: self.include_unsampled,
             redactor: None,
+            guard: ExitGuard::default(),
         })
     }
 }
@@ -211,6 +212,42 @@ pub struct TraceRules {
     /// Set by the pipeline when records arrive unredacted: applied to annotation and metadata
     /// values as the document is built.
     pub redactor: Option<crate::redact::Redactor>,
+    /// Redaction that applies in both pipeline modes (set by `guard_exits`).
+    guard: ExitGuard,
+}
+
+/// What `TraceRules::guard_exits` decided from the `[fields]` redactor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExitGuard {
+    /// Index-aligned with `TraceRules::annotations` / `metadata`: the path names a sensitive
+    /// key, so the value is sent as the marker (empty means none).
+    pub(crate) annotations: Vec<bool>,
+    pub(crate) metadata: Vec<bool>,
+    /// Redacts the log group before it becomes the segment name, the `log_group` annotation and
+    /// `aws.cloudwatch_logs`.
+    pub(crate) names: Option<crate::redact::Redactor>,
+}
+
+impl TraceRules {
+    /// Applies `redactor`'s sensitive keys to the annotation and metadata paths and its detectors
+    /// to log group names, in both pipeline modes (the config loader calls it with the
+    /// `[fields]` redactor). Decided once here, not per event.
+    pub fn guard_exits(&mut self, redactor: &crate::redact::Redactor) {
+        use crate::exits::path_is_sensitive;
+        self.guard = ExitGuard {
+            annotations: self
+                .annotations
+                .iter()
+                .map(|(_, p)| path_is_sensitive(p, redactor))
+                .collect(),
+            metadata: self
+                .metadata
+                .iter()
+                .map(|(_, p)| path_is_sensitive(p, redactor))
+                .collect(),
+            names: (!redactor.is_empty()).then(|| redactor.clone()),
+        };
+    }
 }
 
 impl Default for TraceRules {
@@ -224,6 +261,7 @@ impl Default for TraceRules {
             max_segments_per_batch: DEFAULT_MAX_SEGMENTS_PER_BATCH,
             include_unsampled: false,
             redactor: None,
+            guard: ExitGuard::default(),
         }
     }
 }

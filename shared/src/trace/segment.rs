@@ -200,14 +200,16 @@ pub(crate) struct BatchContext {
 
 impl BatchContext {
     pub(crate) fn new(rules: &TraceRules, source: &Source) -> BatchContext {
+        // Once per batch: every segment of the batch shares the group.
+        let group = crate::exits::redact_name(&source.log_group, rules.guard.names.as_ref());
         let name = match &rules.service_name {
             Some(n) => sanitize_segment_name(n),
-            None => name_from_log_group(&source.log_group),
+            None => name_from_log_group(&group),
         };
         let owner = source.owner.trim();
         let account_id = (owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()))
             .then(|| owner.to_string());
-        let log_group: String = source.log_group.chars().take(MAX_LOG_GROUP_CHARS).collect();
+        let log_group: String = group.chars().take(MAX_LOG_GROUP_CHARS).collect();
         BatchContext {
             name,
             origin: origin_for_log_group(&source.log_group),
@@ -446,9 +448,18 @@ impl TraceAcc {
     ) -> Vec<(&'r str, AnnotationValue)> {
         let mut out: Vec<(&'r str, AnnotationValue)> =
             Vec::with_capacity(rules.annotations.len() + 7);
-        for (pick, (key, _)) in self.configured.iter_mut().zip(&rules.annotations) {
+        for (i, (pick, (key, _))) in self
+            .configured
+            .iter_mut()
+            .zip(&rules.annotations)
+            .enumerate()
+        {
             if let Some(pick) = pick.take() {
-                out.push((key.as_str(), pick.value));
+                let mut value = pick.value;
+                if rules.guard.annotations.get(i).copied().unwrap_or(false) {
+                    mask_annotation(&mut value, counters);
+                }
+                out.push((key.as_str(), value));
             }
         }
         let builtins = [
@@ -524,12 +535,23 @@ impl TraceAcc {
     ) -> Segment {
         let id = self.segment_id(ctx);
         let mut annotations = self.annotations(rules, ctx, counters);
+        let mut masked = 0;
         let mut metadata: Vec<(&str, Value)> = self
             .metadata
             .into_iter()
             .zip(&rules.metadata)
-            .filter_map(|(pick, (key, _))| Some((key.as_str(), pick?.value)))
+            .enumerate()
+            .filter_map(|(i, (pick, (key, _)))| {
+                let mut value = pick?.value;
+                if rules.guard.metadata.get(i).copied().unwrap_or(false) {
+                    masked += crate::exits::mask_value(&mut value);
+                }
+                Some((key.as_str(), value))
+            })
             .collect();
+        if masked > 0 {
+            counters.add("select.redacted", masked as u64);
+        }
         // Records reach this stage unredacted when the pipeline does not output them (the
         // subscription function): what leaves in the document is redacted here instead.
         if let Some(redactor) = &rules.redactor {
@@ -542,8 +564,11 @@ impl TraceAcc {
                     }
                 }
             }
-            for (key, value) in metadata.iter_mut() {
-                n += redactor.redact_entry(key, value);
+            // Not `redact_entry(key, …)`: the key is the path's text, whose joined form can look
+            // sensitive (`a.pass.word`) when no key on the path is; the path's keys were judged
+            // one by one above, as record redaction judges them.
+            for (_, value) in metadata.iter_mut() {
+                n += redactor.redact_value(value);
             }
             counters.add("select.redacted", n as u64);
         }
@@ -637,6 +662,20 @@ impl TraceAcc {
             start_time_ms: self.start_ms,
             end_time_ms: self.end_ms,
         }
+    }
+}
+
+/// An annotation read from a path naming a sensitive key: what record redaction leaves there
+/// (strings and numbers become the marker, booleans stay).
+fn mask_annotation(value: &mut AnnotationValue, counters: &mut Counters) {
+    let masked = match value {
+        AnnotationValue::String(s) => !s.starts_with(crate::redact::MARKER_PREFIX),
+        AnnotationValue::Number(_) => true,
+        AnnotationValue::Bool(_) => false,
+    };
+    if masked {
+        *value = AnnotationValue::String(crate::exits::SENSITIVE_MARKER.to_string());
+        counters.incr("select.redacted");
     }
 }
 
