@@ -233,10 +233,7 @@ impl Selector {
             return 0;
         }
         record.materialize();
-        let mut n = 0;
-        for (k, v) in record.fields.iter_mut() {
-            n += self.redactor.redact_entry(k, v);
-        }
+        let mut n = self.redactor.redact_map(&mut record.fields);
         match record.format {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
@@ -258,7 +255,7 @@ impl Selector {
         }
         if let Some(ex) = record.extracted_fields.as_mut() {
             for (k, v) in ex.iter_mut() {
-                if self.redactor.is_sensitive_key(k) {
+                if self.redactor.is_sensitive_value(k, v) {
                     *v = format!(
                         "{}{}]",
                         crate::redact::MARKER_PREFIX,
