@@ -247,10 +247,9 @@ impl Builtin {
             //
             // Second pattern: a key logged one line per event (a `console.log` of each line) puts
             // its body in events of their own, which a per-string redactor cannot tie to the
-            // BEGIN line. A PEM body line is exactly 64 base64 characters (RFC 7468 §2), the last
-            // one shorter and padded; `accept` requires that shape, standing alone at the end of
-            // the string, with upper case, lower case and digits mixed (hex digests and words
-            // have not all three).
+            // BEGIN line. A PEM body line is exactly 64 base64 characters (RFC 7468 §2);
+            // `accept` requires that shape, standing alone at the end of the string, with upper
+            // case, lower case and digits mixed (hex digests and words have not all three).
             Builtin::PrivateKey => &[
                 r"-----BEGIN[ A-Z0-9_\-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]+?)(?:-----END[ A-Z0-9_\-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z)",
                 r"(?:\A|[\t ])(?P<s>[A-Za-z0-9+/]{16,}={0,2})[ \t\r\n]*\z",
@@ -477,13 +476,12 @@ impl Builtin {
     }
 }
 
-/// A PEM body line on its own: 64 base64 characters, or the shorter padded last line (lengths
-/// are multiples of 4), mixing upper case, lower case and digits.
+/// A PEM body line on its own: exactly 64 base64 characters (padding included), mixing upper
+/// case, lower case and digits. The shorter last line of a key is not recognised: alone it is
+/// indistinguishable from the padded base64 ids and cursors APIs log.
 fn is_pem_body_line(cand: &str) -> bool {
     let b = cand.as_bytes();
-    let padded = b.last() == Some(&b'=');
-    let shape = b.len().is_multiple_of(4) && (b.len() == 64 || (padded && b.len() < 64));
-    shape
+    b.len() == 64
         && b.iter().any(u8::is_ascii_uppercase)
         && b.iter().any(u8::is_ascii_lowercase)
         && b.iter().any(u8::is_ascii_digit)
@@ -833,7 +831,7 @@ struct SensitiveKeys {
     /// regexes find keys that end like a sensitive name; [`SensitiveKeys::matched`] then
     /// decides with the full rules.
     text: Regex,
-    /// `key: value` to the end of the phrase (`kc`; `cdq`/`csq`/`phrase`) and
+    /// `key: value` to the end of the phrase (`kc`/`kc2`; `cdq`/`csq`/`phrase`) and
     /// `<key>value</key>` (`kx`; `xml`).
     colon: Regex,
     /// `Cookie: …` / `Authorization: …` up to end of line.
@@ -931,8 +929,10 @@ impl SensitiveKeys {
         let text = format!(
             r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))["']\s*(?::|=>)\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s&"',;}}\[\]][^\s&"',;}}\]]*))"#
         );
+        // Mid-line, `key:` needs a blank after the colon: `…:secret:prod` in an ARN is a
+        // path, not a key.
         let colon = format!(
-            r#"(?m)(?:^|[^A-Za-z0-9_.\-"'<])(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|(?P<phrase>[^\s&"',;}}\[\]<>][^\r\n&"',;}}\]<>]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</"#
+            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|(?P<phrase>[^\s&"',;}}\[\]<>][^\r\n&"',;}}\]<>]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
         );
         let colon = Regex::new(&colon).map_err(|e| RedactError::SensitiveKeyPattern {
             reason: e.to_string(),
@@ -1080,7 +1080,11 @@ impl SensitiveKeys {
     fn find_in_text<'l>(&self, s: &str, spans: &mut Vec<(usize, usize, &'l str)>) {
         let forms: [(&Regex, &[&str], &[&str]); 2] = [
             (&self.text, &["k", "kf", "kq"], &["dq", "sq", "bare"]),
-            (&self.colon, &["kc", "kx"], &["cdq", "csq", "phrase", "xml"]),
+            (
+                &self.colon,
+                &["kc", "kc2", "kx"],
+                &["cdq", "csq", "phrase", "xml"],
+            ),
         ];
         for (re, keys, values) in forms {
             for c in re.captures_iter(s) {
@@ -1793,7 +1797,7 @@ mod tests {
         ("private_key", "key: -----BEGIN RSA PRIVATE KEY-----\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\ns09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi\npmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\nCcSplyA5dTUrh4sUXIpC2ITPTP0=\n-----END RSA PRIVATE KEY----- loaded", &["\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\ns09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi\npmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\nCcSplyA5dTUrh4sUXIpC2ITPTP0=\n"]),
         ("private_key", "-----BEGIN OPENSSH PRIVATE KEY-----\\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\\n", &["\\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\\n"]),
         ("private_key", "s09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi", &["s09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi"]),
-        ("private_key", "2024-01-15T12:30:45.123Z\tc6af9ac6\tINFO\tCcSplyA5dTUrh4sUXIpC2ITPTP0=\n", &["CcSplyA5dTUrh4sUXIpC2ITPTP0="]),
+        ("private_key", "2024-01-15T12:30:45.123Z\tc6af9ac6\tINFO\tpmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\n", &["pmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh"]),
         ("azure_key", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=py2OHV3ZJYkILYUqcSKHPugFrdWJQhZ6OFKGGVxnn5xplORbirEJgBIHCWHzfeQ23f3JnW51r2VHz7EbQgckgg==;EndpointSuffix=core.windows.net", &["py2OHV3ZJYkILYUqcSKHPugFrdWJQhZ6OFKGGVxnn5xplORbirEJgBIHCWHzfeQ23f3JnW51r2VHz7EbQgckgg=="]),
         ("url_signature", "GET /o?X-Amz-Date=20240115T000000Z&X-Amz-Signature=d512c9791e558e08baa7196b50ac2f86702824c1c099724caf4941d4072014b3 200", &["d512c9791e558e08baa7196b50ac2f86702824c1c099724caf4941d4072014b3"]),
         ("url_signature", "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sp=r&sig=wOcZCX36hwHpIy8h8oEmh3hpduv8wyf1kxdlJ0upgps%3D", &["wOcZCX36hwHpIy8h8oEmh3hpduv8wyf1kxdlJ0upgps%3D"]),
@@ -1859,6 +1863,7 @@ mod tests {
         ("private_key", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         ("private_key", "sha256 E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"),
         ("private_key", "request 4442587FB7D0A2F9 took 12ms"),
+        ("private_key", "CcSplyA5dTUrh4sUXIpC2ITPTP0="),
         ("azure_key", "AccountName=acct;AccountKey=short"),
         ("url_signature", "signature=valid sig=1 X-Amz-SignedHeaders=host"),
         ("base64_json", "cursor=eyJsYXN0S2V5Ijp7InBrIjoib3JkZXIjNDIifSwibGltaXQiOjI1fQ=="),
