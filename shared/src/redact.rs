@@ -3,17 +3,25 @@
 //!
 //! Cost model: the redactor runs on every string of every record, and almost all of them hold no
 //! secret. So each detector first checks cheap necessary conditions computed in ONE table-driven
-//! byte pass ([`Hints`]: flags for `@` `:` `=` `.` `_` uppercase, digit count, longest token run,
-//! longest card-digit run), at most a `memmem` for a literal (`eyJ`, `xox`, `://`), and, for the
-//! detectors that need a keyword context (`api_key=`, `secret_access_key`, `Bearer`, sensitive
-//! keys), one shared case-insensitive literal pass. Only when those hold does its regex run, and
+//! byte pass ([`Hints`]: flags for `@` `:` `=` `.` `_` `-` `%` uppercase, digit count, longest
+//! token run, token run at the end, longest card-digit run), at most a `memmem` for a literal
+//! (`eyJ`, `xox`, `://`, `AIza`…), and, for the detectors that need a keyword context (`api_key=`,
+//! `secret_access_key`, `Bearer`, `AccountKey=`, `sig=`, sensitive keys), one shared
+//! case-insensitive literal pass. Only when those hold does its regex run, and
 //! the regexes carry literal prefixes where they can (`AKIA`, `ghp_`…) so the regex engine's own
 //! prefilter skips most of the haystack. Short values like `"200"` or `"INFO"` fail every gate
 //! and cost one tiny loop. Checks regexes cannot express (Luhn and card prefixes, IP octets,
 //! boundaries — the engine has no look-around) run only on candidates.
 //!
+//! Linear time: a rejected candidate never makes the search restart where the work could add up
+//! to quadratic (see `Builtin::resume_after_reject`), and length limits are checked on candidates
+//! rather than written as counted repetitions, which bloat the automata.
+//!
+//! Pattern sources (vendor token-format pages, gitleaks rules, RFCs) are cited at each pattern.
+//!
 //! Known limit: redaction is idempotent for delimited text; for glued text (`…siga@b.ioa@b.io`)
-//! a replacement can change a neighbour's context, so a second pass may find more.
+//! a replacement can change a neighbour's context, so a second pass may find more. A private key
+//! logged one line per event loses its 64-character body lines, not its shorter last line.
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
@@ -21,36 +29,43 @@ use std::sync::{Arc, OnceLock};
 use memchr::memmem;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Prefix of every replacement; values that already start with it are never re-redacted, which
 /// keeps redaction idempotent.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 
-/// Literals that every keyword-context built-in pattern contains (`api_key`/`x-api-key`/…
-/// contain `key`, `access_token`/`token` contain `token`, `secret_access_key` contains
-/// `secret`, `Bearer` itself).
-const KEYWORD_ANCHORS: &[&str] = &["key", "token", "secret", "bearer"];
+/// Literals that every keyword-context built-in pattern contains (`api_key`/`x-api-key`/
+/// `AccountKey` contain `key`, `access_token`/`token` contain `token`, `secret_access_key`
+/// contains `secret`, `Bearer` itself, `sig`/`X-Amz-Signature` contain `sig`).
+const KEYWORD_ANCHORS: &[&str] = &["key", "token", "secret", "bearer", "sig"];
 
 /// Label used for values redacted because of their key name (`password=…`, `"token": "…"`).
 pub const SENSITIVE_KEY_LABEL: &str = "sensitive_key";
-
-/// Rejected candidates (failed Luhn, bad IP octets…) after which a string stops retrying one char
-/// later and skips whole candidates instead; bounds the work on hostile input.
-const MAX_REJECTED_RETRIES: usize = 256;
 
 /// Compiled-size cap for custom patterns from the config, so a pathological pattern fails at
 /// start-up instead of eating the function's memory.
 const CUSTOM_REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Key names whose values are secrets whatever they look like (matched case-insensitively,
-/// ignoring `_`, `-`, `.`, and also as a suffix: `db_password`, `csrfToken`).
+/// ignoring `_`, `-`, `.`, and also as a suffix: `db_password`, `csrfToken`). Names of four
+/// characters or fewer (`pwd`, `pass`, `ssn`) match only as a whole word of the key (`DB_PASS`,
+/// `dbPass`, not `bypass`). Plural names (`tokens`) leave plain numbers alone: `max_tokens=4096`
+/// is a count.
 pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "password",
+    "password_confirmation",
     "passwd",
+    "passphrase",
+    "pass",
     "pwd",
     "secret",
+    "secrets",
     "token",
+    "tokens",
+    "credential",
+    "cookies",
+    "ssn",
     "authorization",
     "api_key",
     "apikey",
@@ -63,6 +78,20 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "access_key",
     "session_token",
     "credentials",
+];
+
+/// Names that end like a sensitive key but hold no secret: pagination cursors of AWS, Google
+/// and S3 APIs (`nextToken`, `pageToken`, `ContinuationToken`, CloudWatch Logs'
+/// `nextForwardToken`…). Normalised; they win over a shorter entry (`token`), never over a
+/// configured name that is as long (`sensitive_keys = ["nextToken"]` still redacts it).
+const NOT_SENSITIVE_SUFFIXES: &[&str] = &[
+    "nexttoken",
+    "pagetoken",
+    "continuationtoken",
+    "paginationtoken",
+    "startingtoken",
+    "forwardtoken",
+    "backwardtoken",
 ];
 
 /// Header-style keys whose whole rest of line is secret (`Cookie: a=b; c=d`,
@@ -85,9 +114,20 @@ enum Builtin {
     ApiKey,
     GithubToken,
     SlackToken,
+    StripeKey,
+    GoogleApiKey,
+    OpenaiKey,
+    SendgridKey,
+    NpmToken,
+    PrivateKey,
+    AzureKey,
+    UrlSignature,
+    Base64Json,
     PasswordInUrl,
     Email,
     CreditCard,
+    Ssn,
+    Phone,
     Ipv4,
     Ipv6,
 }
@@ -101,9 +141,20 @@ const ALL_BUILTINS: &[Builtin] = &[
     Builtin::ApiKey,
     Builtin::GithubToken,
     Builtin::SlackToken,
+    Builtin::StripeKey,
+    Builtin::GoogleApiKey,
+    Builtin::OpenaiKey,
+    Builtin::SendgridKey,
+    Builtin::NpmToken,
+    Builtin::PrivateKey,
+    Builtin::AzureKey,
+    Builtin::UrlSignature,
+    Builtin::Base64Json,
     Builtin::PasswordInUrl,
     Builtin::Email,
     Builtin::CreditCard,
+    Builtin::Ssn,
+    Builtin::Phone,
     Builtin::Ipv4,
     Builtin::Ipv6,
 ];
@@ -119,9 +170,20 @@ impl Builtin {
             Builtin::ApiKey => "api_key",
             Builtin::GithubToken => "github_token",
             Builtin::SlackToken => "slack_token",
+            Builtin::StripeKey => "stripe_key",
+            Builtin::GoogleApiKey => "google_api_key",
+            Builtin::OpenaiKey => "openai_key",
+            Builtin::SendgridKey => "sendgrid_key",
+            Builtin::NpmToken => "npm_token",
+            Builtin::PrivateKey => "private_key",
+            Builtin::AzureKey => "azure_key",
+            Builtin::UrlSignature => "url_signature",
+            Builtin::Base64Json => "base64_json",
             Builtin::PasswordInUrl => "password_in_url",
             Builtin::Email => "email",
             Builtin::CreditCard => "credit_card",
+            Builtin::Ssn => "ssn",
+            Builtin::Phone => "phone",
             Builtin::Ipv4 => "ipv4",
             Builtin::Ipv6 => "ipv6",
         }
@@ -132,21 +194,35 @@ impl Builtin {
     }
 
     /// Patterns; when a pattern has a group named `s`, only that group is the secret.
+    ///
+    /// Length limits live in `accept`, not in counted repetitions: `{1,64}` multiplies the
+    /// automaton's states, and on hostile input the lazy DFA then thrashes its cache and falls
+    /// back to a far slower engine.
     fn patterns(self) -> &'static [&'static str] {
         match self {
-            Builtin::AwsAccessKey => &[
-                r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?-u:\b)",
-            ],
+            // Only the credential prefixes of AWS unique ids: AKIA (long-term access key), ASIA
+            // (temporary), ABIA (STS bearer), ACCA (context-specific credential). AROA (role),
+            // AIDA (user), AGPA, ANPA… name principals, they are not secrets.
+            // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids
+            Builtin::AwsAccessKey => {
+                &[r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?-u:\b)"]
+            }
             Builtin::AwsSecretKey => &[
                 r#"(?i:aws)?[_.\-]?(?i:secret)[_.\-]?(?i:access)?[_.\-]?(?i:key)["']?(?:\s*(?:[:=]|=>)\s*|\s+)["']?(?P<s>[A-Za-z0-9/+]{40})"#,
             ],
+            // STS session tokens are base64 of a structure whose bytes 3.. spell `origin`
+            // (`IQoJb3JpZ2lu…`, `AgoJb3JpZ2lu…`) or `er/aws` in the older format
+            // (`FwoGZXIvYXdz…`): the first four characters vary by region and version, the
+            // next eight do not. gitleaks' `aws-access-token` rule matches prefixes only.
             Builtin::AwsSessionToken => &[
                 r#"(?i:aws[_.\-]?session[_.\-]?token|session[_.\-]?token|x-amz-security-token)["']?(?:\s*(?:[:=]|=>)\s*|\s+)["']?(?P<s>[A-Za-z0-9/+=%]{16,})"#,
-                r"(?-u:\b)(?:FwoGZXIvYXdz|IQoJb3JpZ2lu)[A-Za-z0-9/+=%]{20,}",
+                r"(?-u:\b)[A-Za-z0-9+/]{4}(?:b3JpZ2lu|ZXIvYXdz)[A-Za-z0-9/+=%]{20,}",
             ],
             Builtin::BearerToken => &[r"(?-u:\b)(?i:bearer)\s+(?P<s>[A-Za-z0-9\-._~+/]{12,}=*)"],
+            // Header and payload are base64url JSON objects: `{"` encodes to `eyJ`, `{ "` (a
+            // space after the brace, as some libraries write) to `eyA`.
             Builtin::Jwt => {
-                &[r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"]
+                &[r"(?-u:\b)ey[JA][A-Za-z0-9_-]{5,}\.ey[JA][A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"]
             }
             Builtin::ApiKey => &[
                 r#"(?:^|[^A-Za-z0-9_\-])["']?(?i:x-api-key|api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|refresh[_\-]?token|id[_\-]?token|token)["']?\s*[=:]\s*["']?(?P<s>[A-Za-z0-9_\-.~+/%=]{8,})"#,
@@ -155,13 +231,77 @@ impl Builtin {
                 r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
             ],
             Builtin::SlackToken => &[r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}"],
+            // Secret (`sk_`) and restricted (`rk_`) keys, live and test:
+            // https://docs.stripe.com/keys ; gitleaks rule `stripe-access-token`.
+            Builtin::StripeKey => &[r"(?-u:\b)[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,}(?-u:\b)"],
+            // `AIza` + 35 chars: gitleaks rule `gcp-api-key`;
+            // https://cloud.google.com/docs/authentication/api-keys
+            Builtin::GoogleApiKey => &[r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}(?-u:\b)"],
+            // Project, service-account and admin keys (`sk-proj-…`, `sk-svcacct-…`,
+            // `sk-admin-…`) and the legacy `sk-…T3BlbkFJ…` shape: gitleaks rule `openai-api-key`.
+            Builtin::OpenaiKey => &[
+                r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}",
+                r"(?-u:\b)sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}(?-u:\b)",
+            ],
+            // `SG.<22>.<43>`: gitleaks rule `sendgrid-api-token`;
+            // https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys
+            Builtin::SendgridKey => &[r"(?-u:\b)SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{32,64}"],
+            // `npm_` + 36: gitleaks rule `npm-access-token`;
+            // https://github.blog/changelog/2021-09-23-npm-has-a-new-access-token-format/
+            Builtin::NpmToken => &[r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)"],
+            // RFC 7468 §10 (PKCS #8), §13 (OpenSSH and `RSA`/`EC` variants), RFC 4880 armor for
+            // PGP; gitleaks rule `private-key`. The body is the secret, header and footer stay
+            // so the reader sees what was there. A key cut off (event size cap) has no footer.
+            //
+            // Second pattern: a key logged one line per event (a `console.log` of each line) puts
+            // its body in events of their own, which a per-string redactor cannot tie to the
+            // BEGIN line. A PEM body line is exactly 64 base64 characters (RFC 7468 §2);
+            // `accept` requires that shape, standing alone at the end of the string, with upper
+            // case, lower case and digits mixed (hex digests and words have not all three).
+            Builtin::PrivateKey => &[
+                r"-----BEGIN[ A-Z0-9_\-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]+?)(?:-----END[ A-Z0-9_\-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z)",
+                r"(?:\A|[\t ])(?P<s>[A-Za-z0-9+/]{16,}={0,2})[ \t\r\n]*\z",
+            ],
+            // Storage account keys and Service Bus/Event Hubs shared access keys in connection
+            // strings: https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string
+            Builtin::AzureKey => {
+                &[r"(?i:AccountKey|SharedAccessKey)\s*=\s*(?P<s>[A-Za-z0-9+/]{20,}={0,2})"]
+            }
+            // Query-string signatures that authorize a request on their own: S3/SigV4 presigned
+            // URLs (`X-Amz-Signature`, https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html),
+            // SigV2 and CloudFront (`Signature`), GCS (`X-Goog-Signature`) and Azure SAS (`sig`,
+            // https://learn.microsoft.com/en-us/rest/api/storageservices/create-service-sas).
+            Builtin::UrlSignature => &[
+                r#"(?:^|[?&;,\s"'])(?i:x-amz-signature|x-goog-signature|signature|sig)=(?P<s>[A-Za-z0-9%+/=_~.\-]{16,})"#,
+            ],
+            // Base64 of a JSON object (`{"` → `eyJ`, `{ "` → `eyA`); `accept` decodes it and
+            // redacts the whole blob only when the decoded text holds a secret.
+            Builtin::Base64Json => &[r"(?-u:\b)ey[JA][A-Za-z0-9+/]{17,}={0,2}"],
+            // The password may hold `/` (connection strings are often written unencoded); it
+            // ends at the first `@`. Second pattern: the same URL percent-encoded (`%3A%2F%2F`,
+            // a URL inside a query string), the password ending at `%40`.
             Builtin::PasswordInUrl => &[
-                r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/?#@"'<>\[\]]*:(?P<s>[^\s/?#@"'<>\[\]]+)@"#,
+                r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/?#@"'<>\[\]]*:(?P<s>[^\s?#@"'<>\[\]]+)@"#,
+                r"(?i)(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]{0,30}%3A%2F%2F(?:[A-Za-z0-9._~!$'()*+,;=\-]|%(?:[013-9A-F][0-9A-F]|2[0-9A-E]))*%3A(?P<s>(?:[A-Za-z0-9._~!$&'()*+,;=\-]|%(?:[0-35-9A-F][0-9A-F]|4[1-9A-F]))+)%40",
             ],
             Builtin::Email => &[
-                r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}",
+                r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}",
+                // Percent-encoded `@` (an address inside a query string).
+                r"[A-Za-z0-9._+\-]+%40[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}",
             ],
-            Builtin::CreditCard => &[r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)"],
+            // Separators: none, or one or two of space, dash or dot (`4111  1111…`,
+            // `4111.1111…`); `accept` requires them uniform.
+            Builtin::CreditCard => &[r"(?-u:\b)[0-9](?:[ \-.]{0,2}[0-9]){12,18}(?-u:\b)"],
+            // AAA-GG-SSSS; validity (no 000/666/9xx area, 00 group, 0000 serial) in `accept`:
+            // https://www.ssa.gov/employer/randomization.html
+            Builtin::Ssn => &[r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)"],
+            // International numbers written with `+` (ITU-T E.164: at most 15 digits; `accept`
+            // wants 10–15), and North American numbers with area code and separators
+            // (NANP: area and exchange codes start 2–9, https://nationalnanpa.com/).
+            Builtin::Phone => &[
+                r"\+[1-9][0-9]{0,3}(?:[ .\-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,7}",
+                r"(?:\+?1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
+            ],
             Builtin::Ipv4 => &[r"(?-u:\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?-u:\b)"],
             Builtin::Ipv6 => {
                 &[r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?"]
@@ -176,18 +316,42 @@ impl Builtin {
             Builtin::AwsSecretKey => h.token_run >= 40 && h.keyword,
             Builtin::AwsSessionToken => h.token_run >= 16,
             Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
-            Builtin::Jwt => h.len >= 18 && h.has(DOT) && finder(&EYJ, "eyJ").find(s).is_some(),
+            Builtin::Jwt => h.len >= 18 && h.has(DOT) && has_json_base64(s),
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
             Builtin::GithubToken => {
                 h.has(UNDERSCORE)
                     && (h.token_run >= 36 || finder(&GITHUB_PAT, "github_pat_").find(s).is_some())
             }
             Builtin::SlackToken => h.len >= 15 && finder(&XOX, "xox").find(s).is_some(),
-            Builtin::PasswordInUrl => {
-                h.has(AT) && h.has(COLON) && finder(&SCHEME_SEP, "://").find(s).is_some()
+            Builtin::StripeKey => h.has(UNDERSCORE) && h.token_run >= 10,
+            Builtin::GoogleApiKey => {
+                h.has(UPPER) && h.len >= 39 && finder(&AIZA, "AIza").find(s).is_some()
             }
-            Builtin::Email => h.len >= 6 && h.has(AT) && h.has(DOT),
+            Builtin::OpenaiKey => {
+                h.has(DASH) && h.len >= 28 && finder(&SK_DASH, "sk-").find(s).is_some()
+            }
+            Builtin::SendgridKey => {
+                h.has(UPPER) && h.len >= 52 && finder(&SG_DOT, "SG.").find(s).is_some()
+            }
+            Builtin::NpmToken => h.has(UNDERSCORE) && h.token_run >= 36,
+            Builtin::PrivateKey => {
+                h.tail_run >= 16 || finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()
+            }
+            Builtin::AzureKey => h.has(EQ) && h.token_run >= 20 && h.keyword,
+            Builtin::UrlSignature => h.has(EQ) && h.len >= 20 && h.keyword,
+            Builtin::Base64Json => h.token_run >= 20 && has_json_base64(s),
+            Builtin::PasswordInUrl => {
+                (h.has(AT) && h.has(COLON) && finder(&SCHEME_SEP, "://").find(s).is_some())
+                    || (h.len >= 20
+                        && finder(&PCT_AT, "%40").find(s).is_some()
+                        && finder(&PCT_3, "%3").find(s).is_some())
+            }
+            Builtin::Email => {
+                h.len >= 6 && h.has(DOT) && (h.has(AT) || finder(&PCT_AT, "%40").find(s).is_some())
+            }
             Builtin::CreditCard => h.card_run >= 13,
+            Builtin::Ssn => h.has(DASH) && h.card_run >= 9,
+            Builtin::Phone => h.card_run >= 10,
             Builtin::Ipv4 => h.digits >= 4 && h.has(DOT),
             Builtin::Ipv6 => h.len >= 2 && h.has(COLON),
         }
@@ -198,15 +362,53 @@ impl Builtin {
     fn needs_keyword(self) -> bool {
         matches!(
             self,
-            Builtin::AwsSecretKey | Builtin::BearerToken | Builtin::ApiKey
+            Builtin::AwsSecretKey
+                | Builtin::BearerToken
+                | Builtin::ApiKey
+                | Builtin::AzureKey
+                | Builtin::UrlSignature
         )
+    }
+
+    /// Where to search again after a rejected candidate, so that total work stays linear.
+    /// Card and phone candidates are at most ~60 bytes and a rejected one can hide a real one
+    /// that starts at a later digit group (`12 4111 1111 1111 1111`), so they resume after
+    /// the first group: at most a few rescans of 60 bytes per group. IPs likewise resume one
+    /// character later (≤ 45 bytes). An e-mail candidate resumes after its `@`: any address
+    /// overlapping a rejected one has its `@` further on. Every other detector resumes after
+    /// the whole match (an SSN-shaped or token-shaped run cannot overlap another).
+    fn resume_after_reject(self, text: &str, m: (usize, usize), next_char: usize) -> usize {
+        let t = text.get(m.0..m.1).unwrap_or("");
+        match self {
+            Builtin::CreditCard | Builtin::Phone => {
+                let skip = t
+                    .bytes()
+                    .position(|b| !b.is_ascii_digit() && b != b'+' && b != b'(')
+                    .unwrap_or(t.len());
+                m.0 + skip
+            }
+            Builtin::Ipv4 | Builtin::Ipv6 => next_char,
+            Builtin::Email => match t.find('@') {
+                Some(i) => m.0 + i + 1,
+                None => t.find("%40").map_or(m.1, |i| m.0 + i + 3),
+            },
+            _ => m.1,
+        }
+        .max(next_char)
     }
 
     /// Checks a candidate (`secret` is the replaced span, `m` the whole match) beyond the regex.
     fn accept(self, text: &str, m: (usize, usize), secret: (usize, usize)) -> bool {
         let cand = text.get(secret.0..secret.1).unwrap_or("");
+        let whole = text.get(m.0..m.1).unwrap_or("");
         let before = text.get(..m.0).and_then(|t| t.chars().next_back());
         let after = text.get(m.1..).and_then(|t| t.chars().next());
+        let prev2 = text.get(..m.0).map(|t| t.as_bytes()).unwrap_or(b"");
+        let next2 = text.get(m.1..).map(|t| t.as_bytes()).unwrap_or(b"");
+        // Part of a longer dash- or dot-separated digit run (a digit-only UUID, a version,
+        // an OID), so not a card, SSN or phone number of its own.
+        let glued = matches!(prev2, [.., d, b'-' | b'.'] if d.is_ascii_digit())
+            || matches!(next2, [b'-' | b'.', d, ..] if d.is_ascii_digit());
         match self {
             Builtin::AwsSecretKey => {
                 !after.is_some_and(|c| c.is_ascii_alphanumeric() || "/+=".contains(c))
@@ -215,23 +417,42 @@ impl Builtin {
                 // Values like `token=expired` are words, not keys: a real key has a digit or is long.
                 cand.bytes().any(|b| b.is_ascii_digit()) || cand.len() >= 20
             }
-            Builtin::Email => {
-                !before.is_some_and(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
-                    && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            Builtin::BearerToken => {
+                // `Missing bearer authentication header`: a lower-case word, or a short word,
+                // is prose; tokens carry digits, punctuation or mixed case at length.
+                let letters = cand.bytes().all(|b| b.is_ascii_alphabetic());
+                !(letters && (cand.len() < 24 || cand.bytes().all(|b| b.is_ascii_lowercase())))
             }
-            Builtin::CreditCard => {
-                // A dash-separated digit run that continues past the match (a digit-only UUID or
-                // an id) is not a card.
-                let prev2 = text.get(..m.0).map(|t| t.as_bytes()).unwrap_or(b"");
-                let next2 = text.get(m.1..).map(|t| t.as_bytes()).unwrap_or(b"");
-                let glued_before = matches!(prev2, [.., d, b'-'] if d.is_ascii_digit());
-                let glued_after = matches!(next2, [b'-', d, ..] if d.is_ascii_digit());
-                !glued_before && !glued_after && is_card_number(cand)
+            Builtin::PrivateKey => {
+                if whole.starts_with("-----BEGIN") {
+                    return !cand.trim().is_empty();
+                }
+                is_pem_body_line(cand)
+            }
+            Builtin::PasswordInUrl => {
+                // `https://host:8080/users/@me`: a port then a path is not a password.
+                !cand
+                    .split_once('/')
+                    .is_some_and(|(p, _)| p.bytes().all(|b| b.is_ascii_digit()))
+            }
+            Builtin::Email => is_email(whole, before, after),
+            Builtin::CreditCard => !glued && is_card_number(cand),
+            Builtin::Ssn => !glued && is_ssn(cand),
+            Builtin::Phone => {
+                let n = cand.bytes().filter(u8::is_ascii_digit).count();
+                let word_before =
+                    before.is_some_and(|c| c.is_ascii_alphanumeric() || "+._".contains(c));
+                let word_after = after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                let digits_ok = if cand.starts_with('+') {
+                    (10..=15).contains(&n)
+                } else {
+                    true
+                };
+                digits_ok && !word_before && !word_after && !glued
             }
             Builtin::Ipv4 => {
                 // `1.2.3.4.5` is a version or OID, not an address.
                 let dotted_before = before == Some('.');
-                let next2 = text.get(m.1..).map(|t| t.as_bytes()).unwrap_or(b"");
                 let dotted_after = matches!(next2, [b'.', d, ..] if d.is_ascii_digit());
                 !dotted_before
                     && !dotted_after
@@ -245,33 +466,120 @@ impl Builtin {
                     && cand.bytes().any(|b| b.is_ascii_digit())
                     && cand.parse::<std::net::Ipv6Addr>().is_ok()
             }
+            // Decided by the redactor itself (it decodes and looks inside).
+            Builtin::Base64Json => true,
             Builtin::AwsAccessKey
             | Builtin::AwsSessionToken
-            | Builtin::BearerToken
             | Builtin::Jwt
             | Builtin::GithubToken
             | Builtin::SlackToken
-            | Builtin::PasswordInUrl => true,
+            | Builtin::StripeKey
+            | Builtin::GoogleApiKey
+            | Builtin::OpenaiKey
+            | Builtin::SendgridKey
+            | Builtin::NpmToken
+            | Builtin::AzureKey
+            | Builtin::UrlSignature => true,
         }
     }
 }
 
-/// 13–19 digits (spaces/dashes allowed) with a known card-network prefix and a valid Luhn check.
-/// The prefix rule is what keeps epoch-millisecond timestamps (13 digits starting with `1`) and
-/// other plain numbers out.
+/// A PEM body line on its own: exactly 64 base64 characters (padding included), mixing upper
+/// case, lower case and digits. The shorter last line of a key is not recognised: alone it is
+/// indistinguishable from the padded base64 ids and cursors APIs log.
+fn is_pem_body_line(cand: &str) -> bool {
+    let b = cand.as_bytes();
+    b.len() == 64
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_digit)
+}
+
+/// An e-mail candidate (`local@domain` or `local%40domain`) with RFC 5321 length limits
+/// (local part ≤ 64, labels ≤ 63), standing alone, whose domain is not a version number
+/// (`typescript@5.3.0-dev.ts` is a package spec).
+fn is_email(whole: &str, before: Option<char>, after: Option<char>) -> bool {
+    let (local, domain, encoded) = match whole.split_once('@') {
+        Some((l, d)) => (l, d, false),
+        None => match whole.split_once("%40") {
+            Some((l, d)) => (l, d, true),
+            None => return false,
+        },
+    };
+    // An encoded address follows `%3D`/`%2C`…, so `%` may precede it.
+    let local_chars = if encoded { "._+-" } else { "._%+-" };
+    if local.is_empty()
+        || local.len() > 64
+        || before.is_some_and(|c| c.is_ascii_alphanumeric() || local_chars.contains(c))
+        || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return false;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let numeric = |l: &&str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit());
+    labels.iter().all(|l| !l.is_empty() && l.len() <= 63)
+        && !labels.windows(2).any(|w| numeric(&w[0]) && numeric(&w[1]))
+}
+
+/// AAA-GG-SSSS that the SSA could have issued: area not 000, 666 or 900–999, group not 00,
+/// serial not 0000.
+fn is_ssn(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    a != "000" && a != "666" && !a.starts_with('9') && g != "00" && n != "0000"
+}
+
+/// Whether `s` holds `eyJ` or `eyA`, the base64 of `{"` and `{ "` that JWTs and base64 JSON
+/// documents start with.
+fn has_json_base64(s: &[u8]) -> bool {
+    memchr::memmem::find_iter(s, b"ey").any(|i| matches!(s.get(i + 2), Some(b'J' | b'A')))
+}
+
+/// 13–19 digits with a known card-network prefix and a valid Luhn check, written plain or in
+/// groups split by one uniform separator (`4111 1111…`, `4111-1111…`, `4111.1111…`,
+/// `4111  1111…`). Dotted or double-spaced forms need groups of 3–6 digits, so a decimal
+/// number is not read as a card. The prefix rule is what keeps epoch-millisecond timestamps
+/// (13 digits starting with `1`) and other plain numbers out.
 fn is_card_number(s: &str) -> bool {
     let mut digits = [0u8; 19];
     let mut n = 0;
-    for b in s.bytes() {
-        if b.is_ascii_digit() {
+    let mut sep: Option<&str> = None;
+    let mut groups = 0usize;
+    let mut odd_group = false;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
             if n == digits.len() {
                 return false;
             }
-            digits[n] = b - b'0';
+            digits[n] = b[i] - b'0';
             n += 1;
-        } else if b != b' ' && b != b'-' {
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 {
             return false;
         }
+        groups += 1;
+        odd_group |= !(3..=6).contains(&len);
+        let sep_start = i;
+        while i < b.len() && matches!(b[i], b' ' | b'-' | b'.') {
+            i += 1;
+        }
+        if i > sep_start {
+            let this = s.get(sep_start..i).unwrap_or("");
+            if sep.is_some_and(|x| x != this) {
+                return false;
+            }
+            sep = Some(this);
+        }
+    }
+    if sep.is_some_and(|x| (x.contains('.') || x.len() > 1) && (odd_group || groups < 3)) {
+        return false;
     }
     let d = &digits[..n];
     let prefix = |k: usize| {
@@ -324,7 +632,12 @@ fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-static EYJ: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static AIZA: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static SK_DASH: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static SG_DOT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static PRIVATE_KEY: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static PCT_AT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static PCT_3: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static GITHUB_PAT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static XOX: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static SCHEME_SEP: OnceLock<memmem::Finder<'static>> = OnceLock::new();
@@ -343,6 +656,10 @@ const DOT: u16 = 1 << 3;
 const UNDERSCORE: u16 = 1 << 4;
 const UPPER: u16 = 1 << 5;
 const SPACE: u16 = 1 << 6;
+const DASH: u16 = 1 << 7;
+const LT: u16 = 1 << 11;
+const COMMA: u16 = 1 << 12;
+const PCT: u16 = 1 << 13;
 
 /// What one pass over the bytes learned; every gate is a function of this plus a literal search.
 struct Hints {
@@ -351,9 +668,11 @@ struct Hints {
     digits: usize,
     /// Longest run of `[A-Za-z0-9+/=%]` — every AWS key, session token and GitHub token is one.
     token_run: usize,
-    /// Longest run of digits where single spaces/dashes between digits do not break the run —
-    /// a card number needs 13.
+    /// Longest run of digits where up to three spaces, dashes, dots or parentheses between
+    /// digits do not break the run — a card number needs 13, a phone number 10.
     card_run: usize,
+    /// Length of the `token_run`-class run that ends the string (trailing whitespace aside).
+    tail_run: usize,
     /// Whether a keyword anchor occurs (filled in by the redactor, only when some detector
     /// needs it).
     keyword: bool,
@@ -384,10 +703,14 @@ static CLASS: [u16; 256] = {
             b'@' => AT,
             b':' => COLON,
             b'=' => EQ,
-            b'.' => DOT,
+            b'.' => DOT | CARD_SEP,
             b'_' => UNDERSCORE,
             b' ' => SPACE | CARD_SEP,
-            b'-' => CARD_SEP,
+            b'-' => DASH | CARD_SEP,
+            b'(' | b')' => CARD_SEP,
+            b'<' => LT,
+            b',' => COMMA,
+            b'%' => PCT,
             b'\t' | b'\n' | b'\r' => SPACE,
             _ => 0,
         };
@@ -402,8 +725,8 @@ impl Hints {
         let mut flags = 0u16;
         let mut digits = 0usize;
         let (mut run, mut token_run) = (0usize, 0usize);
-        // `card` counts digits; one separator right after a digit is allowed (`4111 1111`).
-        let (mut card, mut card_run, mut after_digit) = (0usize, 0usize, false);
+        // `card` counts digits; up to three separators after a digit keep the run going.
+        let (mut card, mut card_run, mut seps) = (0usize, 0usize, 0u8);
         for &b in s {
             let c = CLASS[usize::from(b)];
             flags |= c;
@@ -413,20 +736,30 @@ impl Hints {
                 digits += 1;
                 card += 1;
                 card_run = card_run.max(card);
-                after_digit = true;
+                seps = 0;
+            } else if c & CARD_SEP != 0 && card > 0 && seps < 3 {
+                seps += 1;
             } else {
-                if !(after_digit && c & CARD_SEP != 0) {
-                    card = 0;
-                }
-                after_digit = false;
+                card = 0;
+                seps = 0;
             }
         }
+        let body = s
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .map_or(&s[..0], |i| &s[..=i]);
+        let tail_run = body
+            .iter()
+            .rev()
+            .take_while(|&&b| CLASS[usize::from(b)] & TOKEN != 0)
+            .count();
         Hints {
             len: s.len(),
             flags,
             digits,
             token_run,
             card_run,
+            tail_run,
             keyword: false,
         }
     }
@@ -499,18 +832,53 @@ impl Detector {
 /// scalar under such a key in JSON.
 #[derive(Debug, Clone)]
 struct SensitiveKeys {
-    /// Normalised (lowercase, no `_ - .`) names; a key matches when its normalised form ends
-    /// with one of them.
+    /// Normalised (lowercase, no `_ - . space`) names; a key matches when its normalised form
+    /// ends with one of them (at a word boundary for short names).
     normalised: Vec<String>,
-    /// `key=value`, `"key": value`, `key: value` at line start.
+    /// Key-then-value forms in text (`k`/`kf`/`kq` the key, `dq`/`sq`/`bare` the value). The
+    /// regexes find keys that end like a sensitive name; [`SensitiveKeys::matched`] then
+    /// decides with the full rules.
     text: Regex,
+    /// `key: value` to the end of the phrase (`kc`/`kc2`; `cdq`/`csq`/`phrase`) and
+    /// `<key>value</key>` (`kx`; `xml`).
+    colon: Regex,
     /// `Cookie: …` / `Authorization: …` up to end of line.
     rest_of_line: Option<Regex>,
+    /// Flat header name/value lists (Node's `rawHeaders`, Python's header tuples):
+    /// `'Authorization', 'Bearer …'`.
+    pairs: Regex,
+}
+
+/// How a key matched a sensitive name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sensitivity {
+    /// Every scalar under the key is replaced.
+    Whole,
+    /// A plural name (`tokens`): plain integers are counts and stay.
+    Plural,
+    /// `pwd`: an absolute path is the shell's working directory (`PWD=/var/task`), not a
+    /// password.
+    Pwd,
+}
+
+impl Sensitivity {
+    /// Whether this value, under a key of this kind, is not a secret after all.
+    fn spares(self, v: &str) -> bool {
+        match self {
+            Sensitivity::Whole => false,
+            Sensitivity::Plural => !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()),
+            Sensitivity::Pwd => v.starts_with('/') && !v.contains(char::is_whitespace),
+        }
+    }
+}
+
+fn is_key_separator(c: char) -> bool {
+    matches!(c, '_' | '-' | '.' | ' ')
 }
 
 fn normalise_key(k: &str) -> String {
     k.chars()
-        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .filter(|c| !is_key_separator(*c))
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -525,6 +893,21 @@ fn key_regex(k: &str) -> String {
     format!("(?i:{})", parts.join(r"[_\-.]?"))
 }
 
+/// Names this short match only at a word boundary of the key.
+const SHORT_KEY: usize = 4;
+
+/// Header names (normalised) whose value in a flat name/value list is secret.
+const PAIR_HEADERS: &[&str] = &[
+    "authorization",
+    "proxyauthorization",
+    "cookie",
+    "setcookie",
+    "xapikey",
+    "xauthtoken",
+    "xamzsecuritytoken",
+    "xcsrftoken",
+];
+
 impl SensitiveKeys {
     fn new(keys: &[String]) -> Result<Option<SensitiveKeys>, RedactError> {
         if keys.is_empty() {
@@ -537,17 +920,31 @@ impl SensitiveKeys {
             if n.is_empty() || !n.chars().any(|c| c.is_alphanumeric()) {
                 return Err(RedactError::BadSensitiveKey { key: k.clone() });
             }
-            normalised.push(n);
-            alts.push(key_regex(k));
+            if !normalised.contains(&n) {
+                normalised.push(n);
+                alts.push(key_regex(k));
+            }
         }
         // Longest first so `set-cookie` wins over `cookie` in the alternation.
         alts.sort_by_key(|a| std::cmp::Reverse(a.len()));
+        alts.dedup();
         let keys_alt = alts.join("|");
-        // The optional `[A-Za-z0-9_.\-]*` prefix lets `DB_PASSWORD=` and `csrf_token=` match,
+        // Key forms: `key=v`, `key => v`, `key%3Dv` (inside an encoded query string), `--key v` (command lines), `"key": v` / `'key': v`
+        // (JSON, Python and Ruby reprs), `key: v` (YAML, headers, prose; the value runs to the
+        // end of the phrase, so `password: x y z` goes whole) and `<key>v</key>` (XML). The
+        // optional `[A-Za-z0-9_.\-]*` prefix lets `DB_PASSWORD=` and `csrf_token=` match,
         // mirroring the suffix rule used for JSON keys.
         let text = format!(
-            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'])[A-Za-z0-9_.\-]*?(?:{keys_alt})\s*=\s*|"[A-Za-z0-9_.\-]*?(?:{keys_alt})"\s*:\s*|^[ \t]*[A-Za-z0-9_.\-]*?(?:{keys_alt})[ \t]*:[ \t]*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s&"',;}}\[\]][^\s&"',;}}\]]*))"#
+            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))["']\s*(?::|=>)\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s&"',;}}\[\]][^\s&"',;}}\]]*))"#
         );
+        // Mid-line, `key:` needs a blank after the colon: `…:secret:prod` in an ARN is a
+        // path, not a key.
+        let colon = format!(
+            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|(?P<phrase>[^\s&"',;}}\[\]<>][^\r\n&"',;}}\]<>]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
+        );
+        let colon = Regex::new(&colon).map_err(|e| RedactError::SensitiveKeyPattern {
+            reason: e.to_string(),
+        })?;
         let text = Regex::new(&text).map_err(|e| RedactError::SensitiveKeyPattern {
             reason: e.to_string(),
         })?;
@@ -571,55 +968,185 @@ impl SensitiveKeys {
                 })?,
             )
         };
+        let pairs = Regex::new(
+            r#"["'](?P<k>[A-Za-z0-9_\-]{4,40})["']\s*,\s*(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)')"#,
+        )
+        .map_err(|e| RedactError::SensitiveKeyPattern {
+            reason: e.to_string(),
+        })?;
         Ok(Some(SensitiveKeys {
             normalised,
             text,
+            colon,
             rest_of_line,
+            pairs,
         }))
     }
 
     fn is_sensitive(&self, key: &str) -> bool {
-        // Runs for every key of every record, so the common ASCII case normalises once into a
-        // stack buffer and compares suffixes bytewise; only keys that are non-ASCII or longer
-        // than the buffer take the general (char-by-char) path.
+        self.matched(key).is_some()
+    }
+
+    /// How `key` matches a sensitive name, if it does. Runs for every key of every record, so
+    /// the common ASCII case normalises once into a stack buffer (with a bitmask of where words
+    /// start) and compares suffixes bytewise; other keys take the general path.
+    fn matched(&self, key: &str) -> Option<Sensitivity> {
         const BUF: usize = 64;
+        let mut buf = [0u8; BUF];
+        let mut len = 0;
+        // Bit i: normalised byte i starts a word (after a separator or punctuation, or an
+        // upper-case letter after a lower-case one or a digit).
+        let mut starts = 0u64;
+        let mut long: Option<(Vec<char>, Vec<bool>)> = None;
         if key.is_ascii() && key.len() <= BUF {
-            let mut buf = [0u8; BUF];
-            let mut len = 0;
+            let mut prev: Option<u8> = None;
             for &b in key.as_bytes() {
                 if !matches!(b, b'_' | b'-' | b'.' | b' ') {
+                    let start = match prev {
+                        None => true,
+                        Some(p) => {
+                            !p.is_ascii_alphanumeric()
+                                || (b.is_ascii_uppercase()
+                                    && (p.is_ascii_lowercase() || p.is_ascii_digit()))
+                        }
+                    };
+                    if start {
+                        starts |= 1 << len;
+                    }
                     buf[len] = b.to_ascii_lowercase();
                     len += 1;
                 }
+                prev = Some(b);
             }
-            let norm = &buf[..len];
-            let Some(&last) = norm.last() else {
-                return false;
-            };
-            // Comparing last bytes first skips the memcmp call for nearly every name.
-            return self.normalised.iter().any(|n| {
-                let n = n.as_bytes();
-                n.last() == Some(&last) && norm.ends_with(n)
-            });
-        }
-        self.normalised.iter().any(|n| {
-            let mut want = n.chars().rev();
-            let mut got = key
-                .chars()
-                .rev()
-                .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
-                .flat_map(char::to_lowercase);
-            loop {
-                match want.next() {
-                    None => return true,
-                    Some(w) => {
-                        if got.next() != Some(w) {
-                            return false;
+        } else {
+            let mut chars = Vec::new();
+            let mut word = Vec::new();
+            let mut prev: Option<char> = None;
+            for c in key.chars() {
+                if !is_key_separator(c) {
+                    let start = match prev {
+                        None => true,
+                        Some(p) => {
+                            !p.is_alphanumeric()
+                                || (c.is_uppercase() && (p.is_lowercase() || p.is_numeric()))
                         }
+                    };
+                    for l in c.to_lowercase() {
+                        chars.push(l);
+                        word.push(start);
                     }
                 }
+                prev = Some(c);
             }
+            long = Some((chars, word));
+        }
+        let ends_with = |n: &str| -> Option<bool> {
+            // Some(word start at the suffix) when the normalised key ends with `n`.
+            match &long {
+                None => {
+                    let norm = &buf[..len];
+                    let n = n.as_bytes();
+                    // Comparing last bytes first skips the memcmp call for nearly every name.
+                    (n.last() == norm.last() && norm.ends_with(n))
+                        .then(|| starts & (1 << (len - n.len())) != 0)
+                }
+                Some((chars, word)) => {
+                    let k = n.chars().count();
+                    (chars.len() >= k && chars[chars.len() - k..].iter().copied().eq(n.chars()))
+                        .then(|| word[chars.len() - k])
+                }
+            }
+        };
+        let mut best: Option<&str> = None;
+        for n in &self.normalised {
+            match ends_with(n) {
+                Some(at_word)
+                    if (n.len() > SHORT_KEY || at_word)
+                        && best.is_none_or(|b| n.len() > b.len()) =>
+                {
+                    best = Some(n);
+                }
+                _ => {}
+            }
+        }
+        let best = best?;
+        if NOT_SENSITIVE_SUFFIXES
+            .iter()
+            .any(|x| x.len() > best.len() && ends_with(x).is_some())
+        {
+            return None;
+        }
+        Some(if best == "pwd" {
+            Sensitivity::Pwd
+        } else if best.ends_with('s') && !best.ends_with("ss") {
+            Sensitivity::Plural
+        } else {
+            Sensitivity::Whole
         })
+    }
+
+    /// Spans of secrets found by key name in `s`.
+    fn find_in_text(&self, s: &str, spans: &mut Vec<(usize, usize, &str)>) {
+        let forms: [(&Regex, &[&str], &[&str]); 2] = [
+            (&self.text, &["k", "kf", "kq"], &["dq", "sq", "bare"]),
+            (
+                &self.colon,
+                &["kc", "kc2", "kx"],
+                &["cdq", "csq", "phrase", "xml"],
+            ),
+        ];
+        for (re, keys, values) in forms {
+            for c in re.captures_iter(s) {
+                let (Some(key), Some(v)) = (
+                    keys.iter().find_map(|g| c.name(g)),
+                    values.iter().find_map(|g| c.name(g)),
+                ) else {
+                    continue;
+                };
+                let Some(how) = self.matched(key.as_str()) else {
+                    continue;
+                };
+                // A phrase ends before trailing blanks.
+                let end = v.start() + v.as_str().trim_end().len();
+                let value = &s[v.start()..end];
+                let unquoted = c.name("bare").is_some() || c.name("phrase").is_some();
+                let literal = unquoted
+                    && ["true", "false", "null"]
+                        .iter()
+                        .any(|l| value.eq_ignore_ascii_case(l));
+                // JSON `"is_secret": false` — the same values the JSON walker leaves alone; a
+                // `--password --verbose` has no value, the next flag follows.
+                if literal
+                    || how.spares(value)
+                    || (c.name("kf").is_some() && value.starts_with('-'))
+                {
+                    continue;
+                }
+                push_span(spans, s, v.start(), end, SENSITIVE_KEY_LABEL);
+            }
+        }
+        if let Some(rol) = &self.rest_of_line {
+            for c in rol.captures_iter(s) {
+                if let Some(m) = c.name("s") {
+                    let v = m.as_str().trim_end();
+                    push_span(
+                        spans,
+                        s,
+                        m.start(),
+                        m.start() + v.len(),
+                        SENSITIVE_KEY_LABEL,
+                    );
+                }
+            }
+        }
+        for c in self.pairs.captures_iter(s) {
+            let header = c
+                .name("k")
+                .is_some_and(|k| PAIR_HEADERS.contains(&normalise_key(k.as_str()).as_str()));
+            if let (true, Some(v)) = (header, c.name("dq").or_else(|| c.name("sq"))) {
+                push_span(spans, s, v.start(), v.end(), SENSITIVE_KEY_LABEL);
+            }
+        }
     }
 }
 
@@ -692,9 +1219,20 @@ impl Redactor {
         "api_key",
         "github_token",
         "slack_token",
+        "stripe_key",
+        "google_api_key",
+        "openai_key",
+        "sendgrid_key",
+        "npm_token",
+        "private_key",
+        "azure_key",
+        "url_signature",
+        "base64_json",
         "password_in_url",
         "email",
         "credit_card",
+        "ssn",
+        "phone",
         "ipv4",
         "ipv6",
     ];
@@ -826,6 +1364,13 @@ impl Redactor {
         self.sensitive.as_ref().is_some_and(|s| s.is_sensitive(key))
     }
 
+    /// Whether `value` under `key` is replaced whole because of the key's name: the key is
+    /// sensitive and the value is not one it spares (a count under `max_tokens`, a path under
+    /// `PWD`).
+    pub fn is_sensitive_value(&self, key: &str, value: &str) -> bool {
+        self.sensitivity(key).is_some_and(|how| !how.spares(value))
+    }
+
     /// The string with every secret replaced; borrowed when nothing was found.
     pub fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.redact_counted(s).0
@@ -839,6 +1384,12 @@ impl Redactor {
     /// `gated = false` runs every regex regardless of the prefilters; tests compare both to
     /// prove the gates are only necessary conditions.
     fn redact_impl<'a>(&self, s: &'a str, gated: bool) -> (Cow<'a, str>, usize) {
+        self.redact_at(s, gated, false)
+    }
+
+    /// `nested`: `s` was decoded from a base64 candidate; nothing is decoded again, so the work
+    /// stays linear.
+    fn redact_at<'a>(&self, s: &'a str, gated: bool, nested: bool) -> (Cow<'a, str>, usize) {
         if self.is_empty() || s.is_empty() {
             return (Cow::Borrowed(s), 0);
         }
@@ -849,86 +1400,82 @@ impl Redactor {
         let wants_keyword = hints.token_run >= 40
             || hints.has(EQ)
             || hints.has(COLON)
+            || hints.has(LT)
+            || hints.has(COMMA)
+            || hints.has(PCT)
             || (hints.len >= 19 && hints.has(SPACE));
         hints.keyword = wants_keyword && self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
-        let mut url_passwords: Vec<usize> = Vec::new();
+        // End of each URL password (where its `@` is), so the host after it is not an e-mail.
+        let mut url_password_ends: Vec<usize> = Vec::new();
         if let Some(sk) = &self.sensitive {
-            if !gated || (hints.has(EQ) || hints.has(COLON)) && hints.keyword {
-                for c in sk.text.captures_iter(s) {
-                    let bare_literal = c.name("bare").is_some_and(|m| {
-                        ["true", "false", "null"]
-                            .iter()
-                            .any(|l| m.as_str().eq_ignore_ascii_case(l))
-                    });
-                    if bare_literal {
-                        // JSON `"is_secret": false` — the same values the JSON walker leaves alone.
-                        continue;
-                    }
-                    if let Some(m) = c
-                        .name("dq")
-                        .or_else(|| c.name("sq"))
-                        .or_else(|| c.name("bare"))
-                    {
-                        push_span(&mut spans, s, m.start(), m.end(), SENSITIVE_KEY_LABEL);
-                    }
-                }
-                if let Some(rol) = &sk.rest_of_line {
-                    for c in rol.captures_iter(s) {
-                        if let Some(m) = c.name("s") {
-                            let v = m.as_str().trim_end();
-                            push_span(
-                                &mut spans,
-                                s,
-                                m.start(),
-                                m.start() + v.len(),
-                                SENSITIVE_KEY_LABEL,
-                            );
-                        }
-                    }
-                }
+            let forms = hints.has(EQ)
+                || hints.has(COLON)
+                || hints.has(LT)
+                || hints.has(COMMA)
+                || hints.has(PCT)
+                || hints.has(DASH);
+            if !gated || forms && hints.keyword {
+                sk.find_in_text(s, &mut spans);
             }
         }
         for d in &self.detectors {
             if gated && !d.gate(&hints, bytes) {
                 continue;
             }
+            let builtin = match d.kind {
+                Kind::Builtin(b) => Some(b),
+                Kind::Custom => None,
+            };
             for (re, group) in d.patterns.iter().zip(&d.secret_group) {
                 let mut pos = 0;
-                let mut retries = 0;
                 while pos <= s.len() {
-                    let Some(c) = re.captures_at(s, pos) else {
+                    // Captures only for patterns with a secret group: the plain search is
+                    // several times cheaper.
+                    let (whole, secret) = match group {
+                        Some(g) => re.captures_at(s, pos).map_or((None, None), |c| {
+                            let w = c.get(0).map(|m| (m.start(), m.end()));
+                            (w, c.get(*g).map(|m| (m.start(), m.end())).or(w))
+                        }),
+                        None => {
+                            let w = re.find_at(s, pos).map(|m| (m.start(), m.end()));
+                            (w, w)
+                        }
+                    };
+                    let (Some(m), Some(sp)) = (whole, secret) else {
                         break;
                     };
-                    let Some(whole) = c.get(0) else { break };
-                    let next_char = whole.start()
-                        + s.get(whole.start()..)
+                    let next_char = m.0
+                        + s.get(m.0..)
                             .and_then(|t| t.chars().next())
                             .map_or(1, char::len_utf8);
-                    let secret = group.and_then(|g| c.get(g)).unwrap_or(whole);
-                    let m = (whole.start(), whole.end());
-                    let sp = (secret.start(), secret.end());
-                    let is_email = matches!(d.kind, Kind::Builtin(Builtin::Email));
-                    // `user:pass@host`: the password is already covered; do not eat the host.
-                    let url_userinfo = is_email && url_passwords.contains(&sp.0);
-                    if secret.is_empty() || url_userinfo || !d.accept(s, m, sp) {
-                        // A rejected candidate must not hide an overlapping real one (the host
-                        // after a URL password is still an e-mail-like candidate), so retry one
-                        // char later — a bounded number of times, so punctuation floods stay
-                        // linear.
-                        pos = if retries < MAX_REJECTED_RETRIES {
-                            retries += 1;
-                            next_char
-                        } else {
-                            whole.end().max(next_char)
+                    let ok = sp.0 < sp.1
+                        && match builtin {
+                            // `user:pass@host`: the password is already covered; do not eat
+                            // the host.
+                            Some(Builtin::Email) => {
+                                let t = s.get(m.0..m.1).unwrap_or("");
+                                let at = t.find('@').or_else(|| t.find("%40"));
+                                !at.is_some_and(|i| url_password_ends.contains(&(m.0 + i)))
+                                    && d.accept(s, m, sp)
+                            }
+                            Some(Builtin::Base64Json) => {
+                                !nested && self.decoded_holds_secret(&s[sp.0..sp.1], gated)
+                            }
+                            _ => d.accept(s, m, sp),
+                        };
+                    if !ok {
+                        pos = match builtin {
+                            Some(b) => b.resume_after_reject(s, m, next_char),
+                            None => m.1.max(next_char),
                         };
                         continue;
                     }
-                    if matches!(d.kind, Kind::Builtin(Builtin::PasswordInUrl)) {
-                        url_passwords.push(sp.0);
+                    if builtin == Some(Builtin::PasswordInUrl) {
+                        url_password_ends.push(sp.1);
                     }
                     push_span(&mut spans, s, sp.0, sp.1, &d.label);
-                    pos = whole.end().max(next_char);
+                    pos = m.1.max(next_char);
                 }
             }
         }
@@ -959,50 +1506,156 @@ impl Redactor {
         (Cow::Owned(out), count)
     }
 
+    /// Whether a base64 candidate decodes to text in which this redactor finds a secret (the
+    /// base64 of `{"user":"bob","password":"hunter2"}`). Padding is optional; a trailing
+    /// partial quantum is dropped.
+    fn decoded_holds_secret(&self, b64: &str, gated: bool) -> bool {
+        use base64::Engine;
+        const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+                .with_decode_allow_trailing_bits(true),
+        );
+        let body = b64.trim_end_matches('=');
+        let body = &body[..body.len() - usize::from(body.len() % 4 == 1)];
+        let Ok(bytes) = ENGINE.decode(body) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        self.redact_at(&text, gated, true).1 > 0
+    }
+
     /// Redacts every string inside `v` in place; returns how many secrets were replaced.
-    /// Scalars under a sensitive key (at any depth) are replaced whole. Walks with an explicit
-    /// stack, so nesting depth cannot overflow the call stack. Keys are not rewritten.
+    /// Scalars under a sensitive key (at any depth) are replaced whole, object keys that hold a
+    /// secret are rewritten, and numbers that are card numbers are replaced. Walks with an
+    /// explicit stack, so nesting depth cannot overflow the call stack.
     pub fn redact_value(&self, v: &mut Value) -> usize {
-        self.walk(v, false)
+        self.walk(v, None)
     }
 
     /// Redacts the value of one object member, honouring the member's own key name (a
     /// top-level `password` field is replaced whole, as a nested one would be).
     pub fn redact_entry(&self, key: &str, v: &mut Value) -> usize {
-        self.walk(v, self.is_sensitive_key(key))
+        self.walk(v, self.sensitivity(key))
     }
 
-    fn walk(&self, v: &mut Value, sensitive: bool) -> usize {
+    /// Redacts a record's top-level members: keys as in [`Redactor::redact_value`], values as
+    /// in [`Redactor::redact_entry`].
+    pub fn redact_map(&self, m: &mut Map<String, Value>) -> usize {
         if self.is_empty() {
             return 0;
         }
+        let mut n = self.redact_keys(m);
+        for (k, v) in m.iter_mut() {
+            n += self.walk(v, self.sensitivity(k));
+        }
+        n
+    }
+
+    fn sensitivity(&self, key: &str) -> Option<Sensitivity> {
+        self.sensitive.as_ref().and_then(|s| s.matched(key))
+    }
+
+    /// Rewrites keys that hold a secret (`{"alice@example.com": 3}`). Two keys redacted alike
+    /// get ` (2)`, ` (3)`… so no member is lost.
+    fn redact_keys(&self, m: &mut Map<String, Value>) -> usize {
+        // Nothing a built-in finds is shorter than six bytes (`a@b.io`).
+        let custom = self
+            .detectors
+            .iter()
+            .any(|d| matches!(d.kind, Kind::Custom));
+        let renames: Vec<(String, String, usize)> = m
+            .keys()
+            .filter(|k| custom || k.len() >= 6)
+            .filter_map(|k| match self.redact_counted(k) {
+                (Cow::Owned(new), n) => Some((k.clone(), new, n)),
+                (Cow::Borrowed(_), _) => None,
+            })
+            .collect();
         let mut count = 0;
-        let mut stack: Vec<(&mut Value, bool)> = vec![(v, sensitive)];
+        for (old, new, n) in renames {
+            if let Some(v) = m.remove(&old) {
+                let mut key = new.clone();
+                let mut i = 2;
+                while m.contains_key(&key) {
+                    key = format!("{new} ({i})");
+                    i += 1;
+                }
+                m.insert(key, v);
+                count += n;
+            }
+        }
+        count
+    }
+
+    fn walk(&self, v: &mut Value, sensitive: Option<Sensitivity>) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        let cards = self
+            .detectors
+            .iter()
+            .any(|d| matches!(d.kind, Kind::Builtin(Builtin::CreditCard)));
+        let mut count = 0;
+        let mut stack: Vec<(&mut Value, Option<Sensitivity>)> = vec![(v, sensitive)];
         while let Some((v, sensitive)) = stack.pop() {
             match v {
-                Value::String(s) => {
-                    if sensitive {
+                Value::String(s) => match sensitive {
+                    Some(how) if !how.spares(s) => {
                         if !s.starts_with(MARKER_PREFIX) {
                             *s = sensitive_marker();
                             count += 1;
                         }
-                    } else if let (Cow::Owned(new), n) = self.redact_counted(s) {
-                        *s = new;
-                        count += n;
                     }
-                }
-                Value::Number(_) if sensitive => {
-                    *v = Value::String(sensitive_marker());
-                    count += 1;
+                    _ => {
+                        if let (Cow::Owned(new), n) = self.redact_counted(s) {
+                            *s = new;
+                            count += n;
+                        }
+                    }
+                },
+                Value::Number(n) => {
+                    let spared = sensitive.is_some_and(|how| how.spares(&n.to_string()));
+                    if sensitive.is_some() && !spared {
+                        *v = Value::String(sensitive_marker());
+                        count += 1;
+                    } else if cards && n.as_u64().is_some_and(|x| is_card_number(&x.to_string())) {
+                        // `"card": 4111111111111111` — a card as a JSON number.
+                        *v = Value::String(format!("{MARKER_PREFIX}credit_card]"));
+                        count += 1;
+                    }
                 }
                 Value::Array(a) => stack.extend(a.iter_mut().map(|x| (x, sensitive))),
                 Value::Object(m) => {
+                    count += self.redact_keys(m);
                     for (k, x) in m.iter_mut() {
-                        let s = sensitive || self.is_sensitive_key(k);
-                        stack.push((x, s));
+                        let s = sensitive.or_else(|| self.sensitivity(k));
+                        let flat_headers =
+                            s.is_none() && x.is_array() && normalise_key(k).ends_with("headers");
+                        if !flat_headers {
+                            stack.push((x, s));
+                        } else if let Value::Array(items) = x {
+                            {
+                                // A flat name/value list (Node's `rawHeaders`): the value after
+                                // a sensitive header name is secret.
+                                let mut after: Option<Sensitivity> = None;
+                                let flags: Vec<Option<Sensitivity>> = items
+                                    .iter()
+                                    .map(|item| {
+                                        let this = after.take();
+                                        if let Value::String(name) = item {
+                                            after = self.sensitivity(name);
+                                        }
+                                        this
+                                    })
+                                    .collect();
+                                stack.extend(items.iter_mut().zip(flags));
+                            }
+                        }
                     }
                 }
-                Value::Null | Value::Bool(_) | Value::Number(_) => {}
+                Value::Null | Value::Bool(_) => {}
             }
         }
         count
@@ -1142,6 +1795,27 @@ mod tests {
         ("ipv6", "from 2001:db8::1 ok", &["2001:db8::1"]),
         ("ipv6", "[fe80::1ff:fe23:4567:890a]:443", &["fe80::1ff:fe23:4567:890a"]),
         ("ipv6", "::1", &["::1"]),
+        ("aws_session_token", "sts returned AgoJb3JpZ2luX2VjEHcaCXVzLWVhc3QtMSJHMEUCIQDrb9h/ImB/LK777pzNk8cL6j5IXAAjlsHUqJoUD+/Ydua/5ZMs1SWOpQaPRYp for role", &["AgoJb3JpZ2luX2VjEHcaCXVzLWVhc3QtMSJHMEUCIQDrb9h/ImB/LK777pzNk8cL6j5IXAAjlsHUqJoUD+/Ydua/5ZMs1SWOpQaPRYp"]),
+        ("jwt", "id eyAiYWxnIjogIkhTMjU2IiwgInR5cCI6ICJKV1QiIH0.eyAic3ViIjogIjEyMzQ1Njc4OTAiIH0.ZAkg05rK-gqv81RKMGHZEM9YpvujA_C5Q52ryFlwRlO", &["eyAiYWxnIjogIkhTMjU2IiwgInR5cCI6ICJKV1QiIH0.eyAic3ViIjogIjEyMzQ1Njc4OTAiIH0.ZAkg05rK-gqv81RKMGHZEM9YpvujA_C5Q52ryFlwRlO"]),
+        ("bearer_token", "Authorization: Bearer AbCdEfGhIjKlMnOpQrStUvWxYz", &["AbCdEfGhIjKlMnOpQrStUvWxYz"]),
+        ("stripe_key", "charge with sk_live_gd1QsO7jprBGumXxY9B4bZWO, refund rk_live_87mTa5Vsqxezy3Lex7BWr2dr", &["sk_live_gd1QsO7jprBGumXxY9B4bZWO", "rk_live_87mTa5Vsqxezy3Lex7BWr2dr"]),
+        ("google_api_key", "maps key=AIzaPtYgjmUhBel31iEl2hpChYgCfrL1spNxnyV&q=x", &["AIzaPtYgjmUhBel31iEl2hpChYgCfrL1spNxnyV"]),
+        ("openai_key", "OPENAI_API_KEY=sk-proj-mihA_2O76UMFxFkM_R5Kjp1vRt-1fjORS_6ilI8ihN5KXSc7 and 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", &["sk-proj-mihA_2O76UMFxFkM_R5Kjp1vRt-1fjORS_6ilI8ihN5KXSc7", "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"]),
+        ("sendgrid_key", "sg 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 ok", &["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"]),
+        ("npm_token", "//registry.npmjs.org/:_authToken=npm_SI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0", &["npm_SI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0"]),
+        ("private_key", "key: -----BEGIN RSA PRIVATE KEY-----\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\ns09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi\npmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\nCcSplyA5dTUrh4sUXIpC2ITPTP0=\n-----END RSA PRIVATE KEY----- loaded", &["\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\ns09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi\npmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\nCcSplyA5dTUrh4sUXIpC2ITPTP0=\n"]),
+        ("private_key", "-----BEGIN OPENSSH PRIVATE KEY-----\\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\\n", &["\\nzXRm/LYODo/xhGOw5LK6KXA0dPBkrGj3APWwKz3GZvRb3qosyu3NK1FXQQ5N7kry\\n"]),
+        ("private_key", "s09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi", &["s09DCgc0R95jbA6AbJV7poTWQx+16tdCTQnhXQJMWEjyPR+m9zYdf2GNFTLnDiDi"]),
+        ("private_key", "2024-01-15T12:30:45.123Z\tc6af9ac6\tINFO\tpmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh\n", &["pmaN5/R+hGflRtU+yOKhJXvbJWybPk+7SYFG73Awy/lTclLczq3XZLajL7sJrerh"]),
+        ("azure_key", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=py2OHV3ZJYkILYUqcSKHPugFrdWJQhZ6OFKGGVxnn5xplORbirEJgBIHCWHzfeQ23f3JnW51r2VHz7EbQgckgg==;EndpointSuffix=core.windows.net", &["py2OHV3ZJYkILYUqcSKHPugFrdWJQhZ6OFKGGVxnn5xplORbirEJgBIHCWHzfeQ23f3JnW51r2VHz7EbQgckgg=="]),
+        ("url_signature", "GET /o?X-Amz-Date=20240115T000000Z&X-Amz-Signature=d512c9791e558e08baa7196b50ac2f86702824c1c099724caf4941d4072014b3 200", &["d512c9791e558e08baa7196b50ac2f86702824c1c099724caf4941d4072014b3"]),
+        ("url_signature", "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sp=r&sig=wOcZCX36hwHpIy8h8oEmh3hpduv8wyf1kxdlJ0upgps%3D", &["wOcZCX36hwHpIy8h8oEmh3hpduv8wyf1kxdlJ0upgps%3D"]),
+        ("password_in_url", "postgres://app:pa/ss@db.example.com/app", &["pa/ss"]),
+        ("password_in_url", "next=https%3A%2F%2Fadmin%3As3cr3t%40example.com%2Fx", &["s3cr3t"]),
+        ("email", "GET /r?to=alice%40example.com&x=1", &["alice%40example.com"]),
+        ("credit_card", "dots 4111.1111.1111.1111 and  spaced 5500  0000  0000  0004", &["4111.1111.1111.1111", "5500  0000  0000  0004"]),
+        ("ssn", "ssn 536-22-1234 on file", &["536-22-1234"]),
+        ("phone", "call +44 20 7946 0958 or (415) 555-0132 or 415.555.0132", &["+44 20 7946 0958", "(415) 555-0132", "415.555.0132"]),
     ];
 
     /// (detector, text) that must come back unchanged.
@@ -1183,6 +1857,31 @@ mod tests {
         ("ipv6", "at 12:30:45"),
         ("ipv6", "std::fmt::Display"),
         ("ipv6", "mac aa:bb:cc:dd:ee:ff"),
+        ("aws_access_key", "role AROAY34FZKBOKMUTVV7A and user AIDAY34FZKBOKMUTVV7A"),
+        ("bearer_token", "Missing bearer authentication header"),
+        ("bearer_token", "expected Bearer Authentication"),
+        ("email", "installed typescript@5.3.0-dev.ts"),
+        ("email", "npm i @types/node@20.1.0.d.ts"),
+        ("stripe_key", "sk_live_short pk_live_1234567890abcdef"),
+        ("google_api_key", "AIzaShort"),
+        ("openai_key", "task-proj-abc and sk-proj-short"),
+        ("sendgrid_key", "SG.short.value"),
+        ("npm_token", "npm_install_dependencies_for_the_project"),
+        ("private_key", "-----BEGIN RSA PRIVATE KEY-----"),
+        ("private_key", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----"),
+        ("private_key", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("private_key", "sha256 E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"),
+        ("private_key", "request 4442587FB7D0A2F9 took 12ms"),
+        ("private_key", "CcSplyA5dTUrh4sUXIpC2ITPTP0="),
+        ("azure_key", "AccountName=acct;AccountKey=short"),
+        ("url_signature", "signature=valid sig=1 X-Amz-SignedHeaders=host"),
+        ("base64_json", "cursor=eyJsYXN0S2V5Ijp7InBrIjoib3JkZXIjNDIifSwibGltaXQiOjI1fQ=="),
+        ("password_in_url", "https://registry.npmjs.org:443/@types/node"),
+        ("credit_card", "pi 4111111111111.111 and 4111 1111-1111 1111"),
+        ("ssn", "000-12-3456 666-12-3456 912-34-5678 123-00-4567 123-45-0000"),
+        ("ssn", "id 123-45-6789-01 and 1.123-45-6789"),
+        ("phone", "phone +1 555 0100 at 2024-01-15 12:30:45 epoch 1705321845123"),
+        ("phone", "v1.234.567.8901 and 555-0100 and +0000"),
     ];
 
     #[test]
@@ -1283,6 +1982,47 @@ mod tests {
                 "max_tokens=5 passwordless=true token_count=3",
                 "max_tokens=5 passwordless=true token_count=3",
             ),
+            // Python and Ruby reprs.
+            (
+                "kwargs={'user': 'bob', 'password': 'hunter2'}",
+                "kwargs={'user': 'bob', 'password': '[REDACTED:sensitive_key]'}",
+            ),
+            (
+                "params={:password=>\"hunter2\", \"api_key\"=>\"k1\"}",
+                "params={:password=>\"[REDACTED:sensitive_key]\", \"api_key\"=>\"[REDACTED:sensitive_key]\"}",
+            ),
+            (
+                "<Login><User>bob</User><ns:Password type=\"x\">hunter2</ns:Password></Login>",
+                "<Login><User>bob</User><ns:Password type=\"x\">[REDACTED:sensitive_key]</ns:Password></Login>",
+            ),
+            (
+                "login failed, password: correct horse battery, user=bob",
+                "login failed, password: [REDACTED:sensitive_key], user=bob",
+            ),
+            (
+                "exec mysql --user app --password s3cret --host db",
+                "exec mysql --user app --password [REDACTED:sensitive_key] --host db",
+            ),
+            (
+                "exec tool --password --verbose",
+                "exec tool --password --verbose",
+            ),
+            (
+                "rawHeaders: [ 'Host', 'api', 'Authorization', 'Basic dXNlcjpwYXNz', 'Cookie', 'sid=1' ]",
+                "rawHeaders: [ 'Host', 'api', 'Authorization', '[REDACTED:sensitive_key]', 'Cookie', '[REDACTED:sensitive_key]' ]",
+            ),
+            (
+                "> GET / HTTP/1.1\n> cookie: sid=abc; theme=dark\n> Accept: */*",
+                "> GET / HTTP/1.1\n> cookie: [REDACTED:sensitive_key]\n> Accept: */*",
+            ),
+            (
+                "next=%2Flogin%3Fuser%3Dbob%26password%3Dhunter2",
+                "next=%2Flogin%3Fuser%3Dbob%26password%3D[REDACTED:sensitive_key]",
+            ),
+            (
+                "DB_PASS=pw1 secrets=abc tokens=t1 max_tokens=4096 PWD=/var/task nextToken=abc123def",
+                "DB_PASS=[REDACTED:sensitive_key] secrets=[REDACTED:sensitive_key] tokens=[REDACTED:sensitive_key] max_tokens=4096 PWD=/var/task nextToken=abc123def",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(r.redact(input), *want, "{input}");
@@ -1304,14 +2044,42 @@ mod tests {
             assert!(r.is_sensitive_key(k), "{k}");
         }
         for k in [
+            "secrets",
+            "tokens",
+            "passphrase",
+            "credential",
+            "DB_PASS",
+            "dbPass",
+            "cookies",
+            "password_confirmation",
+            "MYSQL_PWD",
+            "ssn",
+        ] {
+            assert!(r.is_sensitive_key(k), "{k}");
+        }
+        for k in [
             "token_count",
             "passwordless",
             "secretsManagerArn",
             "user",
-            "total_tokens",
+            "bypass",
+            "compass",
+            "lesson",
+            "nextToken",
+            "NextContinuationToken",
+            "nextForwardToken",
+            "pageToken",
         ] {
             assert!(!r.is_sensitive_key(k), "{k}");
         }
+        // Plural names spare counts; `PWD` spares the working directory.
+        assert!(!r.is_sensitive_value("total_tokens", "1234"));
+        assert!(r.is_sensitive_value("tokens", "abc123"));
+        assert!(!r.is_sensitive_value("PWD", "/var/task"));
+        assert!(r.is_sensitive_value("PWD", "hunter2"));
+        // A configured name as long as the exemption wins over it.
+        let own = Redactor::new(&[], &[], &strings(&["token", "nextToken"])).unwrap();
+        assert!(own.is_sensitive_key("nextToken"));
     }
 
     #[test]
@@ -1345,6 +2113,88 @@ mod tests {
         let mut top = json!("hunter2");
         assert_eq!(r.redact_entry("password", &mut top), 1);
         assert_eq!(top, json!(m));
+    }
+
+    #[test]
+    fn base64_json_is_redacted_only_when_it_holds_a_secret() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("state=eyJ1c2VyIjoiYm9iIiwicGFzc3dvcmQiOiJodW50ZXIyIn0= next"),
+            "state=[REDACTED:base64_json] next"
+        );
+        let benign = "cursor=eyJsYXN0S2V5Ijp7InBrIjoib3JkZXIjNDIifSwibGltaXQiOjI1fQ==";
+        assert_eq!(r.redact(benign), benign);
+    }
+
+    #[test]
+    fn json_numbers_keys_and_header_lists() {
+        let r = Redactor::default();
+        let m = "[REDACTED:sensitive_key]";
+        let mut v = json!({
+            "card": 4111111111111111u64,
+            "ts": 1705321845123u64,
+            "max_tokens": 4096,
+            "tokens": ["t1", "t2"],
+            "PWD": "/var/task",
+            "alice@example.com": {"visits": 3},
+            "bob@example.com": 1,
+            "req": {"rawHeaders": ["Host", "api", "Authorization", "Basic dXNlcjpwYXNz", "Cookie", "sid=1"]}
+        });
+        let n = r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "card": "[REDACTED:credit_card]",
+                "ts": 1705321845123u64,
+                "max_tokens": 4096,
+                "tokens": [m, m],
+                "PWD": "/var/task",
+                "[REDACTED:email]": {"visits": 3},
+                "[REDACTED:email] (2)": 1,
+                "req": {"rawHeaders": ["Host", "api", "Authorization", m, "Cookie", m]}
+            })
+        );
+        assert_eq!(n, 7);
+        let mut top = serde_json::Map::new();
+        top.insert("carol@example.com".into(), json!("x"));
+        top.insert("password".into(), json!("hunter2"));
+        assert_eq!(r.redact_map(&mut top), 2);
+        assert_eq!(top.get("[REDACTED:email]"), Some(&json!("x")));
+        assert_eq!(top.get("password"), Some(&json!(m)));
+    }
+
+    /// Every detector stays linear: a ~110 KB string of candidates that all fail validation
+    /// (the shape that made the old e-mail retry loop take seconds). The bound only catches a
+    /// stall; the release figure is measured separately.
+    #[test]
+    fn hostile_rejected_candidates_stay_linear() {
+        let r = all();
+        for unit in [
+            "a@b.c-",
+            "x.y@1.2.3.4 ",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.io",
+            "4111 1111 1111 1112 ",
+            "+1 555 01 ",
+            "123-45-0000-",
+            "Bearer authentication ",
+            "eyJhYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5eg ",
+            "https://h:8080/p@",
+            "%40a.bc%40",
+        ] {
+            let text = unit.repeat(110_000 / unit.len());
+            let start = std::time::Instant::now();
+            let _ = r.redact_counted(&text);
+            eprintln!(
+                "hostile {unit:?} x{}: {:?}",
+                text.len() / unit.len(),
+                start.elapsed()
+            );
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{unit:?} took {:?}",
+                start.elapsed()
+            );
+        }
     }
 
     #[test]

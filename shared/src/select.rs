@@ -61,6 +61,10 @@ pub struct FieldsConfig {
     /// a suffix: `db_password`). Absent = `DEFAULT_SENSITIVE_KEYS`; `[]` disables.
     #[serde(default = "default_sensitive_keys")]
     pub sensitive_keys: Vec<String>,
+    /// Key names added to `sensitive_keys` (to the defaults when that is absent), so a
+    /// deployment adds its own names without restating the built-in list.
+    #[serde(default)]
+    pub extra_sensitive_keys: Vec<String>,
     /// Longest string value kept, in bytes (cut at a UTF-8 boundary, then `…[truncated N bytes]`
     /// appended). Absent = no cap.
     #[serde(default)]
@@ -91,6 +95,7 @@ impl Default for FieldsConfig {
             redact: default_redact(),
             custom_redact: Vec::new(),
             sensitive_keys: default_sensitive_keys(),
+            extra_sensitive_keys: Vec::new(),
             max_value_bytes: None,
             max_record_bytes: None,
         }
@@ -143,37 +148,46 @@ impl FieldsConfig {
             }
             rename.push((path, new.clone()));
         }
-        let redactor = Redactor::new(&self.redact, &self.custom_redact, &self.sensitive_keys)
-            .map_err(|e| {
-                let key = match &e {
-                    RedactError::UnknownDetector { name } => {
-                        let i = self.redact.iter().position(|n| n == name).unwrap_or(0);
-                        format!("fields.redact[{i}]")
+        let keys: Vec<String> = self
+            .sensitive_keys
+            .iter()
+            .chain(&self.extra_sensitive_keys)
+            .cloned()
+            .collect();
+        let redactor = Redactor::new(&self.redact, &self.custom_redact, &keys).map_err(|e| {
+            let key = match &e {
+                RedactError::UnknownDetector { name } => {
+                    let i = self.redact.iter().position(|n| n == name).unwrap_or(0);
+                    format!("fields.redact[{i}]")
+                }
+                RedactError::BadCustomName { name } => {
+                    let i = self
+                        .custom_redact
+                        .iter()
+                        .position(|c| &c.name == name)
+                        .unwrap_or(0);
+                    format!("fields.custom_redact[{i}].name")
+                }
+                RedactError::BadCustomPattern { name, .. } | RedactError::EmptyMatch { name } => {
+                    let i = self
+                        .custom_redact
+                        .iter()
+                        .position(|c| &c.name == name)
+                        .unwrap_or(0);
+                    format!("fields.custom_redact[{i}].pattern")
+                }
+                RedactError::BadSensitiveKey { key } => {
+                    match self.extra_sensitive_keys.iter().position(|k| k == key) {
+                        Some(i) if !self.sensitive_keys.contains(key) => {
+                            format!("fields.extra_sensitive_keys[{i}]")
+                        }
+                        _ => "fields.sensitive_keys".to_string(),
                     }
-                    RedactError::BadCustomName { name } => {
-                        let i = self
-                            .custom_redact
-                            .iter()
-                            .position(|c| &c.name == name)
-                            .unwrap_or(0);
-                        format!("fields.custom_redact[{i}].name")
-                    }
-                    RedactError::BadCustomPattern { name, .. }
-                    | RedactError::EmptyMatch { name } => {
-                        let i = self
-                            .custom_redact
-                            .iter()
-                            .position(|c| &c.name == name)
-                            .unwrap_or(0);
-                        format!("fields.custom_redact[{i}].pattern")
-                    }
-                    RedactError::BadSensitiveKey { .. }
-                    | RedactError::SensitiveKeyPattern { .. } => {
-                        "fields.sensitive_keys".to_string()
-                    }
-                };
-                ConfigError::new(key, e.to_string())
-            })?;
+                }
+                RedactError::SensitiveKeyPattern { .. } => "fields.sensitive_keys".to_string(),
+            };
+            ConfigError::new(key, e.to_string())
+        })?;
         if self.max_value_bytes == Some(0) {
             return Err(ConfigError::new(
                 "fields.max_value_bytes",
@@ -233,10 +247,7 @@ impl Selector {
             return 0;
         }
         record.materialize();
-        let mut n = 0;
-        for (k, v) in record.fields.iter_mut() {
-            n += self.redactor.redact_entry(k, v);
-        }
+        let mut n = self.redactor.redact_map(&mut record.fields);
         match record.format {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
@@ -258,7 +269,7 @@ impl Selector {
         }
         if let Some(ex) = record.extracted_fields.as_mut() {
             for (k, v) in ex.iter_mut() {
-                if self.redactor.is_sensitive_key(k) {
+                if self.redactor.is_sensitive_value(k, v) {
                     *v = format!(
                         "{}{}]",
                         crate::redact::MARKER_PREFIX,
@@ -710,7 +721,7 @@ mod tests {
                 "must start with a field name",
             ),
             (
-                "redact = [\"email\", \"ssn\"]",
+                "redact = [\"email\", \"nope\"]",
                 "fields.redact[1]",
                 "valid detectors: aws_access_key",
             ),
@@ -738,6 +749,11 @@ mod tests {
             (
                 "sensitive_keys = [\"--\"]",
                 "fields.sensitive_keys",
+                "letter or digit",
+            ),
+            (
+                "extra_sensitive_keys = [\"pin\", \"..\"]",
+                "fields.extra_sensitive_keys[1]",
                 "letter or digit",
             ),
             (
@@ -777,6 +793,14 @@ mod tests {
                 json!({"ip": "[REDACTED:ipv4]", "who": "bob@example.com", "password": "[REDACTED:sensitive_key]"}),
             ),
             ("redact = []\nsensitive_keys = []", input.clone()),
+            (
+                "redact = []\nsensitive_keys = []\nextra_sensitive_keys = [\"who\"]",
+                json!({"ip": "203.0.113.9", "who": "[REDACTED:sensitive_key]", "password": "hunter2"}),
+            ),
+            (
+                "extra_sensitive_keys = [\"ip\"]",
+                json!({"ip": "[REDACTED:sensitive_key]", "who": "[REDACTED:email]", "password": "[REDACTED:sensitive_key]"}),
+            ),
         ];
         for (cfg, want) in cases {
             let s = selector(cfg);
