@@ -214,9 +214,9 @@ def run(cmd, events, extra_env, workdir, expect_exit=False):
     `expect_exit`, waits for the process to exit on its own instead."""
     api = StandIn(events)
     result = Run()
-    log = Path(tempfile.mkstemp(dir=workdir, suffix=".log")[1])
+    fd, log = tempfile.mkstemp(dir=workdir, suffix=".log")
     started = time.monotonic()
-    with open(log, "wb") as out:
+    with os.fdopen(fd, "wb") as out:
         proc = subprocess.Popen(cmd, env=lambda_env(api.address, extra_env),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -240,8 +240,8 @@ def run(cmd, events, extra_env, workdir, expect_exit=False):
         while not api.results.empty():
             result.results.append(api.results.get_nowait())
         result.untaken = api.events.qsize()
-    result.output = log.read_text(errors="replace")
-    log.unlink()
+    result.output = Path(log).read_text(errors="replace")
+    os.unlink(log)
     return result
 
 
