@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e bench build package deploy fuzz deny soak coldstart fixtures venv clean
+.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -53,8 +53,12 @@ build: ## Release build of the CLI and the functions
 lint-infra: ## cfn-lint + checkov over every template in infra/ (zero errors), plus template checks
 	VENV=$(INFRA_VENV) bash tests/infra/lint.sh
 
-package: ## Deployable zips (x86_64 and arm64) via cargo-lambda + zig from PyPI, then a runtime smoke test
-	VENV=$(INFRA_VENV) bash tests/infra/package.sh
+PACKAGE_ARCHES ?= x86_64 arm64
+package: ## Deployable zips (x86_64 and arm64) via cargo-lambda + zig from PyPI, each smoke-tested through a Runtime API stand-in (arm64 under qemu-user)
+	VENV=$(INFRA_VENV) bash tests/infra/package.sh $(PACKAGE_ARCHES)
+
+package-smoke: ## What CI runs after `make test`: `make package`, its smoke test 3 times in a row on the same zips
+	PACKAGE_SMOKE_REPEAT=3 VENV=$(INFRA_VENV) bash tests/infra/package.sh $(PACKAGE_ARCHES)
 
 deploy: ## SAM build and guided deploy of infra/template.yaml (uses your AWS credentials)
 	cd infra && sam build && sam deploy --guided

@@ -107,7 +107,8 @@ mod tests {
             ("$.user", false),
             ("$.headers.host", false),
             ("$.password_policy", false),
-            ("$.tokens[0]", false),
+            ("$.tokens[0]", true),
+            ("$.bypass", false),
         ] {
             let p = FieldPath::parse(path).unwrap();
             assert_eq!(path_is_sensitive(&p, &r), want, "{path}");

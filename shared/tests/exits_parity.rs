@@ -47,7 +47,7 @@ dimensions = { Level = "$.level", Service = "$.service" }
 
 [traces]
 annotations = { who = "$.user", pw = "$.password", auth = "$.headers.Authorization", key = "$.api_key", flag = "$.token_ok", service = "$.service" }
-metadata = ["$.db", "$.headers", "$.secret.hint", "$.db.password", "$.session", "$.a.pass.word"]
+metadata = ["$.db", "$.headers", "$.secret.hint", "$.db.password", "$.session", "$.a.sec.ret"]
 "#;
 
 const T1: &str = "1-6553f100-beeb8da1658eec67f893a2ee";
@@ -89,7 +89,7 @@ fn messages() -> Vec<String> {
             "level": "ERROR", "user": "carol", "password": "hunter2", "service": "auth",
             "headers": {"Authorization": "Basic dXNlcjpwYXNzd29yZA==", "host": "api.internal"},
             "api_key": 98765432109_u64, "token_ok": true, "trace_id": T1,
-            "secret": {"hint": "s3cr3t-hint-value"}, "a": {"pass": {"word": "not a secret"}},
+            "secret": {"hint": "s3cr3t-hint-value"}, "a": {"sec": {"ret": "not a secret"}},
         })
         .to_string(),
         json!({
@@ -248,8 +248,8 @@ fn both_modes_send_the_same_values_and_no_secret() {
     assert_eq!(meta["db"]["host"], "db1");
     assert_eq!(meta["headers"]["Authorization"], MARKER);
     assert_eq!(meta["session"]["refresh_token"], MARKER);
-    // No key on this path is sensitive, though the joined text `apassword` would look so.
-    assert_eq!(meta["a.pass.word"], "not a secret");
+    // No key on this path is sensitive, though the joined text `asecret` would look so.
+    assert_eq!(meta["a.sec.ret"], "not a secret");
     assert_eq!(t1["name"], "_REDACTED:email_");
     assert_eq!(
         t1["aws"]["cloudwatch_logs"][0]["log_group"],

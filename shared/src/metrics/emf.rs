@@ -107,7 +107,7 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
     }
     let mut total: u64 = 0;
     for (&v, &c) in d.values.iter().zip(&d.counts) {
-        if !is_cloudwatch_value(v) || !(c >= 1.0 && c.fract() == 0.0) {
+        if !(is_cloudwatch_value(v) && c >= 1.0 && c.fract() == 0.0) {
             return Err(bad);
         }
         if c > MAX_EMF_SAMPLES_PER_DATUM as f64 {
