@@ -335,6 +335,36 @@ def smoke_log_processor(checks, cmd, work):
                   f"{fn}: an undecodable event fails the invocation ({kind}: {body[:120]})")
 
 
+PLANTED = Path(__file__).resolve().parents[2] / "shared/tests/fixtures/secrets/planted.jsonl"
+# Production mode (records off) with every planted message routed to metric dimensions: what the
+# deployed function writes (EMF, its summary and error lines) must hold none of the secrets.
+CORPUS_CONFIG = ('[metrics]\nnamespace = "Corpus"\nsink = "emf"\n'
+                 '[[metrics.rule]]\nmetric_name = "Messages"\nfilter_pattern = ""\n'
+                 'metric_value = "1"\nunit = "Count"\ndimensions = { Message = "$.message" }\n'
+                 '[[metrics.rule]]\nmetric_name = "Msgs"\nfilter_pattern = ""\n'
+                 'metric_value = "1"\nunit = "Count"\ndimensions = { Msg = "$.msg" }\n'
+                 '[[metrics.rule]]\nmetric_name = "Passwords"\nfilter_pattern = ""\n'
+                 'metric_value = "1"\nunit = "Count"\ndimensions = { Pw = "$.password" }\n'
+                 '[traces]\nsink = "none"\n')
+
+
+def smoke_planted_secrets(checks, cmd, work):
+    fn = "log-processor"
+    corpus = [json.loads(line) for line in PLANTED.read_text().splitlines() if line.strip()]
+    secrets = {s for entry in corpus for s in entry["secrets"]}
+    classes = {entry["class"] for entry in corpus}
+    batch = gz64(document("/aws/lambda/orders", [entry["text"] for entry in corpus]))
+    for name, env in (("built-in config", {}), ("message fields as dimensions", {"LOGSIEVE_CONFIG": CORPUS_CONFIG})):
+        r = run(cmd, [{"awslogs": {"data": batch}}],
+                {"LOGSIEVE_METRICS_SINK": "emf", "LOGSIEVE_TRACES_SINK": "none", **env}, work)
+        answers(checks, fn, r, 1)
+        # A secret may leave as is or JSON-escaped inside a log line.
+        leaked = sorted(s for s in secrets if s in r.output or json.dumps(s)[1:-1] in r.output)
+        checks.expect(not leaked and bool(r.results),
+                      f"{fn} ({name}): none of {len(secrets)} planted secrets ({len(classes)} classes) "
+                      f"in anything the binary writes ({leaked[:3]})")
+
+
 def smoke_kinesis_processor(checks, cmd, work):
     fn = "kinesis-processor"
     r = run(cmd, [kinesis_event([("101", GOOD), ("102", "***"), ("103", GOOD)]),
@@ -386,7 +416,12 @@ def smoke_firehose_filter(checks, cmd, work):
                   f"(exit {r.exit_code}, answers {r.results}: {r.output.strip()[-160:]})")
 
 
-SMOKES = {"log-processor": smoke_log_processor, "kinesis-processor": smoke_kinesis_processor,
+def smoke_log_processor_all(checks, cmd, work):
+    smoke_log_processor(checks, cmd, work)
+    smoke_planted_secrets(checks, cmd, work)
+
+
+SMOKES = {"log-processor": smoke_log_processor_all, "kinesis-processor": smoke_kinesis_processor,
           "firehose-filter": smoke_firehose_filter}
 
 
