@@ -34,6 +34,7 @@ import zipfile
 from pathlib import Path
 
 API = "/2018-06-01/runtime"
+NOW_MS = int(time.time() * 1000) - 60_000
 FUNCTIONS = ("log-processor", "kinesis-processor", "firehose-filter")
 # Bounds for stalls only (emulated arm64 starts in about a second); real figures are printed.
 ANSWER_TIMEOUT = 30.0
@@ -52,7 +53,8 @@ def document(group, messages, control=False):
                                "message": "CWL CONTROL MESSAGE: Checking health of destination."}]}
     return {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": group,
             "logStream": "2026/11/27/[$LATEST]abc", "subscriptionFilters": ["logsieve"],
-            "logEvents": [{"id": str(37620000 + i), "timestamp": 1700000000000 + i, "message": m}
+            # Recent times: the functions drop datums outside PutMetricData's window of "now".
+            "logEvents": [{"id": str(37620000 + i), "timestamp": NOW_MS + i, "message": m}
                           for i, m in enumerate(messages)]}
 
 
