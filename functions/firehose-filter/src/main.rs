@@ -3,10 +3,6 @@
 //! invocation. Metrics and segments derived here are not sent: the same logs usually also reach
 //! log-processor or kinesis-processor and would be counted twice.
 
-// `finish` may run the SDK's nested futures (emit → PutMetricData → retries), which exceed the
-// default layout depth even where, as here, the sinks are off.
-#![recursion_limit = "256"]
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +10,8 @@ use aws_lambda_events::firehose::KinesisFirehoseResponse;
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::lambda::{fail, finish, limits, Environment, Sinks};
+use logsieve::sink::EmitReport;
+use logsieve_aws::lambda::{close, fail, limits, Environment};
 use logsieve_aws::Deadline;
 use serde_json::value::RawValue;
 
@@ -39,7 +36,13 @@ async fn main() -> Result<(), Error> {
         let env = Arc::clone(&env);
         async move {
             let response = result.map_err(|e| fail(&e))?;
-            finish(&env, Sinks::Off, &response.driven, deadline, started).await;
+            close(
+                &env,
+                &response.driven,
+                EmitReport::default(),
+                Vec::new(),
+                started,
+            );
             Ok::<KinesisFirehoseResponse, Diagnostic>(response.body)
         }
     }))

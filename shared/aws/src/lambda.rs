@@ -79,13 +79,11 @@ pub enum Sinks<'a> {
     Emit(&'a Emitter),
     /// Print the whole output as one JSON line instead.
     DryRun,
-    /// Nowhere: the Firehose transformation, whose logs usually also reach a metrics function
-    /// and would be counted twice.
+    /// Nowhere (metrics and traces turned off for this function).
     Off,
 }
 
-/// Ends an invocation: sends the output under `deadline`, writes EMF lines and the self metrics
-/// to stdout in one piece (so Lambda's log capture takes them whole), logs the summary line.
+/// Ends an invocation: sends the output under `deadline`, then [`close`].
 pub async fn finish(
     env: &Environment,
     sinks: Sinks<'_>,
@@ -105,6 +103,19 @@ pub async fn finish(
         }
         Sinks::Off => EmitReport::default(),
     };
+    close(env, driven, report, stdout, started)
+}
+
+/// The end of every invocation, sent or not: the self metrics appended to `stdout`, written in
+/// one piece (so Lambda's log capture takes them whole), and the summary line. Firehose calls
+/// it directly: it sends nothing, and not referencing the sinks keeps the SDK out of its binary.
+pub fn close(
+    env: &Environment,
+    driven: &Driven,
+    report: EmitReport,
+    mut stdout: Vec<u8>,
+    started: Instant,
+) -> EmitReport {
     let failed_units = driven.failed().count() as u64;
     let duration_ms = started.elapsed().as_millis() as u64;
     if let Some(config) = &env.self_metrics {
