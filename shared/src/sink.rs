@@ -127,6 +127,12 @@ pub struct EmitReport {
     pub segments_failed: u64,
     /// Segments outside X-Ray's retention window, not sent.
     pub segments_expired: u64,
+    /// Records the records sinks accepted (summed over sinks).
+    pub records_sent: u64,
+    /// Records written to the spill location instead.
+    pub records_spilled: u64,
+    /// Records neither delivered nor spilled.
+    pub records_lost: u64,
     pub counters: Counters,
 }
 

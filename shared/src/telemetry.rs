@@ -60,6 +60,23 @@ pub const SINK_FALLBACKS: SelfMetric = SelfMetric {
               failed or the deadline came, plus segments X-Ray did not take. Non-zero means a \
               sink is failing (throttling, permissions, limits, an unreachable endpoint).",
 };
+pub const RECORDS_SENT: SelfMetric = SelfMetric {
+    name: "RecordsSent",
+    unit: Unit::Count,
+    meaning: "Records a records sink (OTLP, Firehose, S3) accepted, summed over the sinks.",
+};
+pub const RECORDS_SPILLED: SelfMetric = SelfMetric {
+    name: "RecordsSpilled",
+    unit: Unit::Count,
+    meaning: "Records written to the spill bucket because a records sink did not take them in \
+              time (`logsieve redrive` sends them again). Non-zero means a records sink is failing.",
+};
+pub const RECORDS_LOST: SelfMetric = SelfMetric {
+    name: "RecordsLost",
+    unit: Unit::Count,
+    meaning: "Records neither delivered nor spilled (no spill bucket, or the spill failed); the \
+              invocation then fails so that Lambda retries the event.",
+};
 pub const PROCESSING_TIME: SelfMetric = SelfMetric {
     name: "ProcessingTime",
     unit: Unit::Milliseconds,
@@ -74,6 +91,9 @@ pub const SELF_METRICS: &[SelfMetric] = &[
     METRICS_SENT,
     SEGMENTS_SENT,
     SINK_FALLBACKS,
+    RECORDS_SENT,
+    RECORDS_SPILLED,
+    RECORDS_LOST,
     PROCESSING_TIME,
 ];
 
@@ -93,6 +113,9 @@ pub struct InvocationNumbers {
     pub metrics_sent: u64,
     pub segments_sent: u64,
     pub sink_fallbacks: u64,
+    pub records_sent: u64,
+    pub records_spilled: u64,
+    pub records_lost: u64,
     pub processing_ms: u64,
 }
 
@@ -110,6 +133,9 @@ impl InvocationNumbers {
             metrics_sent: report.metrics_sent,
             segments_sent: report.segments_sent,
             sink_fallbacks: report.metrics_fallback + report.segments_failed,
+            records_sent: report.records_sent,
+            records_spilled: report.records_spilled,
+            records_lost: report.records_lost,
             processing_ms,
         }
     }
@@ -122,6 +148,9 @@ impl InvocationNumbers {
             "MetricsSent" => self.metrics_sent,
             "SegmentsSent" => self.segments_sent,
             "SinkFallbacks" => self.sink_fallbacks,
+            "RecordsSent" => self.records_sent,
+            "RecordsSpilled" => self.records_spilled,
+            "RecordsLost" => self.records_lost,
             _ => self.processing_ms,
         }
     }
@@ -187,7 +216,10 @@ mod tests {
             metrics_sent: 7,
             segments_sent: 11,
             sink_fallbacks: 13,
-            processing_ms: 17,
+            records_sent: 19,
+            records_spilled: 23,
+            records_lost: 29,
+            processing_ms: 31,
         };
         let datums = self_metric_datums(&config, &numbers, 1_764_000_000_000);
         let got: Vec<(&str, &str, f64)> = datums
@@ -203,7 +235,10 @@ mod tests {
                 ("MetricsSent", "Count", 7.0),
                 ("SegmentsSent", "Count", 11.0),
                 ("SinkFallbacks", "Count", 13.0),
-                ("ProcessingTime", "Milliseconds", 17.0),
+                ("RecordsSent", "Count", 19.0),
+                ("RecordsSpilled", "Count", 23.0),
+                ("RecordsLost", "Count", 29.0),
+                ("ProcessingTime", "Milliseconds", 31.0),
             ]
         );
         for d in &datums {
