@@ -16,7 +16,7 @@ help: ## List the verbs
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 demo: ## Build and run the pipeline on the bundled samples, as a readable table
-	$(CARGO) build --release -q -p logsieve
+	$(CARGO) build --release -q -p logsieve-cli
 	$(BIN) process --config $(DEMO_CONFIG) --output table $(FIXTURES)
 
 test: lint lint-infra deny unit fuzz-check e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, fuzz targets build, end-to-end
@@ -73,14 +73,14 @@ soak: ## 1,000 warm invocations through a Runtime API stand-in; RSS must stay fl
 	bash tests/soak/run.sh
 
 coldstart: ## Process start to first GET /next and first response, 20 runs per sink setup
-	$(CARGO) build --release -q -p log-processor -p logsieve
+	$(CARGO) build --release -q -p log-processor -p logsieve-cli
 	python3 tests/soak/coldstart.py
 
 deny: ## Supply chain: cargo deny check licenses bans sources (deny.toml)
 	bash tests/deny.sh
 
 fixtures: ## Regenerate tests/fixtures from the generator
-	$(CARGO) build -q -p logsieve
+	$(CARGO) build -q -p logsieve-cli
 	python3 tests/fixtures/regenerate.py target/debug/logsieve
 
 clean:

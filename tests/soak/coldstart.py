@@ -90,7 +90,7 @@ def main():
     binary, logsieve = Path(args.binary or release / "log-processor"), release / "logsieve"
     for b in (binary, logsieve):
         if not b.exists():
-            sys.exit(f"{b} missing: cargo build --release -p log-processor -p logsieve")
+            sys.exit(f"{b} missing: cargo build --release -p log-processor -p logsieve-cli")
     doc = standin.generated_document(logsieve, seed=1, events=args.events)
     shift = int(time.time() * 1000) - 60_000 - doc["logEvents"][0]["timestamp"]
     for e in doc["logEvents"]:

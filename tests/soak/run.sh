@@ -9,5 +9,5 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-cargo build --release --locked -p log-processor -p logsieve
+cargo build --release --locked -p log-processor -p logsieve-cli
 exec timeout --kill-after=10 "${SOAK_TIMEOUT:-900}" python3 tests/soak/soak.py "$@"

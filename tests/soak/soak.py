@@ -99,7 +99,7 @@ def main():
     binary, logsieve = Path(args.binary or release / "log-processor"), release / "logsieve"
     for b in (binary, logsieve):
         if not b.exists():
-            sys.exit(f"{b} missing: cargo build --release -p log-processor -p logsieve")
+            sys.exit(f"{b} missing: cargo build --release -p log-processor -p logsieve-cli")
 
     rss = {}  # invocation number (1-based) -> (VmRSS, VmHWM) in KiB
     proc_holder = {}

@@ -79,7 +79,7 @@ const PLANTED: &[&str] = &[
 const TEXT_SECRET: &str = "Zebra-Horse-Battery";
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn messages() -> Vec<String> {

@@ -102,7 +102,7 @@ const MIB: usize = 1024 * 1024;
 const TIME_BOUND: Duration = Duration::from_secs(5);
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn bad_dir() -> PathBuf {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 fn corpus(name: &str) -> Vec<Value> {
     let path = format!(
-        "{}/tests/fixtures/secrets/{name}",
+        "{}/../tests/fixtures/secrets/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap();
