@@ -59,6 +59,16 @@ pub struct RecordsConfig {
     /// `"@sampleRate"` (N, or 1 for errors), the Honeycomb convention for re-weighting counts.
     /// 1 (the default) keeps everything. At most 1,000,000.
     pub sample_rate: u64,
+    /// Where the kept records are sent (`[[records.sinks]]`; none: nowhere, the CLI prints them).
+    pub sinks: Vec<crate::records::SinkConfig>,
+    /// Where records go that a sink did not take in time (`[records.spill]`).
+    pub spill: Option<crate::records::SpillConfig>,
+    /// `cloud.region` of OTLP resources: the function's `AWS_REGION` (not a config key).
+    #[serde(skip)]
+    pub region: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES` (not a config key).
+    #[serde(skip)]
+    pub resource_attributes: Option<String>,
 }
 
 impl Default for RecordsConfig {
@@ -66,6 +76,10 @@ impl Default for RecordsConfig {
         RecordsConfig {
             filter_pattern: String::new(),
             sample_rate: 1,
+            sinks: Vec::new(),
+            spill: None,
+            region: None,
+            resource_attributes: None,
         }
     }
 }
@@ -110,6 +124,8 @@ pub struct CheckedConfig {
     pub records_filter: Option<FilterPattern>,
     /// `records.sample_rate`: 1 keeps every non-error record.
     pub records_sample_rate: u64,
+    /// Where kept records are sent, and the spill location.
+    pub record_sinks: crate::records::RecordSinks,
 }
 
 impl Config {
@@ -156,6 +172,9 @@ impl Config {
                 }
             };
         }
+        crate::records::apply_env(&mut self.records.sinks, &mut self.records.spill, &get);
+        self.records.region = get("AWS_REGION").filter(|r| !r.is_empty());
+        self.records.resource_attributes = get(crate::records::ENV_RESOURCE_ATTRIBUTES);
         Ok(())
     }
 
@@ -193,6 +212,12 @@ impl Config {
             ));
         }
         let fields = self.fields.validate()?;
+        let record_sinks = crate::records::validate(
+            &self.records.sinks,
+            self.records.spill.as_ref(),
+            self.records.region.clone(),
+            self.records.resource_attributes.as_deref(),
+        )?;
         let mut traces = self.traces.validate()?;
         // Values read from a sensitive key's path and source names are redacted at the exits
         // whether or not whole records are (see `exits`).
@@ -205,6 +230,7 @@ impl Config {
             traces,
             records_filter,
             records_sample_rate: self.records.sample_rate,
+            record_sinks,
         })
     }
 }

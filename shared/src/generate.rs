@@ -376,7 +376,7 @@ fn clf_time(ms: i64) -> String {
 }
 
 /// Days-from-civil inverse (Howard Hinnant's algorithm): epoch seconds → UTC calendar fields.
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

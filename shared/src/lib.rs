@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod pipeline;
 pub mod plan;
 pub mod record;
+pub mod records;
 pub mod redact;
 pub mod select;
 pub mod sink;

@@ -14,7 +14,9 @@ use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
 use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
+use crate::records::{BatchSpan, LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 use crate::stats::Counters;
+use crate::trace::id::TraceRef;
 use crate::trace::{Segment, TraceCollector};
 
 /// What one or more batches produced (serialized: the object `logsieve process` prints, README).
@@ -24,6 +26,10 @@ pub struct Output {
     #[serde(serialize_with = "serialize_segments")]
     pub segments: Vec<Segment>,
     pub records: Vec<Map<String, Value>>,
+    /// Which batch each run of `records` came from (for the records sinks: routing, resource
+    /// attributes, object keys).
+    #[serde(skip)]
+    pub batches: Vec<BatchSpan>,
     pub stats: Stats,
 }
 
@@ -48,6 +54,12 @@ impl Output {
     pub fn merge(&mut self, other: Output) {
         self.metrics.extend(other.metrics);
         self.segments.extend(other.segments);
+        let offset = self.records.len();
+        self.batches.extend(other.batches.into_iter().map(|mut b| {
+            b.start += offset;
+            b.end += offset;
+            b
+        }));
         self.records.extend(other.records);
         self.stats.merge(other.stats);
     }
@@ -193,7 +205,8 @@ impl Pipeline {
         let mut agg = limits
             .now_ms
             .map_or_else(Aggregator::new, Aggregator::with_clock);
-        let mut traces = TraceCollector::new(&self.config.traces, &batch.source);
+        let mut traces = TraceCollector::new(&self.config.traces, &batch.source)
+            .with_links(self.collect_records);
         let mut records = Vec::new();
         let source = batch.source;
         // Names are the same for the whole batch: redacted once, and only replaced in records
@@ -226,7 +239,7 @@ impl Pipeline {
             self.config
                 .metrics
                 .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
-            traces.observe(&record, &mut counters);
+            let trace = traces.observe(&record, &mut counters);
             if self.collect_records {
                 match self.record_wanted(&record) {
                     Wanted::Keep(rate) => {
@@ -237,6 +250,7 @@ impl Pipeline {
                         if let Some(rate) = rate {
                             selected.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
                         }
+                        link(&mut selected, &record, trace.as_ref());
                         if let Some((group, stream)) = &names {
                             for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
                                 if let Some(v) = selected.get_mut(key) {
@@ -261,10 +275,26 @@ impl Pipeline {
         let metrics = agg.finish(&mut counters);
         let segments = traces.finish(&mut counters);
         stats.counters = counters;
+        let batches = if records.is_empty() {
+            Vec::new()
+        } else {
+            let (log_group, log_stream) = match names {
+                Some((g, s)) => (g, s),
+                None => (source.log_group.clone(), source.log_stream.clone()),
+            };
+            vec![BatchSpan {
+                log_group,
+                log_stream,
+                owner: source.owner.clone(),
+                start: 0,
+                end: records.len(),
+            }]
+        };
         Output {
             metrics,
             segments,
             records,
+            batches,
             stats,
         }
     }
@@ -301,6 +331,20 @@ fn redacted_names(
         return None;
     }
     Some((group.into_owned(), stream.into_owned()))
+}
+
+/// Adds what links an output record to its trace and severity: `@traceId` (X-Ray form),
+/// `@spanId` and `@level`, each only when known.
+fn link(selected: &mut Map<String, Value>, record: &Record, trace: Option<&TraceRef>) {
+    if let Some(t) = trace {
+        selected.insert(TRACE_ID_KEY.into(), Value::from(t.trace_id.as_str()));
+        if let Some(span) = &t.parent_id {
+            selected.insert(SPAN_ID_KEY.into(), Value::from(span.as_str()));
+        }
+    }
+    if let Some(level) = record.level() {
+        selected.insert(LEVEL_KEY.into(), Value::from(level.as_str()));
+    }
 }
 
 /// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands

@@ -16,7 +16,16 @@ use crate::stats::Counters;
 pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
 
 /// Metadata keys every output record starts with; `rename` may not target them.
-pub const METADATA_KEYS: &[&str] = &["@timestamp", "@logGroup", "@logStream", "@id", "@format"];
+pub const METADATA_KEYS: &[&str] = &[
+    "@timestamp",
+    "@logGroup",
+    "@logStream",
+    "@id",
+    "@format",
+    crate::records::TRACE_ID_KEY,
+    crate::records::SPAN_ID_KEY,
+    crate::records::LEVEL_KEY,
+];
 
 /// Counter keys this stage adds to.
 pub mod counter_keys {

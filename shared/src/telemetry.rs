@@ -68,7 +68,8 @@ pub const RECORDS_SENT: SelfMetric = SelfMetric {
 pub const RECORDS_SPILLED: SelfMetric = SelfMetric {
     name: "RecordsSpilled",
     unit: Unit::Count,
-    meaning: "Records written to the spill bucket because a records sink did not take them in \
+    meaning:
+        "Records written to the spill bucket because a records sink did not take them in \
               time (`logsieve redrive` sends them again). Non-zero means a records sink is failing.",
 };
 pub const RECORDS_LOST: SelfMetric = SelfMetric {

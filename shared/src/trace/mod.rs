@@ -24,7 +24,7 @@ use crate::config_error::ConfigError;
 use crate::record::{FieldPath, Record, Source};
 use crate::stats::Counters;
 
-use id::TraceId;
+use id::{TraceId, TraceRef};
 use segment::{BatchContext, TraceAcc, MAX_ANNOTATIONS, MAX_ANNOTATION_KEY_LEN};
 
 /// Documents per PutTraceSegments call; the model sets no maximum, the X-Ray daemon sends ≤50.
@@ -288,6 +288,9 @@ pub struct TraceCollector<'a> {
     index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
     /// Annotation values (service, route, level…) repeat across the batch's segments.
     redact_memo: crate::redact::RedactMemo,
+    /// Find each record's trace id even when no segments are built (output records link to
+    /// their traces).
+    links: bool,
 }
 
 impl<'a> TraceCollector<'a> {
@@ -298,12 +301,20 @@ impl<'a> TraceCollector<'a> {
             traces: Vec::new(),
             index: HashMap::default(),
             redact_memo: crate::redact::RedactMemo::new(),
+            links: false,
         }
     }
 
-    pub fn observe(&mut self, record: &Record, counters: &mut Counters) {
-        if self.rules.sink == TraceSinkKind::None {
-            return;
+    pub fn with_links(mut self, on: bool) -> TraceCollector<'a> {
+        self.links = on;
+        self
+    }
+
+    /// Notes the record's trace (when it names one) for its segment, and returns it.
+    pub fn observe(&mut self, record: &Record, counters: &mut Counters) -> Option<TraceRef> {
+        let building = self.rules.sink != TraceSinkKind::None;
+        if !building && !self.links {
+            return None;
         }
         let mut malformed = 0;
         let found = id::find(record, &self.rules.id_fields, &mut malformed);
@@ -311,16 +322,17 @@ impl<'a> TraceCollector<'a> {
         if malformed > 0 {
             counters.incr("trace.malformed_id");
         }
-        let Some(found) = found else {
-            return;
-        };
+        let found = found?;
+        if !building {
+            return Some(found);
+        }
         counters.incr("trace.records_with_id");
         let slot = match self.index.get(&found.trace_id) {
             Some(&i) => i,
             None => {
                 if self.traces.len() >= self.rules.max_segments_per_batch {
                     counters.incr("trace.segments_over_cap");
-                    return;
+                    return Some(found);
                 }
                 self.traces.push(TraceAcc::new(self.rules, record, &found));
                 self.index.insert(found.trace_id, self.traces.len() - 1);
@@ -330,6 +342,7 @@ impl<'a> TraceCollector<'a> {
         if let Some(acc) = self.traces.get_mut(slot) {
             acc.observe(self.rules, record, &found, counters);
         }
+        Some(found)
     }
 
     /// The segments, in the order their traces first appeared in the batch.

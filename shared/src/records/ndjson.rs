@@ -1,0 +1,273 @@
+//! Output records as newline-delimited JSON: Firehose PutRecordBatch entries, S3 objects with
+//! deterministic keys, and the spill objects `logsieve redrive` reads back. Pure: bytes and keys
+//! only.
+
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{record_id, record_timestamp, BatchSpan, BucketPrefix, SinkKind};
+
+/// PutRecordBatch limits (https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html):
+/// at most 500 records and 4 MiB per call, each record's data at most 1,000 KiB.
+pub const FIREHOSE_MAX_BATCH_RECORDS: usize = 500;
+pub const FIREHOSE_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+pub const FIREHOSE_MAX_RECORD_BYTES: usize = crate::select::FIREHOSE_MAX_RECORD_BYTES;
+/// Largest spill object `redrive` inflates: far above what one invocation can spill (a 1 MB
+/// Lambda event inflates to at most the decode cap), and a bound against a planted bomb.
+pub const MAX_SPILL_INFLATED_BYTES: usize = 256 * 1024 * 1024;
+/// The spill format's version, in each section header.
+pub const SPILL_VERSION: u32 = 1;
+
+/// One record as a line: its JSON and a newline.
+pub fn line(record: &Map<String, Value>) -> Vec<u8> {
+    // A Map of JSON values always serializes; an empty line would be the only possible loss.
+    let mut out = serde_json::to_vec(record).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Firehose entries of one PutRecordBatch call: (index into the output's records, data).
+pub type FirehoseBatch = Vec<(usize, Vec<u8>)>;
+
+/// Splits `indices` into PutRecordBatch calls within the API's limits. Records whose line is over
+/// `FIREHOSE_MAX_RECORD_BYTES` cannot be sent at all: they come back in the second list (the
+/// caller spills them so they are not lost; `fields.max_record_bytes` prevents them).
+pub fn firehose_batches(
+    records: &[Map<String, Value>],
+    indices: impl IntoIterator<Item = usize>,
+) -> (Vec<FirehoseBatch>, Vec<usize>) {
+    let mut batches = Vec::new();
+    let mut oversized = Vec::new();
+    let mut current: FirehoseBatch = Vec::new();
+    let mut bytes = 0;
+    for i in indices {
+        let Some(r) = records.get(i) else { continue };
+        let data = line(r);
+        if data.len() > FIREHOSE_MAX_RECORD_BYTES {
+            oversized.push(i);
+            continue;
+        }
+        if current.len() == FIREHOSE_MAX_BATCH_RECORDS
+            || bytes + data.len() > FIREHOSE_MAX_BATCH_BYTES
+        {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += data.len();
+        current.push((i, data));
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    (batches, oversized)
+}
+
+/// Gzip of the records' lines.
+pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a Map<String, Value>>) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    for r in records {
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(&line(r));
+    }
+    gz.finish().unwrap_or_default()
+}
+
+/// Hex of a stable 64-bit hash of a set of records: their log group, stream and event ids. A
+/// retried invocation computes the same, so its objects overwrite instead of duplicating.
+pub fn records_hash<'a>(
+    parts: impl IntoIterator<Item = (&'a str, &'a str, &'a Map<String, Value>)>,
+) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (group, stream, r) in parts {
+        for piece in [group, stream, record_id(r)] {
+            h.update(piece.as_bytes());
+            h.update(&[0]);
+        }
+        h.update(&record_timestamp(r).to_le_bytes());
+    }
+    format!("{:016x}", h.digest())
+}
+
+/// `yyyy/mm/dd/HH` (UTC) of an epoch-milliseconds time.
+pub fn hour_path(millis: i64) -> String {
+    let (y, m, d, h, _, _) = crate::generate::civil(millis.div_euclid(1000));
+    format!("{y:04}/{m:02}/{d:02}/{h:02}")
+}
+
+/// The S3 sink's object for one batch: key
+/// `prefix/<log group>/yyyy/mm/dd/HH/<hash>.ndjson.gz` (hour of the batch's first event) and the
+/// gzip'd lines.
+pub fn s3_object(
+    location: &BucketPrefix,
+    records: &[Map<String, Value>],
+    span: &BatchSpan,
+) -> (String, Vec<u8>) {
+    let slice = records.get(span.start..span.end).unwrap_or(&[]);
+    let first = slice.first().map_or(0, record_timestamp);
+    let hash = records_hash(
+        slice
+            .iter()
+            .map(|r| (span.log_group.as_str(), span.log_stream.as_str(), r)),
+    );
+    let group = span.log_group.trim_start_matches('/');
+    let key = join_key(&[
+        &location.prefix,
+        group,
+        &hour_path(first),
+        &format!("{hash}.ndjson.gz"),
+    ]);
+    (key, gzip_lines(slice))
+}
+
+fn join_key(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The header line of a spill section: which sink the records were meant for and the batch
+/// they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpillHeader {
+    pub version: u32,
+    pub sink: String,
+    pub kind: String,
+    #[serde(rename = "logGroup")]
+    pub log_group: String,
+    #[serde(rename = "logStream")]
+    pub log_stream: String,
+    #[serde(default)]
+    pub owner: String,
+}
+
+/// Records of one batch that one sink did not take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpillSection {
+    pub header: SpillHeader,
+    pub records: Vec<Map<String, Value>>,
+}
+
+impl SpillSection {
+    pub fn new(
+        sink: &str,
+        kind: SinkKind,
+        span: &BatchSpan,
+        records: Vec<Map<String, Value>>,
+    ) -> SpillSection {
+        SpillSection {
+            header: SpillHeader {
+                version: SPILL_VERSION,
+                sink: sink.to_string(),
+                kind: kind.as_str().to_string(),
+                log_group: span.log_group.clone(),
+                log_stream: span.log_stream.clone(),
+                owner: span.owner.clone(),
+            },
+            records,
+        }
+    }
+
+    /// The span these records form on their own (for re-encoding them).
+    pub fn span(&self) -> BatchSpan {
+        BatchSpan {
+            log_group: self.header.log_group.clone(),
+            log_stream: self.header.log_stream.clone(),
+            owner: self.header.owner.clone(),
+            start: 0,
+            end: self.records.len(),
+        }
+    }
+}
+
+/// A sink's spill object for one invocation: key `prefix/<sink>/yyyy/mm/dd/HH/<hash>.ndjson.gz`
+/// (hour of the first record, hash of every record), and gzip'd NDJSON where each section is a
+/// `{"@spill": header}` line followed by its records.
+pub fn spill_object(
+    location: &BucketPrefix,
+    sink: &str,
+    sections: &[SpillSection],
+) -> (String, Vec<u8>) {
+    let first = sections
+        .iter()
+        .flat_map(|s| s.records.first())
+        .next()
+        .map_or(0, record_timestamp);
+    let hash = records_hash(sections.iter().flat_map(|s| {
+        s.records
+            .iter()
+            .map(move |r| (s.header.log_group.as_str(), s.header.log_stream.as_str(), r))
+    }));
+    let key = join_key(&[
+        &location.prefix,
+        sink,
+        &hour_path(first),
+        &format!("{hash}.ndjson.gz"),
+    ]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    for s in sections {
+        let header = serde_json::json!({ "@spill": &s.header });
+        let _ = serde_json::to_writer(&mut gz, &header);
+        let _ = gz.write_all(b"\n");
+        for r in &s.records {
+            let _ = gz.write_all(&line(r));
+        }
+    }
+    (key, gz.finish().unwrap_or_default())
+}
+
+/// Why a spill object could not be read back.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpillError {
+    #[error("not a gzip'd spill object: {0}")]
+    Inflate(String),
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    #[error("line {line}: a record before any `@spill` header")]
+    NoHeader { line: usize },
+    #[error("spill format version {0} is newer than this logsieve reads ({SPILL_VERSION})")]
+    Version(u32),
+}
+
+/// Reads a spill object back into its sections.
+pub fn read_spill(gzipped: &[u8]) -> Result<Vec<SpillSection>, SpillError> {
+    let text = crate::decode::gunzip_capped(gzipped, MAX_SPILL_INFLATED_BYTES)
+        .map_err(|e| SpillError::Inflate(e.to_string()))?;
+    let mut sections: Vec<SpillSection> = Vec::new();
+    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = n + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut value: Map<String, Value> =
+            serde_json::from_slice(raw).map_err(|e| SpillError::Line {
+                line,
+                reason: e.to_string(),
+            })?;
+        if let Some(h) = value.remove("@spill") {
+            let header: SpillHeader = serde_json::from_value(h).map_err(|e| SpillError::Line {
+                line,
+                reason: e.to_string(),
+            })?;
+            if header.version > SPILL_VERSION {
+                return Err(SpillError::Version(header.version));
+            }
+            sections.push(SpillSection {
+                header,
+                records: Vec::new(),
+            });
+            continue;
+        }
+        match sections.last_mut() {
+            Some(s) => s.records.push(value),
+            None => return Err(SpillError::NoHeader { line }),
+        }
+    }
+    Ok(sections)
+}
