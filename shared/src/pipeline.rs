@@ -14,9 +14,8 @@ use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
 use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
-use crate::records::{BatchSpan, LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
+use crate::records::BatchSpan;
 use crate::stats::Counters;
-use crate::trace::id::TraceRef;
 use crate::trace::{Segment, TraceCollector};
 
 /// What one or more batches produced (serialized: the object `logsieve process` prints, README).
@@ -243,14 +242,14 @@ impl Pipeline {
             if self.collect_records {
                 match self.record_wanted(&record) {
                     Wanted::Keep(rate) => {
-                        let mut selected = self
-                            .config
-                            .fields
-                            .select_with_counters(&record, &mut counters);
+                        let mut selected = self.config.fields.select_linked(
+                            &record,
+                            trace.as_ref(),
+                            &mut counters,
+                        );
                         if let Some(rate) = rate {
                             selected.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
                         }
-                        link(&mut selected, &record, trace.as_ref());
                         if let Some((group, stream)) = &names {
                             for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
                                 if let Some(v) = selected.get_mut(key) {
@@ -331,20 +330,6 @@ fn redacted_names(
         return None;
     }
     Some((group.into_owned(), stream.into_owned()))
-}
-
-/// Adds what links an output record to its trace and severity: `@traceId` (X-Ray form),
-/// `@spanId` and `@level`, each only when known.
-fn link(selected: &mut Map<String, Value>, record: &Record, trace: Option<&TraceRef>) {
-    if let Some(t) = trace {
-        selected.insert(TRACE_ID_KEY.into(), Value::from(t.trace_id.as_str()));
-        if let Some(span) = &t.parent_id {
-            selected.insert(SPAN_ID_KEY.into(), Value::from(span.as_str()));
-        }
-    }
-    if let Some(level) = record.level() {
-        selected.insert(LEVEL_KEY.into(), Value::from(level.as_str()));
-    }
 }
 
 /// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands

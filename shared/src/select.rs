@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
 use crate::record::{FieldPath, Format, PathSegment, Record};
+use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 use crate::redact::{CustomDetector, RedactError, Redactor, DEFAULT_SENSITIVE_KEYS};
 use crate::stats::Counters;
+use crate::trace::id::TraceRef;
 
 /// Largest Firehose record (`Data` blob); the natural ceiling for `max_record_bytes` since the
 /// firehose-filter function returns selected records as Firehose records.
@@ -22,9 +24,9 @@ pub const METADATA_KEYS: &[&str] = &[
     "@logStream",
     "@id",
     "@format",
-    crate::records::TRACE_ID_KEY,
-    crate::records::SPAN_ID_KEY,
-    crate::records::LEVEL_KEY,
+    TRACE_ID_KEY,
+    SPAN_ID_KEY,
+    LEVEL_KEY,
 ];
 
 /// Counter keys this stage adds to.
@@ -313,6 +315,18 @@ impl Selector {
         record: &Record,
         counters: &mut Counters,
     ) -> Map<String, Value> {
+        self.select_linked(record, None, counters)
+    }
+
+    /// [`Selector::select_with_counters`] with the record's trace: `@traceId` (X-Ray form) and
+    /// `@spanId` when the record named them, and `@level` when it has one, all inside
+    /// `max_record_bytes`.
+    pub fn select_linked(
+        &self,
+        record: &Record,
+        trace: Option<&TraceRef>,
+        counters: &mut Counters,
+    ) -> Map<String, Value> {
         // Selection reads every field: a lazily parsed record is parsed in full first.
         let parsed;
         let record = if record.lazy.is_some() {
@@ -329,6 +343,15 @@ impl Selector {
         out.insert("@logStream".into(), record.source.log_stream.clone().into());
         out.insert("@id".into(), record.event_id.clone().into());
         out.insert("@format".into(), record.format.as_str().into());
+        if let Some(t) = trace {
+            out.insert(TRACE_ID_KEY.into(), t.trace_id.as_str().into());
+            if let Some(span) = &t.parent_id {
+                out.insert(SPAN_ID_KEY.into(), span.as_str().into());
+            }
+        }
+        if let Some(level) = record.level() {
+            out.insert(LEVEL_KEY.into(), level.as_str().into());
+        }
 
         let mut fields = Map::new();
         let virtual_message = (record.format == Format::Text
@@ -707,7 +730,7 @@ mod tests {
         let mut c = Counters::new();
         let out = s.select_with_counters(&record(input), &mut c);
         assert_eq!(fields_of(&out), json!({}));
-        assert_eq!(out.len(), METADATA_KEYS.len());
+        assert!(out.keys().all(|k| METADATA_KEYS.contains(&k.as_str())));
         assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 3);
         assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 1);
 
