@@ -6,7 +6,10 @@
 - no IAM statement grants "*" resources except to actions that have no resource-level
   permissions, and PutMetricData is always conditioned on the namespace;
 - the Kinesis event source mapping reports partial failures and bisects;
-- the Firehose stream transforms with the firehose-filter function.
+- the Firehose stream transforms with the firehose-filter function;
+- every records-sink environment variable and IAM statement of the processors exists only when
+  its parameter is set, and each statement grants one action on exactly that secret, stream or
+  key prefix (the spill bucket gets no read or delete: redrive runs with an operator's credentials).
 
 Run with the venv that has cfn-lint (its decoder understands the short-form intrinsics).
 """
@@ -67,11 +70,27 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def policies(role):
+    """(condition or None, policy) for each inline policy of a role; a policy under
+    !If [cond, policy, !Ref AWS::NoValue] exists only when cond holds."""
+    for policy in role["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            cond, then, other = policy["Fn::If"]
+            yield cond, then
+            if other != NO_VALUE:
+                yield cond, other
+        else:
+            yield None, policy
+
+
 def check_iam(name, resources):
     for logical, res in resources.items():
         if res.get("Type") != "AWS::IAM::Role":
             continue
-        for policy in res["Properties"].get("Policies", []):
+        for _, policy in policies(res):
             for st in policy["PolicyDocument"]["Statement"]:
                 actions = as_list(st.get("Action", []))
                 if any("*" in a for a in actions):
@@ -130,7 +149,9 @@ def check_dashboard(template):
             expr = m[0].get("expression") if isinstance(m[0], dict) else None
             if expr is not None and '"Logsieve/Team A"' not in expr:
                 fail("template.yaml", f"dashboard expression misses the quoted namespace: {expr}")
-    for wanted in ["Duration p50", "Cold starts", "Max memory used", "Errors, timeouts", "Estimated cost", "Rule metrics"]:
+    wanted_titles = ["Duration p50", "Cold starts", "Max memory used", "Errors, timeouts", "Estimated cost", "Rule metrics"]
+    wanted_titles += ["log-processor: records sent", "log-processor: records spilled"]
+    for wanted in wanted_titles:
         if not any(t.startswith(wanted) for t in titles):
             fail("template.yaml", f"dashboard lacks a {wanted!r} widget")
 
@@ -154,6 +175,96 @@ def check_firehose(template):
         fail("firehose.yaml", f"the transformation must be firehose-filter, got {arns}")
 
 
+# Parameter -> (its condition, the environment variables it sets, the IAM statement it adds,
+# that statement's one action, the resource it must name exactly).
+RECORDS_SINKS = {
+    "OtlpEndpoint": ("HasOtlpEndpoint", {"OTEL_EXPORTER_OTLP_ENDPOINT": "OtlpEndpoint"}, None, None, None),
+    "OtelServiceName": ("HasOtelServiceName", {"OTEL_SERVICE_NAME": "OtelServiceName"}, None, None, None),
+    "OtlpHeadersSecretArn": (
+        "HasOtlpHeadersSecret",
+        {"LOGSIEVE_OTLP_HEADERS_SECRET_ARN": "OtlpHeadersSecretArn"},
+        "OtlpHeadersSecret",
+        "secretsmanager:GetSecretValue",
+        {"Ref": "OtlpHeadersSecretArn"},
+    ),
+    "RecordsDeliveryStreamName": (
+        "HasRecordsDeliveryStream",
+        {"LOGSIEVE_RECORDS_FIREHOSE_STREAM": "RecordsDeliveryStreamName"},
+        "RecordsFirehose",
+        "firehose:PutRecordBatch",
+        {"Fn::Sub": "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/${RecordsDeliveryStreamName}"},
+    ),
+    "RecordsBucketName": (
+        "HasRecordsBucket",
+        {"LOGSIEVE_RECORDS_BUCKET": "RecordsBucketName", "LOGSIEVE_RECORDS_PREFIX": "RecordsPrefix"},
+        "RecordsBucket",
+        "s3:PutObject",
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RecordsBucketName}/${RecordsPrefix}/*"},
+    ),
+    "SpillBucketName": (
+        "HasSpillBucket",
+        {"LOGSIEVE_SPILL_BUCKET": "SpillBucketName", "LOGSIEVE_SPILL_PREFIX": "SpillPrefix"},
+        "SpillBucket",
+        "s3:PutObject",
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${SpillBucketName}/${SpillPrefix}/*"},
+    ),
+}
+
+
+def check_records_sinks(name, template, function):
+    params = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+    resources = template["Resources"]
+    env = resources[function]["Properties"]["Environment"]["Variables"]
+    by_sid = {}
+    for policy in resources["FunctionRole"]["Properties"]["Policies"]:
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            cond, then, other = policy["Fn::If"]
+            if len(then["PolicyDocument"]["Statement"]) != 1:
+                fail(name, f"conditional policy {then.get('PolicyName')} must hold one statement")
+            for st in then["PolicyDocument"]["Statement"]:
+                by_sid[st.get("Sid")] = (cond, st, other)
+        else:
+            for st in policy["PolicyDocument"]["Statement"]:
+                by_sid[st.get("Sid")] = (None, st, None)
+    for param, (cond, variables, sid, action, resource) in RECORDS_SINKS.items():
+        if params.get(param, {}).get("Default") != "":
+            fail(name, f"parameter {param} must exist and default to empty (the sink off)")
+        if conditions.get(cond) != {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}:
+            fail(name, f"condition {cond} must be true exactly when {param} is set")
+        for var, source in variables.items():
+            if env.get(var) != {"Fn::If": [cond, {"Ref": source}, NO_VALUE]}:
+                fail(name, f"{var} must be !If [{cond}, !Ref {source}, !Ref AWS::NoValue], got {env.get(var)}")
+        if sid is None:
+            continue
+        if sid not in by_sid:
+            fail(name, f"the role lacks the {sid} statement")
+            continue
+        st_cond, st, other = by_sid[sid]
+        if st_cond != cond or other != NO_VALUE:
+            fail(name, f"statement {sid} must exist only under {cond}")
+        if as_list(st.get("Action")) != [action]:
+            fail(name, f"statement {sid} must grant {action} alone, got {st.get('Action')}")
+        if st.get("Resource") != resource:
+            fail(name, f"statement {sid} must name exactly {resource}, got {st.get('Resource')}")
+    # A prefix ends up in an IAM resource (bucket/prefix/*): it must be non-empty, so the grant
+    # never becomes bucket//*, and free of IAM wildcards and leading/trailing slashes.
+    for prefix in ["RecordsPrefix", "SpillPrefix"]:
+        pattern = params.get(prefix, {}).get("AllowedPattern", "")
+        if not params.get(prefix, {}).get("Default"):
+            fail(name, f"{prefix} needs a non-empty default")
+        for bad in ["", "*", "logs/*", "a?", "/logs", "logs/", "logs//x"]:
+            if re.fullmatch(pattern, bad):
+                fail(name, f"{prefix}'s AllowedPattern accepts {bad!r}")
+        for good in ["logs", "spill", "team-a/records", "a_b.c"]:
+            if not re.fullmatch(pattern, good):
+                fail(name, f"{prefix}'s AllowedPattern refuses {good!r}")
+    for alarm, metric in [("RecordsSpilledAlarm", "RecordsSpilled"), ("RecordsLostAlarm", "RecordsLost")]:
+        props = resources.get(alarm, {}).get("Properties", {})
+        if props.get("MetricName") != metric or props.get("Namespace") != {"Ref": "ProcessorNamespace"}:
+            fail(name, f"{alarm} must alarm on {metric} in ProcessorNamespace")
+
+
 def main():
     names = sorted(p.name for p in INFRA.glob("*.yaml"))
     for name in names:
@@ -163,8 +274,10 @@ def main():
         check_iam(name, resources)
         if name == "template.yaml":
             check_dashboard(template)
+            check_records_sinks(name, template, "LogProcessor")
         if name == "kinesis.yaml":
             check_kinesis(template)
+            check_records_sinks(name, template, "KinesisProcessor")
         if name == "firehose.yaml":
             check_firehose(template)
     for f in failures:
