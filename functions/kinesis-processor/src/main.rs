@@ -12,7 +12,7 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::lambda::{fail, finish, limits, Environment, Sinks};
+use logsieve_aws::lambda::{fail, finish, limits, records_lost, Environment, Sinks};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -25,9 +25,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = CheckedConfig::from_env().map_err(|e| format!("configuration: {e}"))?;
-    let emitter = Arc::new(Emitter::load(config.metrics.sink, config.traces.sink).await);
-    // Records are only for the Firehose path; building them is the costliest part of selection.
-    let mut pipeline = Pipeline::new(config).with_records(false);
+    let emitter = Arc::new(Emitter::for_config(&config).await);
+    // Records are built only when a records sink takes them: they are the costliest part of
+    // selection.
+    let mut pipeline = Pipeline::new(config).with_records(emitter.ships_records());
     let env = Arc::new(Environment::from_env());
     run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let started = Instant::now();
@@ -39,7 +40,7 @@ async fn main() -> Result<(), Error> {
         let (emitter, env) = (Arc::clone(&emitter), Arc::clone(&env));
         async move {
             let response = result.map_err(|e| fail(&e))?;
-            finish(
+            let report = finish(
                 &env,
                 Sinks::Emit(&emitter),
                 &response.driven,
@@ -47,6 +48,9 @@ async fn main() -> Result<(), Error> {
                 started,
             )
             .await;
+            // Records neither delivered nor spilled: the whole batch is retried (duplicates
+            // beat losses; see the README's spill section).
+            records_lost(&report)?;
             Ok::<KinesisEventResponse, Diagnostic>(response.body)
         }
     }))

@@ -11,7 +11,9 @@ use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::driver::{drive, EventSource};
 use logsieve::pipeline::Pipeline;
-use logsieve_aws::lambda::{fail, finish, flag, limits, Environment, Sinks, ENV_DRY_RUN};
+use logsieve_aws::lambda::{
+    fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
+};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -38,10 +40,13 @@ async fn main() -> Result<(), Error> {
     let dry_run = flag(ENV_DRY_RUN);
     let emitter = match dry_run {
         true => None,
-        false => Some(Emitter::load(config.metrics.sink, config.traces.sink).await),
+        false => Some(Emitter::for_config(&config).await),
     };
+    // Records are built only when something takes them: they are the costliest part of
+    // selection.
+    let records = dry_run || emitter.as_ref().is_some_and(Emitter::ships_records);
     let state = Arc::new(State {
-        pipeline: Mutex::new(Pipeline::new(config).with_records(dry_run)),
+        pipeline: Mutex::new(Pipeline::new(config).with_records(records)),
         env: Environment::from_env(),
         emitter,
     });
@@ -74,6 +79,6 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         Some(emitter) => Sinks::Emit(emitter),
         None => Sinks::DryRun,
     };
-    finish(&state.env, sinks, &driven, deadline, started).await;
-    Ok(())
+    let report = finish(&state.env, sinks, &driven, deadline, started).await;
+    records_lost(&report)
 }

@@ -152,11 +152,38 @@ fn summary(driven: &Driven, failed_units: u64, report: &EmitReport, duration_ms:
         segments_sent = report.segments_sent,
         segments_failed = report.segments_failed,
         segments_expired = report.segments_expired,
+        records_sent = report.records_sent,
+        records_spilled = report.records_spilled,
+        records_lost = report.records_lost,
         duration_ms,
         counters = %counters,
         "logsieve invocation summary"
     );
 }
+
+/// Lambda's error when records were neither delivered nor spilled: Lambda retries the event (and
+/// its on-failure destination keeps it), so the records are not lost; the retry counts the
+/// batch's metrics again, which the README's spill section weighs.
+pub fn records_lost(report: &EmitReport) -> Result<(), Diagnostic> {
+    if report.records_lost == 0 {
+        return Ok(());
+    }
+    let message = format!(
+        "{} records were neither delivered nor spilled",
+        report.records_lost
+    );
+    tracing::error!(
+        records = report.records_lost,
+        "{message}; Lambda will retry the event"
+    );
+    Err(Diagnostic {
+        error_type: RECORDS_LOST_ERROR.into(),
+        error_message: message,
+    })
+}
+
+/// The `errorType` of [`records_lost`].
+pub const RECORDS_LOST_ERROR: &str = "Logsieve.RecordsNotDelivered";
 
 /// A failed event as Lambda's error: logged, with a named `errorType` (not the Rust type name)
 /// in Lambda's log line and in the on-failure destination's record. Lambda then retries it.

@@ -6,6 +6,7 @@
 //! invocation borrows them through cheap views that carry its deadline (`AwsClients::sinks`).
 
 pub mod lambda;
+pub mod records;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -96,6 +97,29 @@ impl Deadline {
         tokio::time::Instant::now() >= self.0
     }
 
+    /// The same deadline `by` sooner (a stage that must leave time for the next one).
+    pub fn earlier_by(&self, by: Duration) -> Deadline {
+        let now = tokio::time::Instant::now();
+        Deadline(self.0.checked_sub(by).unwrap_or(now).max(now))
+    }
+
+    /// Time left before it.
+    pub fn remaining(&self) -> Duration {
+        self.0
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// Sleeps `wait` when that ends before the deadline and answers true; answers false at
+    /// once otherwise (a retry that could not start in time is not waited for).
+    pub async fn sleep(&self, wait: Duration) -> bool {
+        let until = tokio::time::Instant::now() + wait;
+        if until >= self.0 {
+            return false;
+        }
+        tokio::time::sleep_until(until).await;
+        true
+    }
+
     /// Runs one sink call under the deadline: refused without starting once the deadline has
     /// passed, dropped (and the connection with it) when the deadline comes mid-call.
     pub async fn bound<T, F>(&self, call: F) -> Result<T, SinkError>
@@ -139,6 +163,22 @@ impl ClassifyRetry for NoRetryWhenFateUnknown {
     }
 }
 
+/// Every SDK client's timeouts: see [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`].
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
+/// Every SDK client's retries: see [`MAX_ATTEMPTS`].
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
 /// The SDK clients of one execution environment.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
@@ -155,14 +195,8 @@ impl AwsClients {
     }
 
     pub fn from_conf(shared: &aws_config::SdkConfig) -> AwsClients {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .build();
-        let retries = RetryConfig::standard()
-            .with_max_attempts(MAX_ATTEMPTS)
-            .with_initial_backoff(INITIAL_BACKOFF)
-            .with_max_backoff(MAX_BACKOFF);
+        let timeouts = timeouts();
+        let retries = retries();
         let cw = aws_sdk_cloudwatch::config::Builder::from(shared)
             .timeout_config(timeouts.clone())
             .retry_config(retries.clone())
@@ -196,11 +230,12 @@ impl AwsClients {
 
 /// The configured sinks of one execution environment, shared by every function: which targets
 /// the config asks for, and the SDK clients when one of them calls AWS.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Emitter {
     metrics: MetricSinkKind,
     traces: TraceSinkKind,
     clients: Option<AwsClients>,
+    records: Option<records::RecordShipper>,
 }
 
 impl Emitter {
@@ -215,6 +250,39 @@ impl Emitter {
         Emitter::with_clients(metrics, traces, clients)
     }
 
+    /// Every sink of the configuration: metrics, traces and the records sinks.
+    pub async fn for_config(config: &logsieve::config::CheckedConfig) -> Emitter {
+        let (metrics, traces) = (config.metrics.sink, config.traces.sink);
+        let sinks = &config.record_sinks;
+        let needs_aws = metrics == MetricSinkKind::Cloudwatch
+            || traces == TraceSinkKind::Xray
+            || !sinks.is_empty();
+        if !needs_aws {
+            return Emitter::with_clients(metrics, traces, None);
+        }
+        let shared = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Emitter::with_config(config, &shared)
+    }
+
+    /// [`Emitter::for_config`] with an SDK configuration built by the caller (tests point it at
+    /// a local server).
+    pub fn with_config(
+        config: &logsieve::config::CheckedConfig,
+        shared: &aws_config::SdkConfig,
+    ) -> Emitter {
+        let (metrics, traces) = (config.metrics.sink, config.traces.sink);
+        let clients = (metrics == MetricSinkKind::Cloudwatch || traces == TraceSinkKind::Xray)
+            .then(|| AwsClients::from_conf(shared));
+        let mut emitter = Emitter::with_clients(metrics, traces, clients);
+        if !config.record_sinks.is_empty() {
+            emitter.records = Some(records::RecordShipper::new(
+                config.record_sinks.clone(),
+                shared,
+            ));
+        }
+        emitter
+    }
+
     /// With clients built by the caller (tests point them at a local server).
     pub fn with_clients(
         metrics: MetricSinkKind,
@@ -225,12 +293,18 @@ impl Emitter {
             metrics,
             traces,
             clients,
+            records: None,
         }
+    }
+
+    /// True when records sinks are configured (the pipeline must then output records).
+    pub fn ships_records(&self) -> bool {
+        self.records.is_some()
     }
 
     /// Sends one invocation's output under its deadline; EMF lines (the `emf` sink, or the
     /// fallback for failed PutMetricData requests) are appended to `emf` for the caller to write
-    /// to stdout in one piece.
+    /// to stdout in one piece. Metrics, segments and records go at the same time.
     pub async fn emit(&self, output: &Output, deadline: Deadline, emf: &mut Vec<u8>) -> EmitReport {
         let (cw, xray) = match &self.clients {
             Some(c) => {
@@ -252,15 +326,28 @@ impl Emitter {
             metric_concurrency: DEFAULT_METRIC_CONCURRENCY,
             now_ms: now_ms() as i64,
         };
-        emit(
-            metrics,
-            traces,
-            &output.metrics,
-            &output.segments,
-            emf,
-            options,
-        )
-        .await
+        let ship = async {
+            match &self.records {
+                Some(r) => r.ship(output, deadline).await,
+                None => records::RecordsReport::default(),
+            }
+        };
+        let (mut report, shipped) = tokio::join!(
+            emit(
+                metrics,
+                traces,
+                &output.metrics,
+                &output.segments,
+                emf,
+                options,
+            ),
+            ship
+        );
+        report.records_sent = shipped.sent;
+        report.records_spilled = shipped.spilled;
+        report.records_lost = shipped.lost;
+        report.counters.merge(&shipped.counters);
+        report
     }
 }
 

@@ -120,6 +120,10 @@ pub struct SinkConfig {
     /// otlp: request headers; values literal or `{ env }`, `{ secret, key }`, `{ parameter }`.
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderSource>,
+    /// otlp: a Secrets Manager secret holding several headers: `k=v,k2=v2` (the
+    /// `OTEL_EXPORTER_OTLP_HEADERS` form) or a JSON object. Default: `LOGSIEVE_OTLP_HEADERS_SECRET_ARN`.
+    #[serde(default)]
+    pub headers_secret: Option<String>,
     /// otlp: the resource's `service.name` (else `OTEL_SERVICE_NAME`, else `service_name_field`,
     /// else the Lambda function's name for `/aws/lambda/*` groups, else the log group).
     #[serde(default)]
@@ -192,6 +196,8 @@ pub struct OtlpTarget {
     pub url: String,
     /// Header names (lowercase) and where each value comes from.
     pub headers: Vec<(String, HeaderSource)>,
+    /// A secret holding more headers (they do not replace `headers`).
+    pub headers_secret: Option<String>,
     pub resource: ResourceSettings,
     pub max_request_bytes: usize,
     pub gzip: bool,
@@ -279,6 +285,9 @@ pub fn apply_env(
         if s.service_name.is_none() {
             s.service_name = set(ENV_SERVICE_NAME);
         }
+        if s.headers_secret.is_none() {
+            s.headers_secret = set(ENV_OTLP_HEADERS_SECRET_ARN);
+        }
     }
 }
 
@@ -293,6 +302,7 @@ impl SinkConfig {
             endpoint: None,
             logs_endpoint: None,
             headers: BTreeMap::new(),
+            headers_secret: None,
             service_name: None,
             service_name_field: None,
             max_request_bytes: None,
@@ -444,6 +454,7 @@ fn otlp_only_unset(s: &SinkConfig, key: &impl Fn(&str) -> String) -> Result<(), 
         ("endpoint", s.endpoint.is_some()),
         ("logs_endpoint", s.logs_endpoint.is_some()),
         ("headers", !s.headers.is_empty()),
+        ("headers_secret", s.headers_secret.is_some()),
         ("service_name", s.service_name.is_some()),
         ("service_name_field", s.service_name_field.is_some()),
         ("max_request_bytes", s.max_request_bytes.is_some()),
@@ -564,6 +575,7 @@ fn otlp_target(
         headers.push((lower, value.clone()));
     }
     if s.preset.as_deref() == Some("honeycomb")
+        && s.headers_secret.is_none()
         && !headers.iter().any(|(k, _)| k == HONEYCOMB_TEAM_HEADER)
     {
         return Err(ConfigError::new(
@@ -600,6 +612,7 @@ fn otlp_target(
     Ok(OtlpTarget {
         url,
         headers,
+        headers_secret: s.headers_secret.clone().filter(|a| !a.trim().is_empty()),
         resource: ResourceSettings {
             service_name: s.service_name.clone().filter(|n| !n.is_empty()),
             service_name_field: s.service_name_field.clone(),

@@ -282,6 +282,7 @@ fn target(max: usize) -> OtlpTarget {
     OtlpTarget {
         url: "http://x/v1/logs".into(),
         headers: vec![],
+        headers_secret: None,
         resource: ResourceSettings {
             region: Some("us-east-1".into()),
             ..Default::default()
