@@ -21,7 +21,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use prost::Message;
 
 use logsieve::pipeline::Output;
-use logsieve::records::ndjson::{firehose_batches, s3_object, spill_object, SpillSection};
+use logsieve::records::ndjson::{
+    firehose_batches, read_spill, s3_object, spill_object, SpillSection,
+};
 use logsieve::records::{
     otlp, parse_key_values, BatchSpan, BucketPrefix, HeaderSource, OtlpTarget, RecordSink,
     RecordSinks, SinkTarget,
@@ -633,32 +635,145 @@ impl RecordShipper {
         Ok(format!("s3://{}/{key}", loc.bucket))
     }
 
-    /// Sends one spill section again (`logsieve redrive`): Ok when every record was accepted.
-    pub async fn redrive(&self, section: &SpillSection, deadline: Deadline) -> Result<u64, String> {
+    /// Sends one spill section again (`logsieve redrive`): the records accepted, and the
+    /// section left to send (`None` when every record was accepted) with why.
+    pub async fn redrive_section(
+        &self,
+        section: &SpillSection,
+        deadline: Deadline,
+    ) -> (u64, Option<(SpillSection, String)>) {
         let Some(sink) = self.sinks.by_name(&section.header.sink) else {
-            return Err(format!(
+            let why = format!(
                 "no sink named {:?} in this configuration",
                 section.header.sink
-            ));
+            );
+            return (0, Some((section.clone(), why)));
         };
         let output = Output {
             records: section.records.clone(),
             batches: vec![section.span()],
             ..Output::default()
         };
-        let outcome = self.ship_sink(sink, &output, deadline).await;
+        let mut outcome = self.ship_sink(sink, &output, deadline).await;
         if outcome.unsent.is_empty() {
-            Ok(outcome.sent)
+            return (outcome.sent, None);
+        }
+        outcome.unsent.sort_unstable();
+        outcome.unsent.dedup();
+        let reasons: Vec<String> = outcome.reasons.iter().map(|r| r.to_string()).collect();
+        let left = SpillSection {
+            header: section.header.clone(),
+            records: outcome
+                .unsent
+                .iter()
+                .filter_map(|&i| section.records.get(i).cloned())
+                .collect(),
+        };
+        (outcome.sent, Some((left, reasons.join("; "))))
+    }
+}
+
+/// What `logsieve redrive` did.
+#[derive(Debug, Default)]
+pub struct RedriveReport {
+    pub objects: u64,
+    pub records_sent: u64,
+    /// Objects still holding records, with why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Sends every spill object under `s3://bucket/prefix` again through `shipper`'s sinks. An
+/// object is deleted only once every record in it was accepted; one partly sent is rewritten
+/// (same key) with only what is left, so the next run does not send anything twice.
+pub async fn redrive(
+    shipper: &RecordShipper,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    per_object: Duration,
+) -> Result<RedriveReport, String> {
+    let mut report = RedriveReport::default();
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| format!("s3://{bucket}/{prefix}: {}", crate::map_sdk_error(&e)))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .filter(|k| k.ends_with(".ndjson.gz"))
+                .map(str::to_string),
+        );
+    }
+    for key in keys {
+        report.objects += 1;
+        let url = format!("s3://{bucket}/{key}");
+        let body = match get_object(s3, bucket, &key).await {
+            Ok(b) => b,
+            Err(e) => {
+                report.left.push((url, e));
+                continue;
+            }
+        };
+        let sections = match read_spill(&body) {
+            Ok(s) => s,
+            Err(e) => {
+                report.left.push((url, e.to_string()));
+                continue;
+            }
+        };
+        let deadline = Deadline::after(per_object);
+        let mut left = Vec::new();
+        let mut reasons = Vec::new();
+        for section in &sections {
+            let (sent, rest) = shipper.redrive_section(section, deadline).await;
+            report.records_sent += sent;
+            if let Some((rest, why)) = rest {
+                left.push(rest);
+                reasons.push(why);
+            }
+        }
+        let done = if left.is_empty() {
+            s3.delete_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("delete: {}", crate::map_sdk_error(&e)))
         } else {
-            let reasons: Vec<String> = outcome.reasons.iter().map(|r| r.to_string()).collect();
-            Err(format!(
-                "{} of {} records not accepted: {}",
-                outcome.unsent.len(),
-                section.records.len(),
-                reasons.join("; ")
-            ))
+            let body = logsieve::records::ndjson::spill_body(&left);
+            put_object(s3, bucket, &key, body)
+                .await
+                .map_err(|e| format!("rewrite: {e}"))
+                .and(Err(reasons.join("; ")))
+        };
+        if let Err(e) = done {
+            report.left.push((url, e));
         }
     }
+    Ok(report)
+}
+
+async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| format!("get: {}", crate::map_sdk_error(&e)))?;
+    out.body
+        .collect()
+        .await
+        .map(|b| b.into_bytes().to_vec())
+        .map_err(|e| format!("get: {e}"))
 }
 
 /// The unsent records grouped by the batch they came from.

@@ -118,6 +118,24 @@ enum Command {
         #[arg(long, default_value_t = logsieve::dashboard::DEFAULT_PERIOD)]
         period: u32,
     },
+    /// Send spilled records again, and delete each spill object once all its records were
+    /// accepted.
+    ///
+    /// Reads every `.ndjson.gz` object under the location, sends each section to the sink it
+    /// names (the sinks of the configuration, as the function has them: same config and
+    /// environment variables), and deletes the object; an object partly sent is rewritten with
+    /// only what is left. AWS credentials, region and AWS_ENDPOINT_URL as for every AWS tool.
+    /// Exit status 0 when nothing is left, 1 otherwise.
+    Redrive {
+        /// The spill location: s3://bucket/prefix
+        location: String,
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Longest time spent sending one object, in seconds.
+        #[arg(long, default_value_t = 60)]
+        object_timeout: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -156,6 +174,11 @@ fn main() -> ExitCode {
             seed,
             format,
         } => generate(&mix, events, seed, &format),
+        Command::Redrive {
+            location,
+            config,
+            object_timeout,
+        } => redrive::run(&location, config, object_timeout),
     };
     match result {
         Ok(code) => code,
@@ -166,19 +189,21 @@ fn main() -> ExitCode {
     }
 }
 
+mod redrive;
+
 struct Failure {
     code: u8,
     message: String,
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 2,
         message: message.into(),
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> Result<CheckedConfig, Failure> {
+pub(crate) fn load_config(path: Option<PathBuf>) -> Result<CheckedConfig, Failure> {
     match path {
         Some(p) => CheckedConfig::load(Some(&p)),
         None => CheckedConfig::from_env(),

@@ -210,6 +210,11 @@ pub fn spill_object(
         &hour_path(first),
         &format!("{hash}.ndjson.gz"),
     ]);
+    (key, spill_body(sections))
+}
+
+/// The gzip'd NDJSON of spill sections: each a `{"@spill": header}` line, then its records.
+pub fn spill_body(sections: &[SpillSection]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     for s in sections {
         let header = serde_json::json!({ "@spill": &s.header });
@@ -219,7 +224,7 @@ pub fn spill_object(
             let _ = gz.write_all(&line(r));
         }
     }
-    (key, gz.finish().unwrap_or_default())
+    gz.finish().unwrap_or_default()
 }
 
 /// Why a spill object could not be read back.
