@@ -69,10 +69,11 @@ class FirehoseProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def fail_next(self, *index_sets) -> None:
-        """The next PutRecordBatch calls fail these entry indices (one iterable per call)."""
+    def fail_next(self, *plans) -> None:
+        """The next PutRecordBatch calls fail these entry indices: one plan per call, each an
+        iterable of indices or a function of the entry count returning them."""
         with self._lock:
-            self._plan.extend(set(s) for s in index_sets)
+            self._plan.extend(p if callable(p) else set(p) for p in plans)
 
     def fail_all(self, on: bool = True) -> None:
         """Fail every entry of every PutRecordBatch (after the planned ones) while on."""
@@ -97,7 +98,8 @@ class FirehoseProxy:
     def _failures(self, n: int) -> set:
         with self._lock:
             if self._plan:
-                return {i for i in self._plan.popleft() if 0 <= i < n}
+                plan = self._plan.popleft()
+                return {i for i in (plan(n) if callable(plan) else plan) if 0 <= i < n}
             return set(range(n)) if self._fail_all else set()
 
     def _handle(self, h) -> None:

@@ -9,11 +9,6 @@ from conftest import CREDS, REGION, client
 from firehose_proxy import FirehoseProxy, destination_objects
 
 
-@pytest.fixture
-def proxy(ministack):
-    p = FirehoseProxy(ministack.url)
-    yield p
-    p.stop()
 
 
 def make_stream(ministack, name: str, bucket: str) -> None:

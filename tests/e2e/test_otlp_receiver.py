@@ -68,11 +68,6 @@ PB = {"Content-Type": "application/x-protobuf"}
 GZ = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
 
 
-@pytest.fixture
-def receiver():
-    r = OtlpReceiver()
-    yield r
-    r.stop()
 
 
 def test_decodes_gzip_and_plain_and_flattens(receiver):
