@@ -71,9 +71,10 @@ class Received:
 
 class OtlpReceiver:
     """Start with OtlpReceiver(); `url` is the OTLP base endpoint (the function appends
-    /v1/logs), `logs_url` the full one. Always stop()."""
+    /v1/logs), `logs_url` the full one (`path` replaces /v1/logs, for a full logs endpoint used
+    as is). Always stop()."""
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", path: str = LOGS_PATH):
         self._lock = threading.Lock()
         self._script = collections.deque()
         self._default = ok()
@@ -94,7 +95,8 @@ class OtlpReceiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}"
-        self.logs_url = self.url + LOGS_PATH
+        self.path = path
+        self.logs_url = self.url + path
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -149,7 +151,7 @@ class OtlpReceiver:
         body = _read_body(h)
         headers = {k.lower(): v for k, v in h.headers.items()}
         request, error = None, None
-        if h.path.split("?")[0] != LOGS_PATH:
+        if h.path.split("?")[0] != self.path:
             error = f"unexpected path {h.path}"
         else:
             try:

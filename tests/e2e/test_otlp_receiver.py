@@ -155,3 +155,16 @@ def test_hang_holds_until_released(receiver):
     assert receiver.answers() == ["hang", "hang"]
     assert receiver.accepted_records() == []
     assert post(receiver.port, body, PB)[0] == 200
+
+
+def test_other_paths_are_refused_and_a_custom_path_served():
+    with OtlpReceiver(path="/ingest/logs") as r:
+        body = sample_request().SerializeToString()
+        conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=5)
+        conn.request("POST", "/ingest/logs", body=body, headers=PB)
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert post(r.port, body, PB)[0] == 400  # /v1/logs is not this receiver's path
+        assert [(x.path, x.decode_error is None) for x in r.requests()] == [
+            ("/ingest/logs", True), ("/v1/logs", False)]
+        assert len(r.accepted_records()) == 2

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import REGION, client, free_port
 from firehose_proxy import destination_objects
-from otlp_receiver import CLOSE, HANG, ok, status
+from otlp_receiver import CLOSE, HANG, OtlpReceiver, ok, status
 from test_e2e import emf_sums, function_log_lines, metric_sum_count, summaries, wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -543,6 +543,27 @@ def test_otlp_partial_success_is_counted_not_retried(ministack, moto, function_z
     report("partial-success", records=len(batch.ids), rejected=counters.get("records.otlp.rejected"))
 
 
+def test_otlp_requests_respect_max_request_bytes_uncompressed(ministack, moto, function_zip, receiver):
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    name = unique("rec-split")
+    limit = 1500  # uncompressed protobuf bytes per request: a few of the batch's records each
+    otlp_only(ministack, moto, function_zip, receiver, name,
+              extra=f'max_request_bytes = {limit}\ncompression = "none"')
+    batch = Batch()
+    resp, body, _ = invoke(lam, name, batch)
+    assert_no_function_error(resp, body)
+    _, counters, _ = last_summary(logs, name)
+    reqs = receiver.requests()
+    sizes = [len(r.body) for r in reqs]
+    assert all("content-encoding" not in r.headers for r in reqs), [r.headers for r in reqs]
+    assert len(reqs) > 1 and max(sizes) <= limit, sizes
+    ids_once(otlp_ids(receiver), batch.ids, "OTLP")
+    for rec in receiver.accepted_records():
+        assert rec["attributes"]["aws.log.event.id"] in batch.rows
+    assert counters.get("records.otlp.sent") == len(batch.ids), counters
+    report("max-request-bytes", records=len(batch.ids), requests=len(reqs), sizes=sizes)
+
+
 def spill_then_redrive(test, ministack, proxy, s3, logs, name, batch, bucket, sink, cfg,
                        cli, tmp_path, deliver_ids):
     """After an invocation that could not deliver: every record is in the spill (once), the
@@ -820,3 +841,20 @@ def test_missing_headers_secret_sends_nothing_and_loses_nothing(
         recs = [r for _, rs in spilled(s3, bucket, "spill", "otlp").values() for r in rs]
         ids_once([r.get("@id") for r in recs], batch.ids, "spill")
         report("secret-missing", outcome="spilled", spilled=counters.get("records.otlp.spilled"))
+
+
+def test_full_logs_endpoint_is_used_as_is(ministack, moto, function_zip):
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    with OtlpReceiver(path="/ingest/otlp-logs") as custom:
+        name = unique("rec-logs-endpoint")
+        env = function_env(name, ministack, moto)
+        env.update({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": custom.logs_url, "LOGSIEVE_CONFIG": config()})
+        deploy(lam, name, function_zip, env)
+        batch = Batch()
+        resp, body, _ = invoke(lam, name, batch)
+        assert_no_function_error(resp, body)
+        last_summary(logs, name)
+        # Nothing appended: a request to <url>/v1/logs would be refused and recorded with its path.
+        assert [(r.path, r.decode_error) for r in custom.requests()] == \
+            [("/ingest/otlp-logs", None)] * len(custom.requests()) and custom.requests()
+        ids_once(otlp_ids(custom), batch.ids, "OTLP")
