@@ -858,3 +858,37 @@ def test_full_logs_endpoint_is_used_as_is(ministack, moto, function_zip):
         assert [(r.path, r.decode_error) for r in custom.requests()] == \
             [("/ingest/otlp-logs", None)] * len(custom.requests()) and custom.requests()
         ids_once(otlp_ids(custom), batch.ids, "OTLP")
+
+
+def test_records_through_a_subscription_filter(ministack, moto, function_zip, receiver):
+    """The way AWS delivers: PutLogEvents on a subscribed group invokes the function
+    asynchronously (ministack's event ids are its own, so records are matched by body)."""
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    name = unique("rec-subscribed")
+    fn_arn = deploy(lam, name, function_zip, {
+        **function_env(name, ministack, moto),
+        "LOGSIEVE_CONFIG": config(otlp_sink(receiver.url, "otlp")),
+    })
+    group = f"/aws/lambda/{unique('shop-sub')}"
+    logs.create_log_group(logGroupName=group)
+    logs.put_subscription_filter(logGroupName=group, filterName="logsieve", filterPattern="",
+                                 destinationArn=fn_arn)
+    stream = f"2026/11/30/[$LATEST]{secrets.token_hex(8)}"
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    rows = [{"level": "INFO", "service": "checkout", "message": f"order {i} placed", "n": i}
+            for i in range(5)]
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+        {"timestamp": now + i, "message": json.dumps(r)} for i, r in enumerate(rows)])
+    got = wait_for("the subscribed records at the receiver",
+                   lambda: (lambda rs: rs if len(rs) >= len(rows) else None)(receiver.accepted_records()))
+    assert sorted(r["body"] for r in got) == sorted(r["message"] for r in rows)
+    for rec in got:
+        assert rec["resource"].get("aws.log.group.names") == [group], rec["resource"]
+        assert rec["resource"].get("aws.log.stream.names") == [stream], rec["resource"]
+        assert rec["resource"].get("faas.name") == group[len("/aws/lambda/"):], rec["resource"]
+        n = rec["attributes"].get("n")
+        assert rec["time_unix_nano"] == (now + n) * 1_000_000, rec
+        assert rec["attributes"].get("aws.log.event.id"), rec
+    assert len({r["attributes"]["aws.log.event.id"] for r in got}) == len(rows)
+    report("subscription", records=len(got))
