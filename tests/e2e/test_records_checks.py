@@ -3,6 +3,7 @@ contract's mapping (with the official protobuf messages) passes them, and each s
 from the contract fails them, so a green test_records cannot be vacuous."""
 
 import copy
+import json
 
 import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -125,3 +126,22 @@ def test_output_records_need_their_metadata_and_fields():
         broken = {k: v for k, v in rec.items() if k != key}
         with pytest.raises(AssertionError):
             T.check_output_record(broken, batch, "S3")
+
+
+def test_self_metric_sums_the_functions_own_emf_only():
+    def emf(namespace, function, **values):
+        return json.dumps({
+            "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{
+                "Namespace": namespace, "Dimensions": [["FunctionName"]],
+                "Metrics": [{"Name": k, "Unit": "Count"} for k in values]}]},
+            "FunctionName": function, **values})
+    lines = [
+        emf(T.SELF_NAMESPACE, "f", RecordsSent=8, RecordsSpilled=0),
+        emf(T.SELF_NAMESPACE, "f", RecordsSent=[2, 3]),
+        emf(T.SELF_NAMESPACE, "other", RecordsSent=100),
+        emf("Elsewhere", "f", RecordsSent=100),
+        "not json", '{"message": "a log line"}',
+    ]
+    assert T.self_metric(lines, "RecordsSent", "f") == 13
+    assert T.self_metric(lines, "RecordsSpilled", "f") == 0
+    assert T.self_metric(lines, "RecordsLost", "f") == 0
