@@ -3,10 +3,9 @@ failed entries are reported as Firehose reports them and never reach the destina
 else passes through unchanged."""
 
 import boto3
-import pytest
 
 from conftest import CREDS, REGION, client
-from firehose_proxy import FirehoseProxy, destination_objects
+from firehose_proxy import destination_objects
 
 
 

@@ -658,7 +658,7 @@ def test_otlp_unreachable_spills_and_redrive_delivers(
 
 
 def test_otlp_unreachable_without_spill_fails_the_invocation(ministack, moto, function_zip, receiver):
-    lam, logs = client("lambda", ministack), client("logs", ministack)
+    lam = client("lambda", ministack)
     name = unique("rec-dead-nospill")
     dead = f"http://127.0.0.1:{free_port()}"
     otlp_only(ministack, moto, function_zip, receiver, name, 6, endpoint=dead)
