@@ -910,3 +910,40 @@ def test_records_through_a_subscription_filter(ministack, moto, function_zip, re
         assert rec["attributes"].get("aws.log.event.id"), rec
     assert len({r["attributes"]["aws.log.event.id"] for r in got}) == len(rows)
     report("subscription", records=len(got))
+
+
+def test_otlp_header_sources_in_the_config(ministack, moto, function_zip, receiver):
+    """`headers` values from a Secrets Manager JSON member, an SSM parameter, an environment
+    variable and a literal; none of the secret values in the function's log."""
+    lam, logs = client("lambda", ministack), client("logs", ministack)
+    sm, ssm = client("secretsmanager", ministack), client("ssm", ministack)
+    api_key, ssm_value, env_value = "HCKEY456SECRET", "SSMVALUE789SECRET", "ENVVALUE321"
+    arn = sm.create_secret(Name=unique("logsieve/honeycomb"),
+                           SecretString=json.dumps({"apiKey": api_key, "other": "x"}))["ARN"]
+    parameter = f"/logsieve/{unique('otlp')}/x-ssm"
+    ssm.put_parameter(Name=parameter, Value=ssm_value, Type="SecureString")
+    headers = (
+        "headers = { "
+        f'"x-honeycomb-team" = {{ secret = {toml_str(arn)}, key = "apiKey" }}, '
+        f'"x-ssm" = {{ parameter = {toml_str(parameter)} }}, '
+        '"x-env" = { env = "LOGSIEVE_E2E_HEADER" }, "x-other" = "literal" }'
+    )
+    name = unique("rec-header-sources")
+    env = function_env(name, ministack, moto)
+    env.update({"LOGSIEVE_CONFIG": config(otlp_sink(receiver.url, "honeycomb", headers)),
+                "LOGSIEVE_E2E_HEADER": env_value})
+    deploy(lam, name, function_zip, env)
+    batch = Batch()
+    resp, body, _ = invoke(lam, name, batch)
+    assert_no_function_error(resp, body)
+    _, counters, lines = last_summary(logs, name)
+    want = {"x-honeycomb-team": api_key, "x-ssm": ssm_value, "x-env": env_value, "x-other": "literal"}
+    reqs = receiver.requests()
+    assert reqs, "nothing arrived"
+    for r in reqs:
+        assert {k: r.headers.get(k) for k in want} == want, r.headers
+    ids_once(otlp_ids(receiver), batch.ids, "OTLP")
+    assert counters.get("records.honeycomb.sent") == len(batch.ids), counters
+    for value in (api_key, ssm_value):
+        secret_string_absent(lines, body, value)
+    report("header-sources", records=len(batch.ids), requests=len(reqs))
