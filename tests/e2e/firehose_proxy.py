@@ -15,6 +15,8 @@ import json
 import threading
 import urllib.parse
 
+from otlp_receiver import read_body
+
 PUT_RECORD_BATCH = "Firehose_20150804.PutRecordBatch"
 # Hop-by-hop or recomputed headers, never copied between the two connections.
 _SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
@@ -103,8 +105,7 @@ class FirehoseProxy:
             return set(range(n)) if self._fail_all else set()
 
     def _handle(self, h) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+        body = read_body(h)
         headers = [(k, v) for k, v in h.headers.items() if k.lower() not in _SKIP]
         if h.headers.get("X-Amz-Target") == PUT_RECORD_BATCH:
             try:

@@ -148,7 +148,7 @@ class OtlpReceiver:
             return self._script.popleft() if self._script else self._default
 
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
-        body = _read_body(h)
+        body = read_body(h)
         headers = {k.lower(): v for k, v in h.headers.items()}
         request, error = None, None
         if h.path.split("?")[0] != self.path:
@@ -181,7 +181,7 @@ class OtlpReceiver:
             _send(h, answer.status, b"", answer.headers)
 
 
-def _read_body(h) -> bytes:
+def read_body(h) -> bytes:
     if "chunked" in h.headers.get("Transfer-Encoding", "").lower():
         chunks = []
         while True:

@@ -168,3 +168,13 @@ def test_other_paths_are_refused_and_a_custom_path_served():
         assert [(x.path, x.decode_error is None) for x in r.requests()] == [
             ("/ingest/logs", True), ("/v1/logs", False)]
         assert len(r.accepted_records()) == 2
+
+
+def test_chunked_request_body(receiver):
+    body = gzip.compress(sample_request().SerializeToString())
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+    conn.request("POST", "/v1/logs", body=iter([body[:10], body[10:]]),
+                 headers={**GZ, "Transfer-Encoding": "chunked"}, encode_chunked=True)
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert len(receiver.accepted_records()) == 2
