@@ -1,5 +1,6 @@
-"""Fixtures of the end-to-end test: ministack (CloudWatch, CloudWatch Logs, Lambda) and moto
-(X-Ray) on free loopback ports, started once per session and always stopped."""
+"""Fixtures of the end-to-end test: ministack (CloudWatch, CloudWatch Logs, Lambda, S3, Firehose,
+Secrets Manager) and moto (X-Ray) on free loopback ports, started once per session, and per test an
+OTLP receiver and a Firehose fault proxy; all always stopped."""
 
 import os
 import signal
@@ -11,6 +12,9 @@ import urllib.request
 
 import boto3
 import pytest
+
+from firehose_proxy import FirehoseProxy
+from otlp_receiver import OtlpReceiver
 
 REGION = "us-east-1"
 # Dummy credentials: both emulators accept any; they must never be real ones.
@@ -131,3 +135,19 @@ def function_zip() -> bytes:
         pytest.fail("LOGSIEVE_E2E_ZIP is not set: run tests/e2e/run.sh")
     with open(path, "rb") as f:
         return f.read()
+
+
+@pytest.fixture
+def receiver():
+    """An OTLP/HTTP logs receiver on a free loopback port (otlp_receiver.py)."""
+    r = OtlpReceiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def proxy(ministack):
+    """A proxy in front of ministack that can fail chosen Firehose PutRecordBatch entries."""
+    p = FirehoseProxy(ministack.url)
+    yield p
+    p.stop()

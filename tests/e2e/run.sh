@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test: the release log-processor binary runs as a provided.al2023 Lambda in ministack
-# (CloudWatch Logs subscription -> Lambda -> CloudWatch metrics), with X-Ray served by moto.
+# (CloudWatch Logs subscription -> Lambda -> CloudWatch metrics; records to OTLP, Firehose, S3),
+# with X-Ray served by moto and an OTLP receiver of the tests' own.
 # Self-contained and idempotent: creates/refreshes .venv, builds and zips the binary, runs pytest
 # (whose fixtures start both servers on free loopback ports and always stop them).
 set -euo pipefail
@@ -33,10 +34,17 @@ if ! cmp -s "$req" "$stamp" 2>/dev/null; then
     cp "$req" "$stamp"
 fi
 
-# 2. The function exactly as deployed: release binary named bootstrap at the zip root.
+# 2. The function exactly as deployed: release binary named bootstrap at the zip root; and the
+# `logsieve` CLI, whose `redrive` the records tests run. The CLI's package is `logsieve-cli` when
+# the workspace has one, else the library package `logsieve` that carries the binary.
 # LOGSIEVE_E2E_PROFILE=dev tests a debug build instead (much faster to build while iterating).
 profile="${LOGSIEVE_E2E_PROFILE:-release}"
-cargo build --profile "$profile" --locked -p log-processor
+cli_pkg="$(cargo metadata --no-deps --format-version 1 --locked | "$venv/bin/python" -c '
+import json, sys
+names = {p["name"] for p in json.load(sys.stdin)["packages"]}
+print("logsieve-cli" if "logsieve-cli" in names else "logsieve")
+')"
+cargo build --profile "$profile" --locked -p log-processor -p "$cli_pkg"
 outdir="$profile"; [[ "$profile" == dev ]] && outdir=debug
 "$venv/bin/python" - "$target/$outdir/log-processor" "$work/function.zip" <<'PY'
 import sys, zipfile
@@ -50,6 +58,7 @@ PY
 
 # 3. The tests (bounded: every wait in them has a deadline; the whole run has one too).
 export LOGSIEVE_E2E_ZIP="$work/function.zip"
+export LOGSIEVE_E2E_CLI="$target/$outdir/logsieve"
 export LOGSIEVE_E2E_PIDS="$work/pids"
 export LOGSIEVE_E2E_LOGS="$work"
 status=0
