@@ -48,7 +48,7 @@ def sample_request() -> logs_service_pb2.ExportLogsServiceRequest:
         assert lr.severity_number == sev
         lr.severity_text = text
         lr.body.string_value = f"message {i}"
-        lr.attributes.extend([kv("aws.log.event.id", f"e{i}"), kv("http", {"status": 200 + i})])
+        lr.attributes.extend([kv("log.record.uid", f"e{i}"), kv("http", {"status": 200 + i})])
         lr.trace_id = TRACE
         lr.span_id = SPAN
     return req
@@ -90,7 +90,7 @@ def test_decodes_gzip_and_plain_and_flattens(receiver):
     assert (first["severity_number"], first["severity_text"]) == (9, "INFO")
     assert records[1]["severity_number"] == 17
     assert first["body"] == "message 0"
-    assert first["attributes"] == {"aws.log.event.id": "e0", "http": {"status": 200}}
+    assert first["attributes"] == {"log.record.uid": "e0", "http": {"status": 200}}
     assert first["trace_id"] == TRACE.hex() and first["span_id"] == SPAN.hex()
     assert first["time_unix_nano"] == 1_700_000_000_000_000_000
 

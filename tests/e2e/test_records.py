@@ -247,7 +247,7 @@ def ids_once(ids: list, want: list, where: str) -> None:
 
 
 def otlp_ids(receiver) -> list:
-    return [r["attributes"].get("aws.log.event.id") for r in receiver.accepted_records()]
+    return [r["attributes"].get("log.record.uid") for r in receiver.accepted_records()]
 
 
 def spilled(s3, bucket: str, prefix: str, sink: str) -> dict:
@@ -315,7 +315,7 @@ def assert_no_function_error(resp, body: str) -> None:
 
 # --- expectations ------------------------------------------------------------------------------
 def check_otlp_record(rec: dict, batch: Batch, service: str = None) -> None:
-    eid = rec["attributes"].get("aws.log.event.id")
+    eid = rec["attributes"].get("log.record.uid")
     want = batch.rows[eid]
     res = rec["resource"]
     assert res.get("cloud.provider") == "aws", res
@@ -338,7 +338,7 @@ def check_otlp_record(rec: dict, batch: Batch, service: str = None) -> None:
         # so no severity (0 = unspecified), and no other attributes.
         assert rec["body"] == want["text"], rec
         assert (rec["severity_number"], rec["severity_text"]) == (0, ""), rec
-        extra = set(rec["attributes"]) - {"aws.log.event.id"}
+        extra = set(rec["attributes"]) - {"log.record.uid"}
         assert all(k.startswith("@") for k in extra), (eid, sorted(extra))
         if service is not None:
             assert res.get("service.name") == service, res
@@ -352,7 +352,7 @@ def check_otlp_record(rec: dict, batch: Batch, service: str = None) -> None:
     fields = {k: v for k, v in row.items() if k != "message"}
     got = {k: v for k, v in rec["attributes"].items() if k in fields}
     assert got == fields, (eid, rec["attributes"])
-    extra = set(rec["attributes"]) - set(fields) - {"aws.log.event.id"}
+    extra = set(rec["attributes"]) - set(fields) - {"log.record.uid"}
     assert all(k.startswith("@") for k in extra), (eid, sorted(extra))
 
 
@@ -412,7 +412,7 @@ def test_records_reach_otlp_firehose_and_s3(ministack, moto, function_zip, recei
     ids_once(otlp_ids(receiver), batch.ids, "OTLP")
     text_id = next(i for i, w in batch.rows.items() if w["row"] is None)
     for rec in receiver.accepted_records():
-        eid = rec["attributes"]["aws.log.event.id"]
+        eid = rec["attributes"]["log.record.uid"]
         # The text line has no service field: its service.name is derived from the log group.
         check_otlp_record(rec, batch, APP_FUNCTION if eid == text_id else None)
 
@@ -578,7 +578,7 @@ def test_otlp_requests_respect_max_request_bytes_uncompressed(ministack, moto, f
     assert len(reqs) > 1 and max(sizes) <= limit, sizes
     ids_once(otlp_ids(receiver), batch.ids, "OTLP")
     for rec in receiver.accepted_records():
-        assert rec["attributes"]["aws.log.event.id"] in batch.rows
+        assert rec["attributes"]["log.record.uid"] in batch.rows
     assert counters.get("records.otlp.sent") == len(batch.ids), counters
     report("max-request-bytes", records=len(batch.ids), requests=len(reqs), sizes=sizes)
 
@@ -907,8 +907,8 @@ def test_records_through_a_subscription_filter(ministack, moto, function_zip, re
         assert rec["resource"].get("faas.name") == group[len("/aws/lambda/"):], rec["resource"]
         n = rec["attributes"].get("n")
         assert rec["time_unix_nano"] == (now + n) * 1_000_000, rec
-        assert rec["attributes"].get("aws.log.event.id"), rec
-    assert len({r["attributes"]["aws.log.event.id"] for r in got}) == len(rows)
+        assert rec["attributes"].get("log.record.uid"), rec
+    assert len({r["attributes"]["log.record.uid"] for r in got}) == len(rows)
     report("subscription", records=len(got))
 
 

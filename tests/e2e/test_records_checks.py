@@ -56,7 +56,7 @@ def conforming(batch: T.Batch) -> list:
                                  for k, v in row.items() if k != "message")
         else:
             lr.body.string_value = want["text"]
-        lr.attributes.add(key="aws.log.event.id", value=any_value(eid))
+        lr.attributes.add(key="log.record.uid", value=any_value(eid))
         lr.trace_id = bytes.fromhex(want["trace_id"])
         lr.span_id = bytes.fromhex(want["span_id"])
     return flatten(req)
@@ -64,13 +64,13 @@ def conforming(batch: T.Batch) -> list:
 
 def service_for(rec, batch):
     text_id = next(i for i, w in batch.rows.items() if w["row"] is None)
-    return T.APP_FUNCTION if rec["attributes"]["aws.log.event.id"] == text_id else None
+    return T.APP_FUNCTION if rec["attributes"]["log.record.uid"] == text_id else None
 
 
 def test_a_conforming_request_passes():
     batch = T.Batch()
     records = conforming(batch)
-    T.ids_once([r["attributes"]["aws.log.event.id"] for r in records], batch.ids, "OTLP")
+    T.ids_once([r["attributes"]["log.record.uid"] for r in records], batch.ids, "OTLP")
     for rec in records:
         T.check_otlp_record(rec, batch, service_for(rec, batch))
 
@@ -106,7 +106,7 @@ def test_each_deviation_fails(deviation):
 
 def test_a_duplicate_or_a_missing_record_fails():
     batch = T.Batch()
-    ids = [r["attributes"]["aws.log.event.id"] for r in conforming(batch)]
+    ids = [r["attributes"]["log.record.uid"] for r in conforming(batch)]
     with pytest.raises(AssertionError):
         T.ids_once(ids + ids[:1], batch.ids, "OTLP")
     with pytest.raises(AssertionError):
