@@ -18,7 +18,30 @@ use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::generate::{self, Mix};
 use logsieve::metrics::encode_put_metric_data;
 use logsieve::pipeline::Pipeline;
+use logsieve::records::{otlp, OtlpTarget, ResourceSettings, DEFAULT_OTLP_MAX_REQUEST_BYTES};
 use serde_json::json;
+
+fn otlp_target() -> OtlpTarget {
+    OtlpTarget {
+        url: "http://127.0.0.1:4318/v1/logs".into(),
+        headers: Vec::new(),
+        headers_secret: None,
+        resource: ResourceSettings {
+            region: Some("us-east-1".into()),
+            ..ResourceSettings::default()
+        },
+        max_request_bytes: DEFAULT_OTLP_MAX_REQUEST_BYTES,
+        gzip: true,
+    }
+}
+
+/// What the OTLP sink does to each body before sending it (level 1, as in logsieve-aws).
+fn gzip_fast(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = gz.write_all(bytes);
+    gz.finish().unwrap_or_default()
+}
 
 /// A 128 MB function, in GB.
 const LAMBDA_GB: f64 = 128.0 / 1024.0;
@@ -98,6 +121,9 @@ fn main() {
         "{:<9} {:>6} {:>13} {:>9} {:>13} {:>9} {:>7} {:>13}",
         "mix", "events", "pipeline ev/s", "MB/s", "baseline ev/s", "MB/s", "ratio", "with-records"
     );
+    // The records path as the OTLP sink runs it: pipeline with records, then the protobuf
+    // request bodies, then (as sent) their gzip.
+    let otlp_target = otlp_target();
     let mut results = Vec::new();
     for case in &cases {
         let baseline = measure(
@@ -136,6 +162,40 @@ fn main() {
             min_round,
             rounds,
         );
+        let mut with_otlp = Pipeline::new(config.clone());
+        let mut otlp_bytes = (0usize, 0usize);
+        let full_otlp = measure(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        let out = with_otlp.process(batch);
+                        let spans: Vec<_> = out.batches.iter().collect();
+                        let reqs = otlp::encode(&out.records, &spans, &otlp_target, 1);
+                        otlp_bytes.0 = reqs.iter().map(|r| r.body.len()).sum();
+                        black_box(reqs);
+                    }
+                }
+            },
+            min_round,
+            rounds,
+        );
+        let mut with_otlp_gzip = Pipeline::new(config.clone());
+        let full_otlp_gzip = measure(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        let out = with_otlp_gzip.process(batch);
+                        let spans: Vec<_> = out.batches.iter().collect();
+                        let reqs = otlp::encode(&out.records, &spans, &otlp_target, 1);
+                        otlp_bytes.1 = reqs.iter().map(|r| gzip_fast(&r.body).len()).sum();
+                    }
+                }
+            },
+            min_round,
+            rounds,
+        );
         let eps = |secs: f64| case.events as f64 / secs;
         let mbps = |secs: f64| case.decompressed_bytes as f64 / secs / 1e6;
         let ratio = baseline / full;
@@ -150,6 +210,16 @@ fn main() {
             ratio * 100.0,
             eps(full_records)
         );
+        println!(
+            "{:<9} {:>6}   records+OTLP {:>10.0} ev/s ({:.0}% of metrics-only), +gzip {:>10.0} ev/s; {:.0} B/event protobuf, {:.0} B/event gzip'd",
+            "",
+            "",
+            eps(full_otlp),
+            full / full_otlp * 100.0,
+            eps(full_otlp_gzip),
+            otlp_bytes.0 as f64 / case.events as f64,
+            otlp_bytes.1 as f64 / case.events as f64,
+        );
         results.push(json!({
             "mix": case.mix.name(),
             "events": case.events,
@@ -158,6 +228,11 @@ fn main() {
             "pipeline_events_per_sec": eps(full),
             "pipeline_mb_per_sec": mbps(full),
             "pipeline_with_records_events_per_sec": eps(full_records),
+            "records_otlp_events_per_sec": eps(full_otlp),
+            "records_otlp_gzip_events_per_sec": eps(full_otlp_gzip),
+            "records_otlp_over_metrics_only": full / full_otlp,
+            "otlp_protobuf_bytes_per_event": otlp_bytes.0 as f64 / case.events as f64,
+            "otlp_gzip_bytes_per_event": otlp_bytes.1 as f64 / case.events as f64,
             "baseline_events_per_sec": eps(baseline),
             "baseline_mb_per_sec": mbps(baseline),
             "pipeline_over_baseline": ratio,

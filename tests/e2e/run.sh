@@ -46,7 +46,13 @@ print("logsieve-cli" if "logsieve-cli" in names else "logsieve")
 ')"
 cargo build --profile "$profile" --locked -p log-processor -p "$cli_pkg"
 outdir="$profile"; [[ "$profile" == dev ]] && outdir=debug
-"$venv/bin/python" - "$target/$outdir/log-processor" "$work/function.zip" <<'PY'
+bin="$target/$outdir/log-processor"
+if [[ "$profile" == dev ]]; then
+    # Debug info makes a dev binary larger than Lambda's 250 MB unzipped limit.
+    strip --strip-debug -o "$work/bootstrap" "$bin"
+    bin="$work/bootstrap"
+fi
+"$venv/bin/python" - "$bin" "$work/function.zip" <<'PY'
 import sys, zipfile
 src, dst = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:

@@ -43,6 +43,8 @@ const OTLP_MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub const FIREHOSE_MAX_ROUNDS: u32 = 3;
 /// OTLP requests of one sink in flight at once.
 const OTLP_CONCURRENCY: usize = 4;
+/// Records whose log group no sink takes.
+pub const COUNTER_ROUTED_NONE: &str = "records.routed_none";
 /// Largest OTLP response body read (a partial-success message is a few hundred bytes).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -195,6 +197,15 @@ impl RecordShipper {
         if output.records.is_empty() || self.sinks.is_empty() {
             return report;
         }
+        // Records no sink takes (their log group matches no sink's globs) are counted, so a
+        // routing mistake shows in the summary instead of vanishing.
+        let unrouted: u64 = output
+            .batches
+            .iter()
+            .filter(|b| self.sinks.for_group(&b.log_group).next().is_none())
+            .map(|b| (b.end - b.start) as u64)
+            .sum();
+        report.counters.add(COUNTER_ROUTED_NONE, unrouted);
         let send_by = deadline.earlier_by(SPILL_RESERVE);
         let outcomes = futures_util::future::join_all(
             self.sinks

@@ -19,8 +19,8 @@ use crate::config_error::ConfigError;
 /// the OTLP specification suggests answering 413 above a server-chosen size), and a smaller
 /// request keeps a retry cheap.
 pub const DEFAULT_OTLP_MAX_REQUEST_BYTES: usize = 4 << 20;
-/// Smallest `max_request_bytes` accepted: one ordinary record must fit.
-pub const MIN_OTLP_MAX_REQUEST_BYTES: usize = 16 << 10;
+/// Smallest `max_request_bytes` accepted (a record larger than the limit still goes, alone).
+pub const MIN_OTLP_MAX_REQUEST_BYTES: usize = 1024;
 /// Largest `max_request_bytes` accepted (the OTLP specification's suggested cap, 64 MiB, would
 /// not fit a 1 MB Lambda event many times over anyway).
 pub const MAX_OTLP_MAX_REQUEST_BYTES: usize = 64 << 20;
