@@ -145,6 +145,9 @@ pub struct Pipeline {
     lazy_json: bool,
     /// Cardinality caps and de-duplication memory, kept across batches of a warm environment.
     metric_state: MetricState,
+    /// Redaction answers for keys and short values, kept across records and batches (a pure
+    /// function of the value, bounded in size).
+    redact_memo: crate::redact::RedactMemo,
 }
 
 impl Pipeline {
@@ -154,6 +157,7 @@ impl Pipeline {
             collect_records: true,
             lazy_json: true,
             metric_state: MetricState::new(),
+            redact_memo: crate::redact::RedactMemo::new(),
         }
     }
 
@@ -232,7 +236,10 @@ impl Pipeline {
             };
             count_parse(&record, &mut counters, &mut stats);
             if self.collect_records {
-                let redacted = self.config.fields.redact_record(&mut record);
+                let redacted = self
+                    .config
+                    .fields
+                    .redact_record_memo(&mut record, &mut self.redact_memo);
                 counters.add("select.redacted", redacted as u64);
             }
             self.config

@@ -1531,24 +1531,39 @@ impl Redactor {
     /// secret are rewritten, and numbers that are card numbers are replaced. Walks with an
     /// explicit stack, so nesting depth cannot overflow the call stack.
     pub fn redact_value(&self, v: &mut Value) -> usize {
-        self.walk(v, None)
+        self.walk(v, None, &mut None)
     }
 
     /// Redacts the value of one object member, honouring the member's own key name (a
     /// top-level `password` field is replaced whole, as a nested one would be).
     pub fn redact_entry(&self, key: &str, v: &mut Value) -> usize {
-        self.walk(v, self.sensitivity(key))
+        self.walk(v, self.sensitivity(key), &mut None)
     }
 
     /// Redacts a record's top-level members: keys as in [`Redactor::redact_value`], values as
     /// in [`Redactor::redact_entry`].
     pub fn redact_map(&self, m: &mut Map<String, Value>) -> usize {
+        self.redact_map_with(m, &mut None)
+    }
+
+    /// [`Redactor::redact_map`] answering repeated keys and short values from `memo`: field
+    /// names and many values (levels, routes, services) recur on every record of a batch.
+    pub fn redact_map_memo(&self, m: &mut Map<String, Value>, memo: &mut RedactMemo) -> usize {
+        self.redact_map_with(m, &mut Some(memo))
+    }
+
+    fn redact_map_with(
+        &self,
+        m: &mut Map<String, Value>,
+        memo: &mut Option<&mut RedactMemo>,
+    ) -> usize {
         if self.is_empty() {
             return 0;
         }
-        let mut n = self.redact_keys(m);
+        let mut n = self.redact_keys(m, memo);
         for (k, v) in m.iter_mut() {
-            n += self.walk(v, self.sensitivity(k));
+            let how = self.sensitivity_memo(k, memo);
+            n += self.walk(v, how, memo);
         }
         n
     }
@@ -1557,9 +1572,31 @@ impl Redactor {
         self.sensitive.as_ref().and_then(|s| s.matched(key))
     }
 
+    fn sensitivity_memo(
+        &self,
+        key: &str,
+        memo: &mut Option<&mut RedactMemo>,
+    ) -> Option<Sensitivity> {
+        match memo {
+            Some(m) => m.sensitivity(self, key),
+            None => self.sensitivity(key),
+        }
+    }
+
+    fn redact_str<'a>(
+        &self,
+        s: &'a str,
+        memo: &mut Option<&mut RedactMemo>,
+    ) -> (Cow<'a, str>, usize) {
+        match memo {
+            Some(m) => m.redact_counted(self, s),
+            None => self.redact_counted(s),
+        }
+    }
+
     /// Rewrites keys that hold a secret (`{"alice@example.com": 3}`). Two keys redacted alike
     /// get ` (2)`, ` (3)`… so no member is lost.
-    fn redact_keys(&self, m: &mut Map<String, Value>) -> usize {
+    fn redact_keys(&self, m: &mut Map<String, Value>, memo: &mut Option<&mut RedactMemo>) -> usize {
         // Nothing a built-in finds is shorter than six bytes (`a@b.io`).
         let custom = self
             .detectors
@@ -1568,7 +1605,7 @@ impl Redactor {
         let renames: Vec<(String, String, usize)> = m
             .keys()
             .filter(|k| custom || k.len() >= 6)
-            .filter_map(|k| match self.redact_counted(k) {
+            .filter_map(|k| match self.redact_str(k, memo) {
                 (Cow::Owned(new), n) => Some((k.clone(), new, n)),
                 (Cow::Borrowed(_), _) => None,
             })
@@ -1589,7 +1626,12 @@ impl Redactor {
         count
     }
 
-    fn walk(&self, v: &mut Value, sensitive: Option<Sensitivity>) -> usize {
+    fn walk(
+        &self,
+        v: &mut Value,
+        sensitive: Option<Sensitivity>,
+        memo: &mut Option<&mut RedactMemo>,
+    ) -> usize {
         if self.is_empty() {
             return 0;
         }
@@ -1609,7 +1651,7 @@ impl Redactor {
                         }
                     }
                     _ => {
-                        if let (Cow::Owned(new), n) = self.redact_counted(s) {
+                        if let (Cow::Owned(new), n) = self.redact_str(s, memo) {
                             *s = new;
                             count += n;
                         }
@@ -1628,9 +1670,9 @@ impl Redactor {
                 }
                 Value::Array(a) => stack.extend(a.iter_mut().map(|x| (x, sensitive))),
                 Value::Object(m) => {
-                    count += self.redact_keys(m);
+                    count += self.redact_keys(m, memo);
                     for (k, x) in m.iter_mut() {
-                        let s = sensitive.or_else(|| self.sensitivity(k));
+                        let s = sensitive.or_else(|| self.sensitivity_memo(k, memo));
                         let flat_headers =
                             s.is_none() && x.is_array() && normalise_key(k).ends_with("headers");
                         if !flat_headers {
@@ -1705,6 +1747,8 @@ pub struct RedactMemo {
     owner: u64,
     /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
     seen: std::collections::HashMap<Box<str>, Option<Redacted>, foldhash::fast::RandomState>,
+    /// How each key name matched a sensitive name.
+    keys: std::collections::HashMap<Box<str>, Option<Sensitivity>, foldhash::fast::RandomState>,
 }
 
 impl RedactMemo {
@@ -1717,10 +1761,7 @@ impl RedactMemo {
         if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() {
             return redactor.redact_counted(s);
         }
-        if self.owner != redactor.id {
-            self.seen.clear();
-            self.owner = redactor.id;
-        }
+        self.own(redactor);
         if let Some(known) = self.seen.get(s) {
             return match known {
                 None => (Cow::Borrowed(s), 0),
@@ -1737,6 +1778,31 @@ impl RedactMemo {
         };
         self.seen.insert(Box::from(s), entry);
         (out, n)
+    }
+
+    fn own(&mut self, redactor: &Redactor) {
+        if self.owner != redactor.id {
+            self.seen.clear();
+            self.keys.clear();
+            self.owner = redactor.id;
+        }
+    }
+
+    /// [`Redactor::sensitivity`], answered from memory for key names seen before.
+    fn sensitivity(&mut self, redactor: &Redactor, key: &str) -> Option<Sensitivity> {
+        if key.len() > MEMO_MAX_VALUE_BYTES {
+            return redactor.sensitivity(key);
+        }
+        self.own(redactor);
+        if let Some(known) = self.keys.get(key) {
+            return *known;
+        }
+        let how = redactor.sensitivity(key);
+        if self.keys.len() >= MEMO_MAX_ENTRIES {
+            self.keys.clear();
+        }
+        self.keys.insert(Box::from(key), how);
+        how
     }
 
     pub fn len(&self) -> usize {

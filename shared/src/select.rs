@@ -254,11 +254,21 @@ impl Selector {
     /// stage reads them. Returns how many secrets were replaced (a secret present in both the
     /// raw message and a parsed field counts twice).
     pub fn redact_record(&self, record: &mut Record) -> usize {
+        self.redact_record_memo(record, &mut crate::redact::RedactMemo::new())
+    }
+
+    /// [`Selector::redact_record`] with a memo kept across records (field names and short
+    /// values repeat on every record of a batch; see `RedactMemo`).
+    pub fn redact_record_memo(
+        &self,
+        record: &mut Record,
+        memo: &mut crate::redact::RedactMemo,
+    ) -> usize {
         if self.redactor.is_empty() {
             return 0;
         }
         record.materialize();
-        let mut n = self.redactor.redact_map(&mut record.fields);
+        let mut n = self.redactor.redact_map_memo(&mut record.fields, memo);
         match record.format {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
