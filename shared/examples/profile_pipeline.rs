@@ -1,7 +1,8 @@
 //! A fixed workload for profilers (perf, callgrind): decode + process a generated batch `ROUNDS`
 //! times. `cargo build --release --example profile_pipeline -p logsieve` then e.g.
 //! `valgrind --tool=callgrind target/release/examples/profile_pipeline json-app 1000 5`
-//! (a fourth argument `records` profiles the records path, `baseline` decoding only).
+//! (a fourth argument `records` profiles the records path, `otlp` that and the OTLP encoding,
+//! `baseline` decoding only).
 
 use logsieve::config::CheckedConfig;
 
@@ -22,7 +23,16 @@ fn main() {
     let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let baseline_only = args.get(4).is_some_and(|s| s == "baseline");
     // `records`: the records path (what a records sink needs) instead of metrics only.
-    let records = args.get(4).is_some_and(|s| s == "records");
+    let otlp = args.get(4).is_some_and(|s| s == "otlp");
+    let records = otlp || args.get(4).is_some_and(|s| s == "records");
+    let target = logsieve::records::OtlpTarget {
+        url: "http://127.0.0.1:4318/v1/logs".into(),
+        headers: Vec::new(),
+        headers_secret: None,
+        resource: logsieve::records::ResourceSettings::default(),
+        max_request_bytes: logsieve::records::DEFAULT_OTLP_MAX_REQUEST_BYTES,
+        gzip: true,
+    };
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/logsieve.toml"
@@ -40,6 +50,12 @@ fn main() {
                     total += batch.events.len();
                 } else {
                     let out = pipeline.process(batch);
+                    if otlp {
+                        let spans: Vec<_> = out.batches.iter().collect();
+                        let reqs =
+                            logsieve::records::otlp::encode(&out.records, &spans, &target, 1);
+                        total += reqs.iter().map(|r| r.body.len()).sum::<usize>();
+                    }
                     total += out.metrics.len() + out.segments.len() + out.records.len();
                 }
             }

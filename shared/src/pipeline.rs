@@ -151,7 +151,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: CheckedConfig) -> Pipeline {
+    pub fn new(mut config: CheckedConfig) -> Pipeline {
+        // What leaves through the metric and trace stages is redacted there, at their exits;
+        // output records are redacted as they are selected. No stage redacts whole records.
+        let at_exits = Some(config.fields.redactor.clone());
+        config.metrics.redactor = at_exits.clone();
+        config.traces.redactor = at_exits;
         Pipeline {
             config,
             collect_records: true,
@@ -161,20 +166,16 @@ impl Pipeline {
         }
     }
 
-    /// Whether `Output::records` is filled. The subscription function turns it off: nobody
-    /// reads them there, and building them is the costliest part of selection.
+    /// Whether `Output::records` is filled (on by default). Functions without a records sink
+    /// turn it off: building records is the costliest part of selection.
     ///
-    /// Without records, whole-record redaction (the costliest stage) is skipped: only values
-    /// that leave the pipeline — dimension values, annotations, segment metadata — are redacted,
-    /// as the metric and trace stages build them. With records, every record is redacted in
-    /// full before any stage reads it. In both modes a value read from a path naming a sensitive
-    /// key is sent as the marker, and log group and stream names are redacted (`crate::exits`),
-    /// so both modes send the same values.
+    /// Redaction is the same in both modes: values that leave through the metric and trace
+    /// stages (dimension values, annotations, segment metadata) are redacted as those stages
+    /// build them, a value read from a path naming a sensitive key is sent as the marker, log
+    /// group and stream names are redacted (`crate::exits`), and each output record is redacted
+    /// as it is selected (`Selector::select_linked`), fields left out costing nothing.
     pub fn with_records(mut self, on: bool) -> Pipeline {
         self.collect_records = on;
-        let at_exits = (!on).then(|| self.config.fields.redactor.clone());
-        self.config.metrics.redactor = at_exits.clone();
-        self.config.traces.redactor = at_exits;
         self
     }
 
@@ -229,19 +230,12 @@ impl Pipeline {
                 }
             }
             // Without records to output, JSON members are parsed only when a stage reads them.
-            let mut record = if self.collect_records || !self.lazy_json {
+            let record = if self.collect_records || !self.lazy_json {
                 parse_event(&source, event)
             } else {
                 parse_event_lazy(&source, event)
             };
             count_parse(&record, &mut counters, &mut stats);
-            if self.collect_records {
-                let redacted = self
-                    .config
-                    .fields
-                    .redact_record_memo(&mut record, &mut self.redact_memo);
-                counters.add("select.redacted", redacted as u64);
-            }
             self.config
                 .metrics
                 .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
@@ -252,6 +246,7 @@ impl Pipeline {
                         let mut selected = self.config.fields.select_linked(
                             &record,
                             trace.as_ref(),
+                            &mut self.redact_memo,
                             &mut counters,
                         );
                         if let Some(rate) = rate {

@@ -1552,6 +1552,27 @@ impl Redactor {
         self.redact_map_with(m, &mut Some(memo))
     }
 
+    /// Redacts a value found at `keys` (its path of member names, outermost first): replaced
+    /// whole when any of them names a sensitive key, else walked like any value.
+    pub fn redact_path_memo(&self, keys: &[&str], v: &mut Value, memo: &mut RedactMemo) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut memo = Some(memo);
+        let how = keys
+            .iter()
+            .find_map(|k| self.sensitivity_memo(k, &mut memo));
+        self.walk(v, how, &mut memo)
+    }
+
+    /// Rewrites the keys of `m` that hold a secret (see `redact_keys`), with `memo`.
+    pub fn redact_keys_memo(&self, m: &mut Map<String, Value>, memo: &mut RedactMemo) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        self.redact_keys(m, &mut Some(memo))
+    }
+
     fn redact_map_with(
         &self,
         m: &mut Map<String, Value>,

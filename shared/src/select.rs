@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::config_error::ConfigError;
 use crate::record::{FieldPath, Format, PathSegment, Record};
 use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
-use crate::redact::{CustomDetector, RedactError, Redactor, DEFAULT_SENSITIVE_KEYS};
+use crate::redact::{CustomDetector, RedactError, RedactMemo, Redactor, DEFAULT_SENSITIVE_KEYS};
 use crate::stats::Counters;
 use crate::trace::id::TraceRef;
 
@@ -28,6 +28,9 @@ pub const METADATA_KEYS: &[&str] = &[
     SPAN_ID_KEY,
     LEVEL_KEY,
 ];
+
+/// Secrets replaced in output records.
+const REDACTED: &str = "select.redacted";
 
 /// Counter keys this stage adds to.
 pub mod counter_keys {
@@ -325,16 +328,23 @@ impl Selector {
         record: &Record,
         counters: &mut Counters,
     ) -> Map<String, Value> {
-        self.select_linked(record, None, counters)
+        self.select_linked(record, None, &mut RedactMemo::new(), counters)
     }
 
     /// [`Selector::select_with_counters`] with the record's trace: `@traceId` (X-Ray form) and
     /// `@spanId` when the record named them, and `@level` when it has one, all inside
     /// `max_record_bytes`.
+    ///
+    /// Redaction happens here, on the selected values only (each judged by the key it had in
+    /// the record, so a renamed `password` is still replaced whole): a field left out of the
+    /// output costs nothing, and the record itself stays as logged for the other stages, which
+    /// redact what they send at their own exits. `memo` answers keys and short values seen
+    /// before.
     pub fn select_linked(
         &self,
         record: &Record,
         trace: Option<&TraceRef>,
+        memo: &mut RedactMemo,
         counters: &mut Counters,
     ) -> Map<String, Value> {
         // Selection reads every field: a lazily parsed record is parsed in full first.
@@ -364,6 +374,7 @@ impl Selector {
         }
 
         let mut fields = Map::new();
+        let mut redacted = 0;
         let virtual_message = (record.format == Format::Text
             && !record.fields.contains_key("message"))
         .then(|| ("message".to_string(), Value::String(record.message.clone())));
@@ -391,15 +402,25 @@ impl Selector {
                     k.as_str()
                 }
             };
-            self.emit(&mut fields, name, v);
+            redacted += self.emit(&mut fields, name, &[k.as_str()], v, memo);
         }
         for (path, new) in self.rename.iter().filter(|(p, _)| p.segments().len() > 1) {
             if let Some(v) = path.lookup(&record.fields) {
                 // The value moves: remove it from its old place if that place was emitted.
                 path.remove(&mut fields);
-                self.emit(&mut fields, new, v);
+                let keys: Vec<&str> = path
+                    .segments()
+                    .iter()
+                    .filter_map(|s| match s {
+                        PathSegment::Key(k) => Some(k.as_str()),
+                        PathSegment::Index(_) => None,
+                    })
+                    .collect();
+                redacted += self.emit(&mut fields, new, &keys, v, memo);
             }
         }
+        redacted += self.redactor.redact_keys_memo(&mut fields, memo);
+        counters.add(REDACTED, redacted as u64);
         for d in &self.drop {
             d.remove(&mut fields);
         }
@@ -421,18 +442,38 @@ impl Selector {
         out
     }
 
-    /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it.
-    fn emit(&self, fields: &mut Map<String, Value>, name: &str, v: &Value) {
+    /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it and
+    /// redacted as a value found under `keys` (its path in the record). Returns the secrets
+    /// replaced.
+    fn emit(
+        &self,
+        fields: &mut Map<String, Value>,
+        name: &str,
+        keys: &[&str],
+        v: &Value,
+        memo: &mut RedactMemo,
+    ) -> usize {
         // Whole-field keeps (the common case) need no allocation beyond the clone.
         let whole = self.keep.is_empty()
             || self
                 .keep
                 .iter()
                 .any(|p| p.first_key() == Some(name) && p.segments().len() == 1);
-        if whole {
-            fields.insert(name.to_string(), v.clone());
-            return;
-        }
+        let mut value = if whole {
+            v.clone()
+        } else {
+            match self.pruned(name, v) {
+                Some(p) => p,
+                None => return 0,
+            }
+        };
+        let n = self.redactor.redact_path_memo(keys, &mut value, memo);
+        fields.insert(name.to_string(), value);
+        n
+    }
+
+    /// `v` pruned to the `keep` paths under output name `name` (`None`: nothing kept).
+    fn pruned(&self, name: &str, v: &Value) -> Option<Value> {
         let rests: Vec<&[PathSegment]> = self
             .keep
             .iter()
@@ -440,11 +481,9 @@ impl Selector {
             .map(|p| p.segments().get(1..).unwrap_or(&[]))
             .collect();
         if rests.is_empty() {
-            return;
+            return None;
         }
-        if let Some(pruned) = prune(v, &rests) {
-            fields.insert(name.to_string(), pruned);
-        }
+        prune(v, &rests)
     }
 }
 
@@ -638,8 +677,11 @@ mod tests {
             "items": [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}],
             "extra": 1
         });
+        // Selection redacts what it outputs: `authorization` names a sensitive key.
+        let mut redacted = input.clone();
+        redacted["http"]["headers"]["authorization"] = json!("[REDACTED:sensitive_key]");
         let cases: &[(&str, Value)] = &[
-            ("", input.clone()),
+            ("", redacted),
             ("keep = [\"level\", \"http.status\"]", json!({"level": "INFO", "http": {"status": 200}})),
             ("keep = [\"$.items[1].id\", \"http.headers.host\"]", json!({"items": [{"id": 2}], "http": {"headers": {"host": "h"}}})),
             ("keep = [\"missing\", \"level.deeper\"]", json!({})),
