@@ -657,6 +657,33 @@ def test_otlp_unreachable_spills_and_redrive_delivers(
     print(f"UNREACHABLE invocation took {seconds:.2f}s with Timeout=6")
 
 
+def test_otlp_tls_failure_names_the_sink_and_spills(
+        ministack, moto, function_zip, receiver, logsieve_cli, tmp_path):
+    """An https:// endpoint that does not speak TLS (the plain-HTTP receiver): the handshake
+    fails, the error line names the sink and the failure, the records are spilled, and a
+    redrive with the endpoint fixed delivers them once."""
+    lam, logs, s3 = client("lambda", ministack), client("logs", ministack), client("s3", ministack)
+    name = unique("rec-tls")
+    bucket = make_bucket(s3, unique("rec-spill"))
+    wrong = receiver.url.replace("http://", "https://")
+    otlp_only(ministack, moto, function_zip, receiver, name, 6, spill_bucket=bucket, endpoint=wrong)
+    batch = Batch()
+    resp, body, seconds = invoke(lam, name, batch)
+    assert_no_function_error(resp, body)
+    assert receiver.accepted_records() == []
+    _, _, lines = last_summary(logs, name)
+    errors = [l for l in lines if "records sink did not take every record" in l]
+    assert errors, "no error line for the failed sink"
+    assert '"sink":"otlp"' in errors[0] and "no answer" in errors[0], errors[0]
+    fixed = config(otlp_sink(receiver.url, "otlp"), spill(bucket))
+    assert spilled(s3, bucket, "spill", "otlp"), "nothing spilled after the TLS failure"
+    code, n_objects, sent, left, out = redrive(logsieve_cli, ministack, None, fixed, tmp_path,
+                                               f"s3://{bucket}/spill")
+    assert (code, left) == (0, 0), out
+    ids_once(otlp_ids(receiver), batch.ids, "otlp after redrive")
+    report("tls-failure", error=errors[0][:160], redriven=sent, seconds=round(seconds, 2))
+
+
 def test_otlp_unreachable_without_spill_fails_the_invocation(ministack, moto, function_zip, receiver):
     lam = client("lambda", ministack)
     name = unique("rec-dead-nospill")
