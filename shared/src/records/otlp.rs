@@ -13,16 +13,14 @@
 //!   `trace_id`/`span_id` bytes from `@traceId`/`@spanId`: an X-Ray id `1-aaaaaaaa-b…` is the
 //!   16 bytes of its 32 hex digits, as the OpenTelemetry X-Ray propagator maps it.
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
 };
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use super::{BatchSpan, OtlpTarget, ResourceSettings, LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
+use super::{BatchSpan, OtlpTarget, ResourceSettings};
 use crate::record::Level;
 
 /// The instrumentation scope every record is written under.
@@ -43,6 +41,12 @@ pub struct OtlpRequest {
 
 /// Encodes the records of `spans` (all of them, in order) into requests no larger than
 /// `target.max_request_bytes` each; a single record larger than that goes alone.
+///
+/// Records are written straight from their JSON to protobuf (the `wire` functions below)
+/// rather than through `opentelemetry_proto`'s structs: building those cloned every key and
+/// value of every record, and was most of this stage's cost (callgrind, json-app mix). The
+/// resource and scope, once per group, still go through the structs. Tests decode the result
+/// with the structs.
 pub fn encode(
     records: &[Map<String, Value>],
     spans: &[&BatchSpan],
@@ -51,6 +55,7 @@ pub fn encode(
 ) -> Vec<OtlpRequest> {
     let mut out = Vec::new();
     let mut builder = RequestBuilder::new(target.max_request_bytes.saturating_sub(FRAMING_SLACK));
+    let mut scratch = Vec::with_capacity(1024);
     for span in spans {
         let mut current_service: Option<String> = None;
         for i in span.start..span.end.min(records.len()) {
@@ -59,11 +64,13 @@ pub fn encode(
             };
             let service = service_name(&target.resource, span, record);
             if current_service.as_deref() != Some(service.as_str()) {
-                builder.start_resource(resource(&target.resource, span, &service), &mut out);
+                let resource = resource(&target.resource, span, &service).encode_to_vec();
+                builder.start_resource(resource, &mut out);
                 current_service = Some(service);
             }
-            let encoded = log_record(record, observed_unix_nano);
-            builder.push(i, encoded, &mut out);
+            scratch.clear();
+            wire::log_record(&mut scratch, record, observed_unix_nano);
+            builder.push(i, &scratch, &mut out);
         }
     }
     builder.finish(&mut out);
@@ -73,93 +80,110 @@ pub fn encode(
 /// Accumulates one request at a time, starting a new one when the next record would not fit.
 struct RequestBuilder {
     limit: usize,
-    request: ExportLogsServiceRequest,
+    /// Finished ResourceLogs of the current request (each with its tag and length).
+    body: Vec<u8>,
     indices: Vec<usize>,
-    size: usize,
-    /// The resource of the ResourceLogs being filled, to reopen it in the next request.
-    resource: Option<Resource>,
+    /// The encoded Resource of the group being filled, to reopen it in the next request.
+    resource: Option<Vec<u8>>,
+    /// The group's records, each with its tag and length.
+    records: Vec<u8>,
+    scope: Vec<u8>,
 }
 
 impl RequestBuilder {
     fn new(limit: usize) -> RequestBuilder {
+        let scope = InstrumentationScope {
+            name: SCOPE_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
         RequestBuilder {
             limit,
-            request: ExportLogsServiceRequest::default(),
+            body: Vec::new(),
             indices: Vec::new(),
-            size: 0,
             resource: None,
+            records: Vec::new(),
+            scope,
         }
     }
 
-    fn start_resource(&mut self, resource: Resource, out: &mut Vec<OtlpRequest>) {
-        let cost = resource_logs_cost(&resource);
-        if self.size > 0 && self.size + cost > self.limit {
+    /// Bytes the request would have now.
+    fn size(&self) -> usize {
+        let group = self
+            .resource
+            .as_ref()
+            .map_or(0, |r| resource_logs_cost(r.len(), self.scope.len()));
+        self.body.len() + group + self.records.len()
+    }
+
+    fn start_resource(&mut self, resource: Vec<u8>, out: &mut Vec<OtlpRequest>) {
+        self.close_group();
+        let cost = resource_logs_cost(resource.len(), self.scope.len());
+        if !self.indices.is_empty() && self.body.len() + cost > self.limit {
             self.flush(out);
         }
-        self.open(resource.clone());
         self.resource = Some(resource);
     }
 
-    fn open(&mut self, resource: Resource) {
-        self.size += resource_logs_cost(&resource);
-        self.request.resource_logs.push(ResourceLogs {
-            resource: Some(resource),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE_NAME.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
+    fn push(&mut self, index: usize, record: &[u8], out: &mut Vec<OtlpRequest>) {
+        let cost = 1 + prost::length_delimiter_len(record.len()) + record.len();
+        if !self.indices.is_empty() && self.size() + cost > self.limit {
+            self.close_group();
+            self.flush(out);
+        }
+        wire::bytes_field(&mut self.records, 2, record);
+        self.indices.push(index);
     }
 
-    fn push(&mut self, index: usize, record: LogRecord, out: &mut Vec<OtlpRequest>) {
-        let len = record.encoded_len();
-        let cost = 1 + prost::length_delimiter_len(len) + len;
-        if !self.indices.is_empty() && self.size + cost > self.limit {
-            self.flush(out);
-            if let Some(r) = self.resource.clone() {
-                self.open(r);
-            }
+    /// Appends the group being filled (if it has records) to the request's body.
+    fn close_group(&mut self) {
+        if self.records.is_empty() {
+            return;
         }
-        self.size += cost;
-        self.indices.push(index);
-        if let Some(scope) = self
-            .request
-            .resource_logs
-            .last_mut()
-            .and_then(|r| r.scope_logs.last_mut())
-        {
-            scope.log_records.push(record);
-        }
+        let resource = self.resource.as_deref().unwrap_or_default();
+        let scope_logs_len = 1
+            + prost::length_delimiter_len(self.scope.len())
+            + self.scope.len()
+            + self.records.len();
+        let resource_logs_len = 1
+            + prost::length_delimiter_len(resource.len())
+            + resource.len()
+            + 1
+            + prost::length_delimiter_len(scope_logs_len)
+            + scope_logs_len;
+        wire::key(&mut self.body, 1, wire::LEN);
+        wire::varint(&mut self.body, resource_logs_len as u64);
+        wire::bytes_field(&mut self.body, 1, resource);
+        wire::key(&mut self.body, 2, wire::LEN);
+        wire::varint(&mut self.body, scope_logs_len as u64);
+        wire::bytes_field(&mut self.body, 1, &self.scope);
+        self.body.extend_from_slice(&self.records);
+        self.records.clear();
     }
 
     fn flush(&mut self, out: &mut Vec<OtlpRequest>) {
-        let request = std::mem::take(&mut self.request);
+        let body = std::mem::take(&mut self.body);
         let indices = std::mem::take(&mut self.indices);
-        self.size = 0;
         if indices.is_empty() {
             return;
         }
         out.push(OtlpRequest {
-            body: request.encode_to_vec(),
+            body,
             records: indices,
         });
     }
 
     fn finish(mut self, out: &mut Vec<OtlpRequest>) {
+        self.close_group();
         self.flush(out);
     }
 }
 
 /// Bytes one ResourceLogs adds before any record: its resource, scope and framing.
-fn resource_logs_cost(resource: &Resource) -> usize {
-    let len = resource.encoded_len();
-    // ResourceLogs tag + length, resource tag + length, ScopeLogs with its scope (< 32 bytes).
-    2 * (1 + prost::length_delimiter_len(len)) + len + 32
+fn resource_logs_cost(resource: usize, scope: usize) -> usize {
+    // ResourceLogs, resource, ScopeLogs and scope: a tag and a length each (≤ 6 bytes).
+    4 * 6 + resource + scope
 }
 
 /// `service.name`: configured (or `OTEL_SERVICE_NAME`), else the record's service field, else
@@ -224,52 +248,6 @@ fn resource(settings: &ResourceSettings, span: &BatchSpan, service: &str) -> Res
     }
 }
 
-fn log_record(record: &Map<String, Value>, observed_unix_nano: u64) -> LogRecord {
-    let millis = record
-        .get("@timestamp")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let level = record.get(LEVEL_KEY).and_then(Value::as_str);
-    let body_key = BODY_KEYS.iter().find(|k| record.contains_key(**k)).copied();
-    let mut attributes = Vec::with_capacity(record.len());
-    for (k, v) in record {
-        if Some(k.as_str()) == body_key {
-            continue;
-        }
-        match k.as_str() {
-            "@id" => {
-                if let Some(id) = v.as_str().filter(|s| !s.is_empty()) {
-                    attributes.push(kv("log.record.uid", string(id)));
-                }
-            }
-            crate::pipeline::SAMPLE_RATE_KEY => attributes.push(kv("SampleRate", any(v))),
-            k if k.starts_with('@') => {}
-            _ => attributes.push(kv(k, any(v))),
-        }
-    }
-    LogRecord {
-        time_unix_nano: millis.saturating_mul(1_000_000),
-        observed_time_unix_nano: observed_unix_nano,
-        severity_number: level.map_or(0, severity_number),
-        severity_text: level.map(str::to_string).unwrap_or_default(),
-        body: body_key.and_then(|k| record.get(k)).map(any),
-        attributes,
-        trace_id: record
-            .get(TRACE_ID_KEY)
-            .and_then(Value::as_str)
-            .and_then(trace_id_bytes)
-            .map(Vec::from)
-            .unwrap_or_default(),
-        span_id: record
-            .get(SPAN_ID_KEY)
-            .and_then(Value::as_str)
-            .and_then(hex_bytes::<8>)
-            .map(Vec::from)
-            .unwrap_or_default(),
-        ..Default::default()
-    }
-}
-
 /// The OpenTelemetry severity number of a level name (0, unspecified, when unknown).
 pub fn severity_number(level: &str) -> i32 {
     match Level::parse(level) {
@@ -307,6 +285,187 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
     out.iter().any(|&x| x != 0).then_some(out)
 }
 
+/// Protobuf wire encoding of a LogRecord straight from an output record
+/// (https://protobuf.dev/programming-guides/encoding/; field numbers from
+/// opentelemetry/proto/logs/v1/logs.proto and common/v1/common.proto).
+mod wire {
+    use serde_json::{Map, Value};
+
+    use super::{severity_number, trace_id_bytes, BODY_KEYS};
+    use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
+
+    pub const VARINT: u8 = 0;
+    pub const FIXED64: u8 = 1;
+    pub const LEN: u8 = 2;
+
+    pub fn varint(buf: &mut Vec<u8>, v: u64) {
+        prost::encoding::encode_varint(v, buf);
+    }
+
+    fn varint_len(v: u64) -> usize {
+        prost::encoding::encoded_len_varint(v)
+    }
+
+    pub fn key(buf: &mut Vec<u8>, field: u32, wire_type: u8) {
+        varint(buf, u64::from(field << 3 | u32::from(wire_type)));
+    }
+
+    pub fn bytes_field(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+        key(buf, field, LEN);
+        varint(buf, bytes.len() as u64);
+        buf.extend_from_slice(bytes);
+    }
+
+    fn len_field_len(field_len: usize) -> usize {
+        1 + varint_len(field_len as u64) + field_len
+    }
+
+    /// Length of an AnyValue message holding `v`.
+    fn any_len(v: &Value) -> usize {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 2,
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => 1 + varint_len(i as u64),
+                None => 9,
+            },
+            Value::String(s) => len_field_len(s.len()),
+            Value::Array(a) => len_field_len(a.iter().map(|x| len_field_len(any_len(x))).sum()),
+            Value::Object(m) => {
+                len_field_len(m.iter().map(|(k, x)| len_field_len(kv_len(k, x))).sum())
+            }
+        }
+    }
+
+    fn kv_len(k: &str, v: &Value) -> usize {
+        len_field_len(k.len()) + len_field_len(any_len(v))
+    }
+
+    fn any(buf: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Null => {}
+            Value::Bool(b) => {
+                key(buf, 2, VARINT);
+                varint(buf, u64::from(*b));
+            }
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => {
+                    key(buf, 3, VARINT);
+                    // int64: negative values are their two's complement, ten bytes.
+                    varint(buf, i as u64);
+                }
+                None => {
+                    key(buf, 4, FIXED64);
+                    buf.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+                }
+            },
+            Value::String(s) => bytes_field(buf, 1, s.as_bytes()),
+            Value::Array(a) => {
+                key(buf, 5, LEN);
+                varint(
+                    buf,
+                    a.iter().map(|x| len_field_len(any_len(x))).sum::<usize>() as u64,
+                );
+                for x in a {
+                    key(buf, 1, LEN);
+                    varint(buf, any_len(x) as u64);
+                    any(buf, x);
+                }
+            }
+            Value::Object(m) => {
+                key(buf, 6, LEN);
+                varint(
+                    buf,
+                    m.iter()
+                        .map(|(k, x)| len_field_len(kv_len(k, x)))
+                        .sum::<usize>() as u64,
+                );
+                for (k, x) in m {
+                    kv_field(buf, 1, k, x);
+                }
+            }
+        }
+    }
+
+    /// A KeyValue as field `field` of the enclosing message.
+    fn kv_field(buf: &mut Vec<u8>, field: u32, k: &str, v: &Value) {
+        key(buf, field, LEN);
+        varint(buf, kv_len(k, v) as u64);
+        bytes_field(buf, 1, k.as_bytes());
+        key(buf, 2, LEN);
+        varint(buf, any_len(v) as u64);
+        any(buf, v);
+    }
+
+    /// A LogRecord message's body for one output record (mapping in the module comment).
+    pub fn log_record(buf: &mut Vec<u8>, record: &Map<String, Value>, observed_unix_nano: u64) {
+        // One pass picks the metadata and the body out (lookups by key cost a B-tree search
+        // each); a second writes the attributes.
+        let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
+        let (mut message, mut msg) = (None, None);
+        for (k, v) in record {
+            match k.as_str() {
+                "@timestamp" => millis = v.as_u64().unwrap_or(0),
+                LEVEL_KEY => level = v.as_str(),
+                TRACE_ID_KEY => trace = v.as_str(),
+                SPAN_ID_KEY => span = v.as_str(),
+                "message" => message = Some(v),
+                "msg" => msg = Some(v),
+                _ => {}
+            }
+        }
+        let time = millis.saturating_mul(1_000_000);
+        if time != 0 {
+            key(buf, 1, FIXED64);
+            buf.extend_from_slice(&time.to_le_bytes());
+        }
+        if let Some(level) = level {
+            let n = severity_number(level);
+            if n != 0 {
+                key(buf, 2, VARINT);
+                varint(buf, n as u64);
+            }
+            if !level.is_empty() {
+                bytes_field(buf, 3, level.as_bytes());
+            }
+        }
+        // `message`, else `msg` (BODY_KEYS' order).
+        let body_key = if message.is_some() {
+            BODY_KEYS[0]
+        } else {
+            BODY_KEYS[1]
+        };
+        if let Some(body) = message.or(msg) {
+            key(buf, 5, LEN);
+            varint(buf, any_len(body) as u64);
+            any(buf, body);
+        }
+        for (k, v) in record {
+            if k.as_bytes().first() == Some(&b'@') {
+                match k.as_str() {
+                    "@id" if v.as_str().is_some_and(|s| !s.is_empty()) => {
+                        kv_field(buf, 6, "log.record.uid", v);
+                    }
+                    crate::pipeline::SAMPLE_RATE_KEY => kv_field(buf, 6, "SampleRate", v),
+                    _ => {}
+                }
+            } else if k != body_key {
+                kv_field(buf, 6, k, v);
+            }
+        }
+        if let Some(id) = trace.and_then(trace_id_bytes) {
+            bytes_field(buf, 9, &id);
+        }
+        if let Some(id) = span.and_then(super::hex_bytes::<8>) {
+            bytes_field(buf, 10, &id);
+        }
+        if observed_unix_nano != 0 {
+            key(buf, 11, FIXED64);
+            buf.extend_from_slice(&observed_unix_nano.to_le_bytes());
+        }
+    }
+}
+
 fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue {
         key: key.to_string(),
@@ -328,25 +487,4 @@ fn strings(s: &str) -> AnyValue {
             values: vec![string(s)],
         })),
     }
-}
-
-/// A JSON value as an AnyValue: objects become key-value lists, integers stay integers
-/// (beyond i64 they become doubles), null becomes the empty value.
-pub fn any(v: &Value) -> AnyValue {
-    let value = match v {
-        Value::Null => None,
-        Value::Bool(b) => Some(any_value::Value::BoolValue(*b)),
-        Value::Number(n) => Some(match n.as_i64() {
-            Some(i) => any_value::Value::IntValue(i),
-            None => any_value::Value::DoubleValue(n.as_f64().unwrap_or(0.0)),
-        }),
-        Value::String(s) => Some(any_value::Value::StringValue(s.clone())),
-        Value::Array(a) => Some(any_value::Value::ArrayValue(ArrayValue {
-            values: a.iter().map(any).collect(),
-        })),
-        Value::Object(m) => Some(any_value::Value::KvlistValue(KeyValueList {
-            values: m.iter().map(|(k, v)| kv(k, any(v))).collect(),
-        })),
-    };
-    AnyValue { value }
 }
