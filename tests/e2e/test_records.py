@@ -766,6 +766,33 @@ def test_firehose_partial_failure_resends_only_failed_entries(
            sent=counters.get("records.firehose.sent"))
 
 
+def test_firehose_pack_puts_many_lines_in_one_record(ministack, moto, function_zip, proxy):
+    """`pack = true`: the batch's lines travel in one Firehose record (Firehose bills per record,
+    rounded up to 5 KB), and the destination still holds each record exactly once."""
+    lam, logs, s3 = client("lambda", ministack), client("logs", ministack), client("s3", ministack)
+    name = unique("rec-fh-pack")
+    dest = make_bucket(s3, unique("rec-fh-dest"))
+    stream = unique("rec-stream")
+    make_delivery_stream(ministack, stream, dest)
+    cfg = config(firehose_sink(stream) + "pack = true\n")
+    env = function_env(name, ministack, moto, proxy)
+    env["LOGSIEVE_CONFIG"] = cfg
+    deploy(lam, name, function_zip, env)
+    batch = Batch()
+    resp, body, _ = invoke(lam, name, batch)
+    assert_no_function_error(resp, body)
+    _, counters, _ = last_summary(logs, name)
+    batches = proxy.put_batches()
+    assert len(batches) == 1 and len(batches[0].records) == 1, batches
+    got = wait_for("the Firehose destination",
+                   lambda: (lambda ids: ids if len(ids) >= len(batch.ids) else None)(
+                       firehose_ids(s3, dest)))
+    ids_once(got, batch.ids, "Firehose (packed)")
+    assert len(destination_objects(s3, dest, "fh/")) == 1
+    assert counters.get("records.firehose.sent") == len(batch.ids), counters
+    report("firehose-pack", records=len(batch.ids), firehose_records=1, objects=1)
+
+
 def test_firehose_down_spills_and_redrive_resends(
         ministack, moto, function_zip, proxy, logsieve_cli, tmp_path):
     lam, logs, s3 = client("lambda", ministack), client("logs", ministack), client("s3", ministack)

@@ -22,7 +22,7 @@ use prost::Message;
 
 use logsieve::pipeline::Output;
 use logsieve::records::ndjson::{
-    firehose_batches, read_spill, s3_object, spill_object, SpillSection,
+    firehose_batches, read_spill, s3_object, spill_object, FirehoseEntry, SpillSection,
 };
 use logsieve::records::{
     otlp, parse_key_values, BatchSpan, BucketPrefix, HeaderSource, OtlpTarget, RecordSink,
@@ -285,8 +285,8 @@ impl RecordShipper {
                 self.ship_otlp(sink, t, output, &spans, send_by, &mut outcome)
                     .await
             }
-            SinkTarget::Firehose { delivery_stream } => {
-                self.ship_firehose(sink, delivery_stream, output, &spans, send_by, &mut outcome)
+            SinkTarget::Firehose { .. } => {
+                self.ship_firehose(sink, output, &spans, send_by, &mut outcome)
                     .await
             }
             SinkTarget::S3(loc) => {
@@ -487,17 +487,24 @@ impl RecordShipper {
     async fn ship_firehose(
         &self,
         sink: &RecordSink,
-        stream: &str,
         output: &Output,
         spans: &[&BatchSpan],
         send_by: Deadline,
         outcome: &mut SinkOutcome,
     ) {
+        let SinkTarget::Firehose {
+            delivery_stream: stream,
+            pack,
+        } = &sink.target
+        else {
+            return;
+        };
+        let pack = *pack;
         let indices = spans.iter().flat_map(|s| s.start..s.end);
         let Some(client) = &self.firehose else {
             return outcome.fail(indices, Undelivered::Aws("no Firehose client".into()));
         };
-        let (batches, oversized) = firehose_batches(&output.records, indices);
+        let (batches, oversized) = firehose_batches(&output.records, indices, pack);
         if !oversized.is_empty() {
             outcome.counters.add(
                 &format!("records.{}.oversized", sink.name),
@@ -511,9 +518,9 @@ impl RecordShipper {
             for round in 1..=FIREHOSE_MAX_ROUNDS {
                 let records: Vec<FirehoseRecord> = pending
                     .iter()
-                    .filter_map(|(_, data)| {
+                    .filter_map(|e| {
                         FirehoseRecord::builder()
-                            .data(Blob::new(data.clone()))
+                            .data(Blob::new(e.data.clone()))
                             .build()
                             .ok()
                     })
@@ -530,8 +537,8 @@ impl RecordShipper {
                 match send_by.bound(call).await {
                     Ok(out) => {
                         let responses = out.request_responses();
-                        let total = pending.len() as u64;
-                        let failed: Vec<(usize, Vec<u8>)> = pending
+                        let total: usize = pending.iter().map(|e| e.records.len()).sum();
+                        let failed: Vec<FirehoseEntry> = pending
                             .into_iter()
                             .enumerate()
                             // A response list shorter than the request counts its missing
@@ -541,7 +548,8 @@ impl RecordShipper {
                             })
                             .map(|(_, e)| e)
                             .collect();
-                        outcome.sent += total - failed.len() as u64;
+                        let unsent: usize = failed.iter().map(|e| e.records.len()).sum();
+                        outcome.sent += (total - unsent) as u64;
                         if failed.is_empty() {
                             pending = Vec::new();
                             break;
@@ -558,14 +566,16 @@ impl RecordShipper {
                             logsieve::sink::SinkError::DeadlinePassed
                                 | logsieve::sink::SinkError::Timeout
                         ) {
-                            outcome
-                                .fail(pending.iter().map(|(i, _)| *i), Undelivered::DeadlinePassed);
+                            outcome.fail(
+                                pending.iter().flat_map(|e| e.records.iter().copied()),
+                                Undelivered::DeadlinePassed,
+                            );
                             pending = Vec::new();
                             break;
                         }
                         if round == FIREHOSE_MAX_ROUNDS {
                             outcome.fail(
-                                pending.iter().map(|(i, _)| *i),
+                                pending.iter().flat_map(|e| e.records.iter().copied()),
                                 Undelivered::Aws(e.to_string()),
                             );
                             pending = Vec::new();
@@ -585,7 +595,7 @@ impl RecordShipper {
             }
             if !pending.is_empty() {
                 outcome.fail(
-                    pending.iter().map(|(i, _)| *i),
+                    pending.iter().flat_map(|e| e.records.iter().copied()),
                     Undelivered::Aws("Firehose kept failing some entries".into()),
                 );
             }

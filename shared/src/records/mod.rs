@@ -140,6 +140,12 @@ pub struct SinkConfig {
     /// firehose: the delivery stream's name.
     #[serde(default)]
     pub delivery_stream: Option<String>,
+    /// firehose: pack many NDJSON lines into each Firehose record (up to 1,000 KiB) instead of
+    /// one line per record. Firehose bills every record rounded up to 5 KB, so packing costs a
+    /// fraction for small log lines; the destination must split on newlines (S3 objects are
+    /// NDJSON either way). Default false.
+    #[serde(default)]
+    pub pack: Option<bool>,
     /// s3: bucket and key prefix.
     #[serde(default)]
     pub bucket: Option<String>,
@@ -168,7 +174,11 @@ pub struct RecordSink {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkTarget {
     Otlp(OtlpTarget),
-    Firehose { delivery_stream: String },
+    Firehose {
+        delivery_stream: String,
+        /// Many lines per Firehose record.
+        pack: bool,
+    },
     S3(BucketPrefix),
 }
 
@@ -308,6 +318,7 @@ impl SinkConfig {
             max_request_bytes: None,
             compression: None,
             delivery_stream: None,
+            pack: None,
             bucket: None,
             prefix: None,
         }
@@ -398,6 +409,7 @@ pub fn validate(
             SinkKind::None => continue,
             SinkKind::Otlp => {
                 unused("delivery_stream", s.delivery_stream.is_some())?;
+                unused("pack", s.pack.is_some())?;
                 unused("bucket", s.bucket.is_some())?;
                 unused("prefix", s.prefix.is_some())?;
                 SinkTarget::Otlp(otlp_target(s, &key, region.clone(), &extra)?)
@@ -415,11 +427,13 @@ pub fn validate(
                 }
                 SinkTarget::Firehose {
                     delivery_stream: stream,
+                    pack: s.pack.unwrap_or(false),
                 }
             }
             SinkKind::S3 => {
                 otlp_only_unset(s, &key)?;
                 unused("delivery_stream", s.delivery_stream.is_some())?;
+                unused("pack", s.pack.is_some())?;
                 SinkTarget::S3(bucket_prefix(
                     s.bucket.as_deref(),
                     s.prefix.as_deref(),

@@ -30,20 +30,27 @@ pub fn line(record: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
-/// Firehose entries of one PutRecordBatch call: (index into the output's records, data).
-pub type FirehoseBatch = Vec<(usize, Vec<u8>)>;
+/// One Firehose record: its data, and the output records (indices) it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirehoseEntry {
+    pub records: Vec<usize>,
+    pub data: Vec<u8>,
+}
 
-/// Splits `indices` into PutRecordBatch calls within the API's limits. Records whose line is over
-/// `FIREHOSE_MAX_RECORD_BYTES` cannot be sent at all: they come back in the second list (the
-/// caller spills them so they are not lost; `fields.max_record_bytes` prevents them).
+/// The entries of one PutRecordBatch call.
+pub type FirehoseBatch = Vec<FirehoseEntry>;
+
+/// Splits `indices` into PutRecordBatch calls within the API's limits: one line per entry, or
+/// with `pack` as many lines per entry as fit in `FIREHOSE_MAX_RECORD_BYTES`. Records whose line
+/// alone is over that cannot be sent at all: they come back in the second list (the caller
+/// spills them so they are not lost; `fields.max_record_bytes` prevents them).
 pub fn firehose_batches(
     records: &[Map<String, Value>],
     indices: impl IntoIterator<Item = usize>,
+    pack: bool,
 ) -> (Vec<FirehoseBatch>, Vec<usize>) {
-    let mut batches = Vec::new();
+    let mut entries: Vec<FirehoseEntry> = Vec::new();
     let mut oversized = Vec::new();
-    let mut current: FirehoseBatch = Vec::new();
-    let mut bytes = 0;
     for i in indices {
         let Some(r) = records.get(i) else { continue };
         let data = line(r);
@@ -51,14 +58,29 @@ pub fn firehose_batches(
             oversized.push(i);
             continue;
         }
+        match entries.last_mut() {
+            Some(e) if pack && e.data.len() + data.len() <= FIREHOSE_MAX_RECORD_BYTES => {
+                e.data.extend_from_slice(&data);
+                e.records.push(i);
+            }
+            _ => entries.push(FirehoseEntry {
+                records: vec![i],
+                data,
+            }),
+        }
+    }
+    let mut batches = Vec::new();
+    let mut current: FirehoseBatch = Vec::new();
+    let mut bytes = 0;
+    for e in entries {
         if current.len() == FIREHOSE_MAX_BATCH_RECORDS
-            || bytes + data.len() > FIREHOSE_MAX_BATCH_BYTES
+            || bytes + e.data.len() > FIREHOSE_MAX_BATCH_BYTES
         {
             batches.push(std::mem::take(&mut current));
             bytes = 0;
         }
-        bytes += data.len();
-        current.push((i, data));
+        bytes += e.data.len();
+        current.push(e);
     }
     if !current.is_empty() {
         batches.push(current);

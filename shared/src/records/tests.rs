@@ -69,6 +69,10 @@ fn config_errors_name_the_key() {
             "records.sinks[0].delivery_stream",
         ),
         (
+            "[[records.sinks]]\nkind = \"s3\"\nbucket = \"good-bucket\"\npack = true",
+            "records.sinks[0].pack",
+        ),
+        (
             "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\n[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-2\"",
             "records.sinks[1].name",
         ),
@@ -520,24 +524,64 @@ fn requests_stay_under_the_size_and_hold_every_record_once() {
 #[test]
 fn firehose_batches_respect_the_api_limits() {
     let small: Vec<_> = (0..1201).map(|i| rec(json!({"@id": i}))).collect();
-    let (batches, over) = firehose_batches(&small, 0..1201);
+    let (batches, over) = firehose_batches(&small, 0..1201, false);
     assert_eq!(
         batches.iter().map(Vec::len).collect::<Vec<_>>(),
         [500, 500, 201]
     );
     assert!(over.is_empty());
-    assert_eq!(batches[0][0].1, b"{\"@id\":0}\n");
+    assert_eq!(batches[0][0].data, b"{\"@id\":0}\n");
+    assert_eq!(batches[0][0].records, [0]);
     // ~900 KB records: four fit under 4 MiB, the fifth starts a new call; 1.1 MB is refused.
     let mut big: Vec<_> = (0..5)
         .map(|i| rec(json!({"@id": i, "m": "z".repeat(900_000)})))
         .collect();
     big.push(rec(json!({"@id": 9, "m": "z".repeat(1_100_000)})));
-    let (batches, over) = firehose_batches(&big, 0..6);
+    let (batches, over) = firehose_batches(&big, 0..6, false);
     assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 1]);
     assert_eq!(over, [5]);
     for b in &batches {
-        assert!(b.iter().map(|(_, d)| d.len()).sum::<usize>() <= FIREHOSE_MAX_BATCH_BYTES);
+        assert!(b.iter().map(|e| e.data.len()).sum::<usize>() <= FIREHOSE_MAX_BATCH_BYTES);
     }
+}
+
+#[test]
+fn packed_firehose_entries_hold_many_lines_within_the_record_limit() {
+    // 3,000 lines of ~700 bytes: ~2.1 MB, so three entries of at most 1,024,000 bytes.
+    let records: Vec<_> = (0..3000)
+        .map(|i| rec(json!({"@id": i, "m": "p".repeat(680)})))
+        .collect();
+    let (batches, over) = firehose_batches(&records, 0..3000, true);
+    assert!(over.is_empty());
+    assert_eq!(batches.len(), 1, "three entries fit one call");
+    let entries = &batches[0];
+    assert_eq!(entries.len(), 3);
+    let mut seen = Vec::new();
+    for e in entries {
+        assert!(
+            e.data.len() <= FIREHOSE_MAX_RECORD_BYTES,
+            "{}",
+            e.data.len()
+        );
+        let lines: Vec<Value> = e
+            .data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        // Each entry's lines are exactly the records it names, in order.
+        let ids: Vec<usize> = lines
+            .iter()
+            .map(|l| l["@id"].as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(ids, e.records);
+        seen.extend(ids);
+    }
+    assert_eq!(seen, (0..3000).collect::<Vec<_>>());
+    // A line too large for any record is still handed back, packed or not.
+    let mut with_big = records[..2].to_vec();
+    with_big.push(rec(json!({"@id": "big", "m": "z".repeat(1_100_000)})));
+    assert_eq!(firehose_batches(&with_big, 0..3, true).1, [2]);
 }
 
 #[test]
