@@ -25,8 +25,9 @@ use crate::record::Level;
 
 /// The instrumentation scope every record is written under.
 pub const SCOPE_NAME: &str = "logsieve";
-/// Fields that become the body, in order of preference.
-const BODY_KEYS: &[&str] = &["message", "msg"];
+/// The field that becomes the body, and the one used when it is absent.
+const BODY_KEY: &str = "message";
+const BODY_FALLBACK_KEY: &str = "msg";
 /// Room kept in each request for the length prefixes of the enclosing messages, which grow by a
 /// byte at a time as records are added.
 const FRAMING_SLACK: usize = 64;
@@ -277,8 +278,9 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
     }
     let mut out = [0u8; N];
     for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
+        let [h, l] = pair else { return None };
+        let hi = (*h as char).to_digit(16)?;
+        let lo = (*l as char).to_digit(16)?;
         *o = (hi * 16 + lo) as u8;
     }
     // All zero is an invalid id in both formats.
@@ -291,7 +293,7 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
 mod wire {
     use serde_json::{Map, Value};
 
-    use super::{severity_number, trace_id_bytes, BODY_KEYS};
+    use super::{severity_number, trace_id_bytes, BODY_FALLBACK_KEY, BODY_KEY};
     use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 
     pub const VARINT: u8 = 0;
@@ -409,8 +411,8 @@ mod wire {
                 LEVEL_KEY => level = v.as_str(),
                 TRACE_ID_KEY => trace = v.as_str(),
                 SPAN_ID_KEY => span = v.as_str(),
-                "message" => message = Some(v),
-                "msg" => msg = Some(v),
+                BODY_KEY => message = Some(v),
+                BODY_FALLBACK_KEY => msg = Some(v),
                 _ => {}
             }
         }
@@ -429,11 +431,10 @@ mod wire {
                 bytes_field(buf, 3, level.as_bytes());
             }
         }
-        // `message`, else `msg` (BODY_KEYS' order).
         let body_key = if message.is_some() {
-            BODY_KEYS[0]
+            BODY_KEY
         } else {
-            BODY_KEYS[1]
+            BODY_FALLBACK_KEY
         };
         if let Some(body) = message.or(msg) {
             key(buf, 5, LEN);
