@@ -1543,13 +1543,14 @@ impl Redactor {
     /// Redacts a record's top-level members: keys as in [`Redactor::redact_value`], values as
     /// in [`Redactor::redact_entry`].
     pub fn redact_map(&self, m: &mut Map<String, Value>) -> usize {
-        self.redact_map_with(m, &mut None)
-    }
-
-    /// [`Redactor::redact_map`] answering repeated keys and short values from `memo`: field
-    /// names and many values (levels, routes, services) recur on every record of a batch.
-    pub fn redact_map_memo(&self, m: &mut Map<String, Value>, memo: &mut RedactMemo) -> usize {
-        self.redact_map_with(m, &mut Some(memo))
+        if self.is_empty() {
+            return 0;
+        }
+        let mut n = self.redact_keys(m, &mut None);
+        for (k, v) in m.iter_mut() {
+            n += self.walk(v, self.sensitivity(k), &mut None);
+        }
+        n
     }
 
     /// Redacts a value found at `keys` (its path of member names, outermost first): replaced
@@ -1571,22 +1572,6 @@ impl Redactor {
             return 0;
         }
         self.redact_keys(m, &mut Some(memo))
-    }
-
-    fn redact_map_with(
-        &self,
-        m: &mut Map<String, Value>,
-        memo: &mut Option<&mut RedactMemo>,
-    ) -> usize {
-        if self.is_empty() {
-            return 0;
-        }
-        let mut n = self.redact_keys(m, memo);
-        for (k, v) in m.iter_mut() {
-            let how = self.sensitivity_memo(k, memo);
-            n += self.walk(v, how, memo);
-        }
-        n
     }
 
     fn sensitivity(&self, key: &str) -> Option<Sensitivity> {

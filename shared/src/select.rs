@@ -253,25 +253,16 @@ impl Default for Selector {
 }
 
 impl Selector {
-    /// Redacts secrets in the record's message, fields and extracted fields in place, before any
-    /// stage reads them. Returns how many secrets were replaced (a secret present in both the
-    /// raw message and a parsed field counts twice).
+    /// Redacts secrets in the record's message, fields and extracted fields in place. Returns how
+    /// many secrets were replaced (a secret present in both the raw message and a parsed field
+    /// counts twice). The pipeline does not use it: it redacts what leaves, at the metric and
+    /// trace exits and as records are selected ([`Selector::select_linked`]).
     pub fn redact_record(&self, record: &mut Record) -> usize {
-        self.redact_record_memo(record, &mut crate::redact::RedactMemo::new())
-    }
-
-    /// [`Selector::redact_record`] with a memo kept across records (field names and short
-    /// values repeat on every record of a batch; see `RedactMemo`).
-    pub fn redact_record_memo(
-        &self,
-        record: &mut Record,
-        memo: &mut crate::redact::RedactMemo,
-    ) -> usize {
         if self.redactor.is_empty() {
             return 0;
         }
         record.materialize();
-        let mut n = self.redactor.redact_map_memo(&mut record.fields, memo);
+        let mut n = self.redactor.redact_map(&mut record.fields);
         match record.format {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
