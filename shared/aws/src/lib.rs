@@ -239,18 +239,8 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    /// Builds the SDK clients only when a sink calls AWS (`emf`/`none` need no credentials).
-    pub async fn load(metrics: MetricSinkKind, traces: TraceSinkKind) -> Emitter {
-        let needs_aws = metrics == MetricSinkKind::Cloudwatch || traces == TraceSinkKind::Xray;
-        let clients = if needs_aws {
-            Some(AwsClients::load().await)
-        } else {
-            None
-        };
-        Emitter::with_clients(metrics, traces, clients)
-    }
-
-    /// Every sink of the configuration: metrics, traces and the records sinks.
+    /// Every sink of the configuration: metrics, traces and the records sinks. SDK clients are
+    /// built only when a sink calls AWS (`emf`/`none` need no credentials).
     pub async fn for_config(config: &logsieve::config::CheckedConfig) -> Emitter {
         let (metrics, traces) = (config.metrics.sink, config.traces.sink);
         let sinks = &config.record_sinks;

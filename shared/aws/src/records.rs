@@ -186,10 +186,6 @@ impl RecordShipper {
         }
     }
 
-    pub fn sinks(&self) -> &RecordSinks {
-        &self.sinks
-    }
-
     /// Sends the output's records to every sink whose log groups they belong to, all sinks at
     /// once, until `SPILL_RESERVE` before `deadline`; spills the rest under `deadline`.
     pub async fn ship(&self, output: &Output, deadline: Deadline) -> RecordsReport {
@@ -270,11 +266,7 @@ impl RecordShipper {
         let spans: Vec<&BatchSpan> = output
             .batches
             .iter()
-            .filter(|b| {
-                sink.log_groups
-                    .as_ref()
-                    .is_none_or(|g| g.is_match(&b.log_group))
-            })
+            .filter(|b| sink.takes(&b.log_group))
             .collect();
         let mut outcome = SinkOutcome::default();
         if spans.is_empty() {

@@ -170,6 +170,15 @@ pub struct RecordSink {
     pub target: SinkTarget,
 }
 
+impl RecordSink {
+    /// Whether this sink takes `log_group`'s records (its `log_groups` globs; none: all).
+    pub fn takes(&self, log_group: &str) -> bool {
+        self.log_groups
+            .as_ref()
+            .is_none_or(|g| g.is_match(log_group))
+    }
+}
+
 /// What a checked sink writes to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkTarget {
@@ -238,9 +247,7 @@ impl RecordSinks {
 
     /// The sinks that take `log_group`'s records.
     pub fn for_group<'a>(&'a self, log_group: &'a str) -> impl Iterator<Item = &'a RecordSink> {
-        self.sinks
-            .iter()
-            .filter(move |s| s.log_groups.as_ref().is_none_or(|g| g.is_match(log_group)))
+        self.sinks.iter().filter(move |s| s.takes(log_group))
     }
 
     pub fn by_name(&self, name: &str) -> Option<&RecordSink> {
