@@ -437,8 +437,22 @@ fn pattern_cmd(pattern: &str, lines: Vec<String>) -> Result<ExitCode, Failure> {
 
 fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
     let cfg = CheckedConfig::load(Some(file)).map_err(|e| usage(format!("config: {e}")))?;
+    let sinks = &cfg.record_sinks;
+    let records = if sinks.is_empty() {
+        "none".to_string()
+    } else {
+        sinks
+            .sinks
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.target.kind().as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let spill = sinks.spill.as_ref().map_or("none".to_string(), |l| {
+        format!("s3://{}/{}", l.bucket, l.prefix)
+    });
     println!(
-        "{}: ok (metrics sink {:?}, traces sink {:?})",
+        "{}: ok (metrics sink {:?}, traces sink {:?}, records sinks {records}, spill {spill})",
         file.display(),
         cfg.metrics.sink,
         cfg.traces.sink
