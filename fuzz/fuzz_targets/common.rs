@@ -36,6 +36,7 @@ pub fn run_pipeline(decoded: Decoded) {
             let out = pipeline.process(batch);
             assert_eq!(out.records.len(), ids.len(), "a record per event");
             for (r, (id, ts)) in out.records.iter().zip(&ids) {
+                let r = r.to_map();
                 assert_eq!(r.get("@id").and_then(|v| v.as_str()), Some(id.as_str()));
                 assert_eq!(r.get("@timestamp").and_then(|v| v.as_i64()), Some(*ts));
                 assert_eq!(

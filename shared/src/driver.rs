@@ -4,7 +4,6 @@
 //! differs between event sources is data ([`EventSource`]), not code: each function only turns
 //! a [`Driven`] into its Lambda response.
 
-use serde_json::{Map, Value};
 
 use crate::decode::{decode_input, DecodeError, InputKind};
 use crate::pipeline::{Limits, Output, Pipeline};
@@ -60,7 +59,7 @@ pub struct UnitOutcome {
     pub record_id: Option<String>,
     pub status: UnitStatus,
     /// This unit's selected records (Firehose only; elsewhere they stay in `Driven::output`).
-    pub records: Vec<Map<String, Value>>,
+    pub records: Vec<crate::records::OutputRecord>,
 }
 
 /// What one event produced.
@@ -211,6 +210,7 @@ impl Driven {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use crate::config::CheckedConfig;
     use crate::decode::encode::{b64, gzip, subscription_event};
 

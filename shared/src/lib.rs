@@ -9,6 +9,7 @@ pub mod driver;
 pub mod exits;
 pub mod generate;
 pub mod import;
+pub mod json;
 pub mod metrics;
 pub mod parse;
 pub mod pattern;

@@ -7,14 +7,15 @@ use std::time::Instant;
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::CheckedConfig;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
 use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
-use crate::records::BatchSpan;
+use crate::select::RecordExtras;
+use crate::records::{BatchSpan, OutputRecord};
 use crate::stats::Counters;
 use crate::trace::{Segment, TraceCollector};
 
@@ -24,7 +25,7 @@ pub struct Output {
     pub metrics: Vec<MetricDatum>,
     #[serde(serialize_with = "serialize_segments")]
     pub segments: Vec<Segment>,
-    pub records: Vec<Map<String, Value>>,
+    pub records: Vec<OutputRecord>,
     /// Which batch each run of `records` came from (for the records sinks: routing, resource
     /// attributes, object keys).
     #[serde(skip)]
@@ -229,11 +230,12 @@ impl Pipeline {
                     break;
                 }
             }
-            // Without records to output, JSON members are parsed only when a stage reads them.
-            let record = if self.collect_records || !self.lazy_json {
-                parse_event(&source, event)
-            } else {
+            // JSON members are parsed only when a stage reads them; the records writer copies
+            // the plain ones from the message as they are.
+            let record = if self.lazy_json {
                 parse_event_lazy(&source, event)
+            } else {
+                parse_event(&source, event)
             };
             count_parse(&record, &mut counters, &mut stats);
             self.config
@@ -242,24 +244,18 @@ impl Pipeline {
             let trace = traces.observe(&record, &mut counters);
             if self.collect_records {
                 match self.record_wanted(&record) {
-                    Wanted::Keep(rate) => {
-                        let mut selected = self.config.fields.select_linked(
+                    Wanted::Keep(sample_rate) => {
+                        let extras = RecordExtras {
+                            trace: trace.as_ref(),
+                            sample_rate,
+                            names: names.as_ref().map(|(g, s)| (g.as_str(), s.as_str())),
+                        };
+                        records.push(self.config.fields.select_output(
                             &record,
-                            trace.as_ref(),
+                            extras,
                             &mut self.redact_memo,
                             &mut counters,
-                        );
-                        if let Some(rate) = rate {
-                            selected.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
-                        }
-                        if let Some((group, stream)) = &names {
-                            for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
-                                if let Some(v) = selected.get_mut(key) {
-                                    *v = Value::from(name.as_str());
-                                }
-                            }
-                        }
-                        records.push(selected);
+                        ));
                     }
                     Wanted::FilteredOut => {
                         counters.incr("records.filtered_out");
@@ -334,9 +330,7 @@ fn redacted_names(
     Some((group.into_owned(), stream.into_owned()))
 }
 
-/// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands
-/// for N records).
-pub const SAMPLE_RATE_KEY: &str = "@sampleRate";
+pub use crate::records::SAMPLE_RATE_KEY;
 
 /// What happens to a record at the `records` output.
 enum Wanted {
@@ -442,9 +436,9 @@ mod tests {
         assert_eq!(out.stats.events, 2);
         assert_eq!(out.stats.parsed, 1);
         assert_eq!(out.records.len(), 2);
-        assert_eq!(out.records[0]["@logGroup"], "/aws/lambda/orders");
-        assert_eq!(out.records[1]["@id"], "1");
-        assert_eq!(out.records[1]["@timestamp"], 1_700_000_000_001_i64);
+        assert_eq!(out.records[0].to_map()["@logGroup"], "/aws/lambda/orders");
+        assert_eq!(out.records[1].to_map()["@id"], "1");
+        assert_eq!(out.records[1].to_map()["@timestamp"], 1_700_000_000_001_i64);
         assert_eq!(out.stats.counters.get("parse.json"), 1);
         assert_eq!(out.stats.counters.get("parse.text"), 1);
     }
@@ -476,18 +470,18 @@ mod tests {
         let errors: Vec<_> = out
             .records
             .iter()
-            .filter(|r| r["level"] == "ERROR")
+            .filter(|r| r.to_map()["level"] == "ERROR")
             .collect();
         assert_eq!(errors.len(), 50, "every error is kept");
-        assert!(errors.iter().all(|r| r[SAMPLE_RATE_KEY] == 1));
+        assert!(errors.iter().all(|r| r.to_map()[SAMPLE_RATE_KEY] == 1));
         let infos = out.records.len() - errors.len();
         // 2001 non-error events at 1 in 4: about 500; a fair hash stays well within ±100.
         assert!((400..=600).contains(&infos), "{infos} kept");
         assert!(out
             .records
             .iter()
-            .filter(|r| r["level"] != "ERROR")
-            .all(|r| r[SAMPLE_RATE_KEY] == 4));
+            .filter(|r| r.to_map()["level"] != "ERROR")
+            .all(|r| r.to_map()[SAMPLE_RATE_KEY] == 4));
         let sampled_out = out.stats.counters.get("records.sampled_out");
         assert_eq!(sampled_out as usize, 2001 - infos);
         assert_eq!(out.stats.dropped, sampled_out);
@@ -503,7 +497,7 @@ mod tests {
         let report = "REPORT RequestId: r1\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tStatus: timeout";
         let out = Pipeline::new(cfg).process(batch(&["DEBUG noise", report, "ok 1", "ok 2"]));
         assert_eq!(out.stats.counters.get("records.filtered_out"), 1);
-        let kept: Vec<_> = out.records.iter().map(|r| r["@id"].clone()).collect();
+        let kept: Vec<_> = out.records.iter().map(|r| r.to_map()["@id"].clone()).collect();
         assert!(kept.contains(&Value::from("1")), "{kept:?}");
         for bad in ["0", "1000001"] {
             let e =

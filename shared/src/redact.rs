@@ -542,6 +542,10 @@ fn has_json_base64(s: &[u8]) -> bool {
 /// `4111  1111…`). Dotted or double-spaced forms need groups of 3–6 digits, so a decimal
 /// number is not read as a card. The prefix rule is what keeps epoch-millisecond timestamps
 /// (13 digits starting with `1`) and other plain numbers out.
+/// The smallest 13-digit number: shorter integers are never card numbers (no need to print
+/// every status code and latency to find out).
+const MIN_CARD_NUMBER: u64 = 1_000_000_000_000;
+
 fn is_card_number(s: &str) -> bool {
     let mut digits = [0u8; 19];
     let mut n = 0;
@@ -1566,6 +1570,49 @@ impl Redactor {
         self.walk(v, how, &mut memo)
     }
 
+    /// A string found under member `key` as [`Redactor::redact_path_memo`] leaves it, without
+    /// building a `Value`: the marker when the key is sensitive, else the detectors' answer.
+    pub fn redact_member_str<'a>(
+        &self,
+        key: &str,
+        s: &'a str,
+        memo: &mut RedactMemo,
+    ) -> (Cow<'a, str>, usize) {
+        if self.is_empty() {
+            return (Cow::Borrowed(s), 0);
+        }
+        match memo.sensitivity(self, key) {
+            Some(how) if !how.spares(s) => {
+                if s.starts_with(MARKER_PREFIX) {
+                    (Cow::Borrowed(s), 0)
+                } else {
+                    (Cow::Owned(sensitive_marker()), 1)
+                }
+            }
+            _ => memo.redact_counted(self, s),
+        }
+    }
+
+    /// Whether values under member `key` are replaced because of the key's name.
+    pub fn is_sensitive_key_memo(&self, key: &str, memo: &mut RedactMemo) -> bool {
+        !self.is_empty() && memo.sensitivity(self, key).is_some()
+    }
+
+    /// Whether a member key would be rewritten by key redaction (`{"alice@example.com": 3}`),
+    /// as [`Redactor::redact_keys_memo`] decides.
+    pub fn key_holds_secret(&self, key: &str, memo: &mut RedactMemo) -> bool {
+        if self.is_empty() || (key.len() < 6 && !self.has_custom()) {
+            return false;
+        }
+        matches!(memo.redact_counted(self, key).0, Cow::Owned(_))
+    }
+
+    fn has_custom(&self) -> bool {
+        self.detectors
+            .iter()
+            .any(|d| matches!(d.kind, Kind::Custom))
+    }
+
     /// Rewrites the keys of `m` that hold a secret (see `redact_keys`), with `memo`.
     pub fn redact_keys_memo(&self, m: &mut Map<String, Value>, memo: &mut RedactMemo) -> usize {
         if self.is_empty() {
@@ -1604,10 +1651,7 @@ impl Redactor {
     /// get ` (2)`, ` (3)`… so no member is lost.
     fn redact_keys(&self, m: &mut Map<String, Value>, memo: &mut Option<&mut RedactMemo>) -> usize {
         // Nothing a built-in finds is shorter than six bytes (`a@b.io`).
-        let custom = self
-            .detectors
-            .iter()
-            .any(|d| matches!(d.kind, Kind::Custom));
+        let custom = self.has_custom();
         let renames: Vec<(String, String, usize)> = m
             .keys()
             .filter(|k| custom || k.len() >= 6)
@@ -1645,34 +1689,16 @@ impl Redactor {
             .detectors
             .iter()
             .any(|d| matches!(d.kind, Kind::Builtin(Builtin::CreditCard)));
+        // Most values are scalars: no stack for them.
+        if !matches!(v, Value::Array(_) | Value::Object(_)) {
+            return self.leaf(v, sensitive, memo, cards);
+        }
         let mut count = 0;
         let mut stack: Vec<(&mut Value, Option<Sensitivity>)> = vec![(v, sensitive)];
         while let Some((v, sensitive)) = stack.pop() {
             match v {
-                Value::String(s) => match sensitive {
-                    Some(how) if !how.spares(s) => {
-                        if !s.starts_with(MARKER_PREFIX) {
-                            *s = sensitive_marker();
-                            count += 1;
-                        }
-                    }
-                    _ => {
-                        if let (Cow::Owned(new), n) = self.redact_str(s, memo) {
-                            *s = new;
-                            count += n;
-                        }
-                    }
-                },
-                Value::Number(n) => {
-                    let spared = sensitive.is_some_and(|how| how.spares(&n.to_string()));
-                    if sensitive.is_some() && !spared {
-                        *v = Value::String(sensitive_marker());
-                        count += 1;
-                    } else if cards && n.as_u64().is_some_and(|x| is_card_number(&x.to_string())) {
-                        // `"card": 4111111111111111` — a card as a JSON number.
-                        *v = Value::String(format!("{MARKER_PREFIX}credit_card]"));
-                        count += 1;
-                    }
+                Value::Null | Value::Bool(_) | Value::String(_) | Value::Number(_) => {
+                    count += self.leaf(v, sensitive, memo, cards);
                 }
                 Value::Array(a) => stack.extend(a.iter_mut().map(|x| (x, sensitive))),
                 Value::Object(m) => {
@@ -1703,10 +1729,55 @@ impl Redactor {
                         }
                     }
                 }
-                Value::Null | Value::Bool(_) => {}
             }
         }
         count
+    }
+
+    /// Redacts one scalar (see [`Redactor::redact_value`]); `cards`: the card detector is on.
+    fn leaf(
+        &self,
+        v: &mut Value,
+        sensitive: Option<Sensitivity>,
+        memo: &mut Option<&mut RedactMemo>,
+        cards: bool,
+    ) -> usize {
+        match v {
+            Value::String(s) => match sensitive {
+                Some(how) if !how.spares(s) => {
+                    if s.starts_with(MARKER_PREFIX) {
+                        0
+                    } else {
+                        *s = sensitive_marker();
+                        1
+                    }
+                }
+                _ => match self.redact_str(s, memo) {
+                    (Cow::Owned(new), n) => {
+                        *s = new;
+                        n
+                    }
+                    (Cow::Borrowed(_), _) => 0,
+                },
+            },
+            Value::Number(n) => {
+                let spared = sensitive.is_some_and(|how| how.spares(&n.to_string()));
+                if sensitive.is_some() && !spared {
+                    *v = Value::String(sensitive_marker());
+                    1
+                } else if cards
+                    && n.as_u64()
+                        .is_some_and(|x| x >= MIN_CARD_NUMBER && is_card_number(&x.to_string()))
+                {
+                    // `"card": 4111111111111111` — a card as a JSON number.
+                    *v = Value::String(format!("{MARKER_PREFIX}credit_card]"));
+                    1
+                } else {
+                    0
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => 0,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Field selection ("filter to only the needed fields"): keep / drop / rename, per-value and
 //! per-record byte caps, and redaction, producing the JSON object written to `records`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -8,7 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
 use crate::record::{FieldPath, Format, PathSegment, Record};
-use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
+use crate::parse::MemberValue;
+use crate::records::{OutputRecord, LEVEL_KEY, SAMPLE_RATE_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 use crate::redact::{CustomDetector, RedactError, RedactMemo, Redactor, DEFAULT_SENSITIVE_KEYS};
 use crate::stats::Counters;
 use crate::trace::id::TraceRef;
@@ -27,6 +29,7 @@ pub const METADATA_KEYS: &[&str] = &[
     TRACE_ID_KEY,
     SPAN_ID_KEY,
     LEVEL_KEY,
+    SAMPLE_RATE_KEY,
 ];
 
 /// Secrets replaced in output records.
@@ -396,6 +399,15 @@ impl Selector {
                     k.as_str()
                 }
             };
+            // Dropped, not kept and metadata-named fields are left out before any redaction
+            // work, as the writer of `select_output` leaves them out.
+            if self.drops_whole(name) || !self.keeps_any(name) {
+                continue;
+            }
+            if METADATA_KEYS.contains(&name) {
+                counters.incr(counter_keys::METADATA_COLLISIONS);
+                continue;
+            }
             redacted += self.emit(&mut fields, name, &[k.as_str()], v, memo);
         }
         for (path, new) in self.rename.iter().filter(|(p, _)| p.segments().len() > 1) {
@@ -436,6 +448,281 @@ impl Selector {
             enforce_record_cap(&mut out, cap, counters);
         }
         out
+    }
+
+    /// [`Selector::select_linked`] with what the pipeline adds (`@sampleRate`, the log group
+    /// and stream with their secrets replaced), written as the output record's JSON text.
+    ///
+    /// Most records are written straight from the message they were parsed from: plain strings
+    /// and small integers are copied once redaction has passed them, other values go through
+    /// `Value` one member at a time, and no map is built. A record the writer cannot finish the
+    /// same way (a key holding a secret, two fields renamed to one name, a nested rename, a
+    /// record over `max_record_bytes`) is selected through `select_linked` instead; the two give
+    /// the same record, which the equivalence tests check.
+    pub fn select_output(
+        &self,
+        record: &Record,
+        extras: RecordExtras<'_>,
+        memo: &mut RedactMemo,
+        counters: &mut Counters,
+    ) -> OutputRecord {
+        if self.rename.iter().all(|(p, _)| p.segments().len() == 1) {
+            let mut counts = WriterCounts::default();
+            if let Some(json) = self.write_record(record, &extras, memo, &mut counts) {
+                if self.max_record_bytes.is_none_or(|cap| json.len() <= cap) {
+                    counts.commit(counters, self.max_value_bytes.is_some());
+                    return OutputRecord::from_parts(json, record.timestamp, &record.event_id);
+                }
+            }
+        }
+        self.select_output_slow(record, extras, memo, counters)
+    }
+
+    /// `select_output` through `select_linked`'s map (also what the equivalence tests compare
+    /// the writer with).
+    pub fn select_output_slow(
+        &self,
+        record: &Record,
+        extras: RecordExtras<'_>,
+        memo: &mut RedactMemo,
+        counters: &mut Counters,
+    ) -> OutputRecord {
+        let mut map = self.select_linked(record, extras.trace, memo, counters);
+        if let Some(rate) = extras.sample_rate {
+            map.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
+        }
+        if let Some((group, stream)) = extras.names {
+            for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
+                if let Some(v) = map.get_mut(key) {
+                    *v = Value::from(name);
+                }
+            }
+        }
+        OutputRecord::from_map(&map)
+    }
+
+    /// Whether a `drop` path removes the whole output field `name`.
+    fn drops_whole(&self, name: &str) -> bool {
+        self.drop
+            .iter()
+            .any(|d| d.segments().len() == 1 && d.first_key() == Some(name))
+    }
+
+    /// Whether any `keep` path starts at output field `name` (every field when `keep` is empty).
+    fn keeps_any(&self, name: &str) -> bool {
+        self.keep.is_empty() || self.keep.iter().any(|p| p.first_key() == Some(name))
+    }
+
+    /// Whether `keep` takes output field `name` whole.
+    fn keeps_whole(&self, name: &str) -> bool {
+        self.keep.is_empty()
+            || self
+                .keep
+                .iter()
+                .any(|p| p.first_key() == Some(name) && p.segments().len() == 1)
+    }
+
+    /// The output record's JSON text, written member by member (see `select_output`); `None`
+    /// when the record needs the map-based selection.
+    fn write_record(
+        &self,
+        record: &Record,
+        extras: &RecordExtras<'_>,
+        memo: &mut RedactMemo,
+        counts: &mut WriterCounts,
+    ) -> Option<String> {
+        let mut out: Vec<u8> = Vec::with_capacity(record.message.len() + 192);
+        let (group, stream) = extras
+            .names
+            .unwrap_or((&record.source.log_group, &record.source.log_stream));
+        let mut int = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"@timestamp\":");
+        out.extend_from_slice(int.format(record.timestamp).as_bytes());
+        out.extend_from_slice(b",\"@logGroup\":");
+        crate::json::push_str_bytes(&mut out, group);
+        out.extend_from_slice(b",\"@logStream\":");
+        crate::json::push_str_bytes(&mut out, stream);
+        out.extend_from_slice(b",\"@id\":");
+        crate::json::push_str_bytes(&mut out, &record.event_id);
+        out.extend_from_slice(b",\"@format\":\"");
+        out.extend_from_slice(record.format.as_str().as_bytes());
+        out.push(b'"');
+        if let Some(t) = extras.trace {
+            out.extend_from_slice(b",\"@traceId\":");
+            crate::json::push_str_bytes(&mut out, t.trace_id.as_str());
+            if let Some(span) = &t.parent_id {
+                out.extend_from_slice(b",\"@spanId\":");
+                crate::json::push_str_bytes(&mut out, span.as_str());
+            }
+        }
+        if let Some(level) = record.level() {
+            out.extend_from_slice(b",\"@level\":\"");
+            out.extend_from_slice(level.as_str().as_bytes());
+            out.push(b'"');
+        }
+        if let Some(rate) = extras.sample_rate {
+            out.extend_from_slice(b",\"@sampleRate\":");
+            out.extend_from_slice(int.format(rate).as_bytes());
+        }
+
+        let fields = record.fields_view();
+        // Rename targets already written, to notice two fields renamed to one (only renames
+        // can make one: the parsers give unique keys).
+        let mut written: u64 = 0;
+        let mut member = |key: &str, value: Field<'_>, out: &mut Vec<u8>| -> Option<()> {
+            let name = match self.rename.iter().find(|(p, _)| p.first_key() == Some(key)) {
+                Some((_, new)) => new.as_str(),
+                None => {
+                    let shadowed = self.rename.iter().any(|(p, new)| {
+                        new == key && p.first_key().is_some_and(|k| fields.contains_key(k))
+                    });
+                    if shadowed {
+                        counts.rename_collisions += 1;
+                        return Some(());
+                    }
+                    key
+                }
+            };
+            if self.drops_whole(name) || !self.keeps_any(name) {
+                return Some(());
+            }
+            if METADATA_KEYS.contains(&name) {
+                counts.metadata_collisions += 1;
+                return Some(());
+            }
+            if self.redactor.key_holds_secret(name, memo) {
+                return None;
+            }
+            if let Some(j) = self.rename.iter().position(|(_, new)| new == name) {
+                // One bit per rename target (its first rename); past 64 renames, the map.
+                let bit = 1u64.checked_shl(u32::try_from(j).ok()?)?;
+                if written & bit != 0 {
+                    return None;
+                }
+                written |= bit;
+            }
+            let whole = self.keeps_whole(name);
+            self.write_member(out, key, name, value, whole, memo, counts)
+        };
+        match &record.lazy {
+            Some(object) => {
+                let text = record.message.get(object.base()..).unwrap_or_default();
+                for (key, value) in object.members(text) {
+                    let field = match value {
+                        MemberValue::Plain(text) => Field::Str { text, plain: true },
+                        MemberValue::Int(digits) => Field::Int(digits),
+                        MemberValue::Value(v) => Field::of(v),
+                    };
+                    member(key, field, &mut out)?;
+                }
+            }
+            None => {
+                for (key, v) in &record.fields {
+                    member(key, Field::of(v), &mut out)?;
+                }
+                // A text record without a `message` field exposes its raw message as one.
+                if record.format == Format::Text && !record.fields.contains_key("message") {
+                    let text = &record.message;
+                    member("message", Field::Str { text, plain: false }, &mut out)?;
+                }
+            }
+        }
+        out.push(b'}');
+        String::from_utf8(out).ok()
+    }
+
+    /// Writes `,"name":value` for the record's field `key` (output name `name`); `whole`: keep
+    /// takes the field whole, else only the paths inside it.
+    #[allow(clippy::too_many_arguments)]
+    fn write_member(
+        &self,
+        out: &mut Vec<u8>,
+        key: &str,
+        name: &str,
+        value: Field<'_>,
+        whole: bool,
+        memo: &mut RedactMemo,
+        counts: &mut WriterCounts,
+    ) -> Option<()> {
+        match value {
+            // Keep paths inside a scalar find nothing to keep.
+            Field::Str { .. } | Field::Int(_) if !whole => Some(()),
+            Field::Str { text, plain } => {
+                let (redacted, n) = self.redactor.redact_member_str(key, text, memo);
+                counts.redacted += n;
+                push_name(out, name);
+                match self.max_value_bytes {
+                    Some(cap) if redacted.len() > cap => {
+                        let mut s = redacted.into_owned();
+                        truncate_string(&mut s, cap);
+                        counts.truncated += 1;
+                        crate::json::push_str_bytes(out, &s);
+                    }
+                    _ if plain && matches!(redacted, Cow::Borrowed(_)) => {
+                        out.push(b'"');
+                        out.extend_from_slice(text.as_bytes());
+                        out.push(b'"');
+                    }
+                    _ => crate::json::push_str_bytes(out, &redacted),
+                }
+                Some(())
+            }
+            // Integers too short for a card number, under a key that is not sensitive, are
+            // what redaction leaves alone.
+            Field::Int(digits)
+                if digits.len() < MIN_CARD_DIGITS
+                    && !self.redactor.is_sensitive_key_memo(key, memo) =>
+            {
+                push_name(out, name);
+                out.extend_from_slice(digits.as_bytes());
+                Some(())
+            }
+            Field::Int(digits) => {
+                let v = Value::from(digits.parse::<u64>().ok()?);
+                self.write_value(out, key, name, &v, whole, memo, counts)
+            }
+            Field::Value(v) => self.write_value(out, key, name, v, whole, memo, counts),
+        }
+    }
+
+    /// `write_member` for any value: the steps of `select_linked` on this one field.
+    #[allow(clippy::too_many_arguments)]
+    fn write_value(
+        &self,
+        out: &mut Vec<u8>,
+        key: &str,
+        name: &str,
+        v: &Value,
+        whole: bool,
+        memo: &mut RedactMemo,
+        counts: &mut WriterCounts,
+    ) -> Option<()> {
+        let mut value = if whole {
+            v.clone()
+        } else {
+            match self.pruned(name, v) {
+                Some(p) => p,
+                None => return Some(()),
+            }
+        };
+        counts.redacted += self.redactor.redact_path_memo(&[key], &mut value, memo);
+        if self
+            .drop
+            .iter()
+            .any(|d| d.segments().len() > 1 && d.first_key() == Some(name))
+        {
+            let mut one = Map::new();
+            one.insert(name.to_string(), value);
+            for d in &self.drop {
+                d.remove(&mut one);
+            }
+            value = one.remove(name)?;
+        }
+        if let Some(cap) = self.max_value_bytes {
+            counts.truncated += truncate_value(&mut value, cap);
+        }
+        push_name(out, name);
+        serde_json::to_writer(&mut *out, &value).ok()
     }
 
     /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it and
@@ -534,18 +821,17 @@ fn prune(v: &Value, paths: &[&[PathSegment]]) -> Option<Value> {
 /// `…[truncated N bytes]`. Iterative, so deep nesting cannot overflow the stack. Returns how
 /// many strings were cut.
 fn truncate_strings(fields: &mut Map<String, Value>, cap: usize) -> usize {
+    fields.values_mut().map(|v| truncate_value(v, cap)).sum()
+}
+
+/// [`truncate_strings`] for one value.
+fn truncate_value(v: &mut Value, cap: usize) -> usize {
     let mut n = 0;
-    let mut stack: Vec<&mut Value> = fields.values_mut().collect();
+    let mut stack: Vec<&mut Value> = vec![v];
     while let Some(v) = stack.pop() {
         match v {
             Value::String(s) if s.len() > cap => {
-                let mut cut = cap;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                let removed = s.len() - cut;
-                s.truncate(cut);
-                s.push_str(&format!("…[truncated {removed} bytes]"));
+                truncate_string(s, cap);
                 n += 1;
             }
             Value::Array(a) => stack.extend(a.iter_mut()),
@@ -554,6 +840,78 @@ fn truncate_strings(fields: &mut Map<String, Value>, cap: usize) -> usize {
         }
     }
     n
+}
+
+/// Cuts `s` (longer than `cap`) at the last char boundary ≤ `cap` and appends the marker.
+fn truncate_string(s: &mut String, cap: usize) {
+    let mut cut = cap.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let removed = s.len() - cut;
+    s.truncate(cut);
+    s.push_str(&format!("…[truncated {removed} bytes]"));
+}
+
+/// `,"name":` (every output record starts with metadata, so a field always follows a member).
+fn push_name(out: &mut Vec<u8>, name: &str) {
+    out.push(b',');
+    crate::json::push_str_bytes(out, name);
+    out.push(b':');
+}
+
+/// Fewest digits of a card number: a shorter integer is never redacted as one.
+const MIN_CARD_DIGITS: usize = 13;
+
+/// A record's field as the writer takes it.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    /// A string; `plain`: its text is JSON string content as it is (no escapes needed).
+    Str { text: &'a str, plain: bool },
+    /// A non-negative integer's digits, as serde_json writes them.
+    Int(&'a str),
+    Value(&'a Value),
+}
+
+impl<'a> Field<'a> {
+    fn of(v: &'a Value) -> Field<'a> {
+        match v {
+            Value::String(text) => Field::Str { text, plain: false },
+            _ => Field::Value(v),
+        }
+    }
+}
+
+/// What the pipeline adds to a selected record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordExtras<'a> {
+    /// The record's trace: `@traceId`, and `@spanId` when the record named one.
+    pub trace: Option<&'a TraceRef>,
+    /// `@sampleRate`, when sampling is on.
+    pub sample_rate: Option<u64>,
+    /// The log group and stream with their secrets replaced, when either held one.
+    pub names: Option<(&'a str, &'a str)>,
+}
+
+/// The writer's counters for one record, added to the batch's only when the record is done
+/// (a record handed to `select_linked` counts there instead).
+#[derive(Debug, Default)]
+struct WriterCounts {
+    redacted: usize,
+    truncated: usize,
+    metadata_collisions: u64,
+    rename_collisions: u64,
+}
+
+impl WriterCounts {
+    fn commit(&self, counters: &mut Counters, value_cap: bool) {
+        counters.add(REDACTED, self.redacted as u64);
+        if value_cap {
+            counters.add(counter_keys::TRUNCATED_VALUES, self.truncated as u64);
+        }
+        counters.add(counter_keys::METADATA_COLLISIONS, self.metadata_collisions);
+        counters.add(counter_keys::RENAME_COLLISIONS, self.rename_collisions);
+    }
 }
 
 /// Counts serialized bytes without building the string.

@@ -171,6 +171,7 @@ proptest! {
         let out = run(&bs);
         prop_assert_eq!(out.records.len(), events.len());
         for (r, (id, ts, _)) in out.records.iter().zip(&events) {
+            let r = r.to_map();
             prop_assert_eq!(r["@logGroup"].as_str(), Some(group.as_str()));
             prop_assert_eq!(r["@logStream"].as_str(), Some(stream.as_str()));
             prop_assert_eq!(r["@id"].as_str(), Some(id.as_str()));

@@ -171,6 +171,7 @@ fn ok_data_is_exactly_what_the_pipeline_selects() {
         .into_iter()
         .flat_map(|u| u.result.unwrap())
         .flat_map(|b| direct.process(b).records)
+        .map(|r| r.to_map())
         .collect();
     assert_eq!(lines(&resp.body.records[0]), want);
 }

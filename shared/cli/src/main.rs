@@ -336,7 +336,7 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
     writeln!(w, "== RECORDS ({} selected) ==", out.records.len())?;
     const SHOWN: usize = 15;
     for r in out.records.iter().take(SHOWN) {
-        let mut r: Map<String, Value> = r.clone();
+        let mut r: Map<String, Value> = r.to_map();
         for k in ["@logStream", "@id"] {
             r.remove(k);
         }

@@ -655,6 +655,7 @@ fn check_case(case: &Case) {
     // filter in these configs), with its metadata.
     assert_eq!(out.records.len() as u64, case.events, "{name}: records");
     for r in &out.records {
+        let r = r.to_map();
         for key in ["@timestamp", "@logGroup", "@logStream", "@id"] {
             assert!(r.contains_key(key), "{name}: record without {key}");
         }
@@ -910,7 +911,7 @@ fn fields_cannot_overwrite_record_metadata() {
     let forged = r#"{"@logGroup":"/aws/lambda/admin","@logStream":"x","@id":"forged","@timestamp":0,"@format":"text","msg":"hi"}"#;
     let event = encode::subscription_event(&doc([forged.to_string()]));
     let out = run_pipeline(event.as_bytes(), config(HOSTILE));
-    let r = &out.records[0];
+    let r = out.records[0].to_map();
     assert_eq!(r["@logGroup"], "/aws/lambda/hostile");
     assert_eq!(r["@logStream"], "2023/11/14/[$LATEST]0001");
     assert_eq!(r["@id"], format!("{:056}", 0));

@@ -277,7 +277,7 @@ fn both_modes_send_the_same_values_and_no_secret() {
         assert!(!exits.contains(TEXT_SECRET), "{mode}: {TEXT_SECRET} leaked");
     }
     // Records carry the redacted names too.
-    let r0 = &with.records[0];
+    let r0 = with.records[0].to_map();
     assert_eq!(r0["@logGroup"], "/aws/lambda/[REDACTED:email]");
     assert_eq!(
         r0["@logStream"],

@@ -40,8 +40,14 @@ use serde_json::{Map, Number, Value};
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
 pub(crate) use object::{plain_len, stop_mask};
-pub use object::{LazyObject, RawValue};
+pub use object::{LazyObject, MemberValue, RawValue};
 pub use xray::parse_xray_header;
+
+/// The members of a JSON object `text` (the whole text, no leading whitespace), located but not
+/// parsed; `None` for text the lazy index does not take (see `object::index`).
+pub(crate) fn index_object(text: &str) -> Option<LazyObject> {
+    object::index(text, 0)
+}
 
 /// Parses one event. Never fails: anything unrecognised is kept as text, with `issue` set when
 /// the message looked structured but was not.

@@ -200,6 +200,26 @@ impl LazyObject {
             })
     }
 
+    /// Every member in the order of the text, each value in the cheapest form that still
+    /// says exactly what serde_json would build (the output writer copies plain strings and
+    /// small integers as they are).
+    pub fn members<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> impl Iterator<Item = (&'a str, MemberValue<'a>)> + 'a {
+        self.members.iter().map(move |m| {
+            let raw = span(text, m.raw);
+            let value = match m.kind {
+                Kind::Plain => MemberValue::Plain(raw),
+                Kind::Number if plain_int(raw.as_bytes()).is_some() => MemberValue::Int(raw),
+                Kind::Number | Kind::Ready => {
+                    MemberValue::Value(m.value.get_or_init(|| materialize(text, m)))
+                }
+            };
+            (span(text, m.key), value)
+        })
+    }
+
     /// Every member parsed, as the eager parse would have built them.
     pub fn to_map(&self, text: &str) -> Map<String, Value> {
         self.members
@@ -263,6 +283,18 @@ pub enum RawValue<'a> {
     Str(&'a str),
     /// A valid number, not parsed.
     Number,
+    Value(&'a Value),
+}
+
+/// A member's value as `LazyObject::members` gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemberValue<'a> {
+    /// A string without escapes: exactly its value's text, and valid JSON string content as
+    /// it is.
+    Plain(&'a str),
+    /// A non-negative integer without a leading zero that fits `u64`: its digits are what
+    /// serde_json writes for it.
+    Int(&'a str),
     Value(&'a Value),
 }
 

@@ -5,6 +5,9 @@
 
 pub mod ndjson;
 pub mod otlp;
+mod output;
+
+pub use output::OutputRecord;
 
 use std::collections::BTreeMap;
 
@@ -679,6 +682,9 @@ pub struct BatchSpan {
 pub const TRACE_ID_KEY: &str = "@traceId";
 pub const SPAN_ID_KEY: &str = "@spanId";
 pub const LEVEL_KEY: &str = "@level";
+/// The member carrying a kept record's sample rate (Honeycomb's convention: this record stands
+/// for N records).
+pub const SAMPLE_RATE_KEY: &str = "@sampleRate";
 
 /// The epoch milliseconds of an output record (`@timestamp`), 0 when absent.
 pub fn record_timestamp(record: &Map<String, Value>) -> i64 {

@@ -9,7 +9,7 @@ use flate2::Compression;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{record_id, record_timestamp, BatchSpan, BucketPrefix, SinkKind};
+use super::{BatchSpan, BucketPrefix, OutputRecord, SinkKind};
 
 /// PutRecordBatch limits (https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html):
 /// at most 500 records and 4 MiB per call, each record's data at most 1,000 KiB.
@@ -21,14 +21,6 @@ pub const FIREHOSE_MAX_RECORD_BYTES: usize = crate::select::FIREHOSE_MAX_RECORD_
 pub const MAX_SPILL_INFLATED_BYTES: usize = 256 * 1024 * 1024;
 /// The spill format's version, in each section header.
 pub const SPILL_VERSION: u32 = 1;
-
-/// One record as a line: its JSON and a newline.
-pub fn line(record: &Map<String, Value>) -> Vec<u8> {
-    // A Map of JSON values always serializes; an empty line would be the only possible loss.
-    let mut out = serde_json::to_vec(record).unwrap_or_default();
-    out.push(b'\n');
-    out
-}
 
 /// One Firehose record: its data, and the output records (indices) it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +37,7 @@ pub type FirehoseBatch = Vec<FirehoseEntry>;
 /// alone is over that cannot be sent at all: they come back in the second list (the caller
 /// spills them so they are not lost; `fields.max_record_bytes` prevents them).
 pub fn firehose_batches(
-    records: &[Map<String, Value>],
+    records: &[OutputRecord],
     indices: impl IntoIterator<Item = usize>,
     pack: bool,
 ) -> (Vec<FirehoseBatch>, Vec<usize>) {
@@ -53,7 +45,7 @@ pub fn firehose_batches(
     let mut oversized = Vec::new();
     for i in indices {
         let Some(r) = records.get(i) else { continue };
-        let data = line(r);
+        let data = r.line();
         if data.len() > FIREHOSE_MAX_RECORD_BYTES {
             oversized.push(i);
             continue;
@@ -89,11 +81,12 @@ pub fn firehose_batches(
 }
 
 /// Gzip of the records' lines.
-pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a Map<String, Value>>) -> Vec<u8> {
+pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a OutputRecord>) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     for r in records {
         // Writing to a Vec cannot fail.
-        let _ = gz.write_all(&line(r));
+        let _ = gz.write_all(r.json().as_bytes());
+        let _ = gz.write_all(b"\n");
     }
     gz.finish().unwrap_or_default()
 }
@@ -101,15 +94,15 @@ pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a Map<String, Value>>)
 /// Hex of a stable 64-bit hash of a set of records: their log group, stream and event ids. A
 /// retried invocation computes the same, so its objects overwrite instead of duplicating.
 pub fn records_hash<'a>(
-    parts: impl IntoIterator<Item = (&'a str, &'a str, &'a Map<String, Value>)>,
+    parts: impl IntoIterator<Item = (&'a str, &'a str, &'a OutputRecord)>,
 ) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (group, stream, r) in parts {
-        for piece in [group, stream, record_id(r)] {
+        for piece in [group, stream, r.id()] {
             h.update(piece.as_bytes());
             h.update(&[0]);
         }
-        h.update(&record_timestamp(r).to_le_bytes());
+        h.update(&r.timestamp().to_le_bytes());
     }
     format!("{:016x}", h.digest())
 }
@@ -125,11 +118,11 @@ pub fn hour_path(millis: i64) -> String {
 /// gzip'd lines.
 pub fn s3_object(
     location: &BucketPrefix,
-    records: &[Map<String, Value>],
+    records: &[OutputRecord],
     span: &BatchSpan,
 ) -> (String, Vec<u8>) {
     let slice = records.get(span.start..span.end).unwrap_or(&[]);
-    let first = slice.first().map_or(0, record_timestamp);
+    let first = slice.first().map_or(0, OutputRecord::timestamp);
     let hash = records_hash(
         slice
             .iter()
@@ -173,7 +166,7 @@ pub struct SpillHeader {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpillSection {
     pub header: SpillHeader,
-    pub records: Vec<Map<String, Value>>,
+    pub records: Vec<OutputRecord>,
 }
 
 impl SpillSection {
@@ -181,7 +174,7 @@ impl SpillSection {
         sink: &str,
         kind: SinkKind,
         span: &BatchSpan,
-        records: Vec<Map<String, Value>>,
+        records: Vec<OutputRecord>,
     ) -> SpillSection {
         SpillSection {
             header: SpillHeader {
@@ -220,7 +213,7 @@ pub fn spill_object(
         .iter()
         .flat_map(|s| s.records.first())
         .next()
-        .map_or(0, record_timestamp);
+        .map_or(0, OutputRecord::timestamp);
     let hash = records_hash(sections.iter().flat_map(|s| {
         s.records
             .iter()
@@ -243,7 +236,8 @@ pub fn spill_body(sections: &[SpillSection]) -> Vec<u8> {
         let _ = serde_json::to_writer(&mut gz, &header);
         let _ = gz.write_all(b"\n");
         for r in &s.records {
-            let _ = gz.write_all(&line(r));
+            let _ = gz.write_all(r.json().as_bytes());
+            let _ = gz.write_all(b"\n");
         }
     }
     gz.finish().unwrap_or_default()
@@ -292,7 +286,7 @@ pub fn read_spill(gzipped: &[u8]) -> Result<Vec<SpillSection>, SpillError> {
             continue;
         }
         match sections.last_mut() {
-            Some(s) => s.records.push(value),
+            Some(s) => s.records.push(OutputRecord::from_map(&value)),
             None => return Err(SpillError::NoHeader { line }),
         }
     }

@@ -20,7 +20,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use super::{BatchSpan, OtlpTarget, ResourceSettings};
+use super::{BatchSpan, OtlpTarget, OutputRecord, ResourceSettings};
+use crate::parse::{LazyObject, MemberValue};
 use crate::record::Level;
 
 /// The instrumentation scope every record is written under.
@@ -49,7 +50,7 @@ pub struct OtlpRequest {
 /// resource and scope, once per group, still go through the structs. Tests decode the result
 /// with the structs.
 pub fn encode(
-    records: &[Map<String, Value>],
+    records: &[OutputRecord],
     spans: &[&BatchSpan],
     target: &OtlpTarget,
     observed_unix_nano: u64,
@@ -63,19 +64,67 @@ pub fn encode(
             let Some(record) = records.get(i) else {
                 continue;
             };
-            let service = service_name(&target.resource, span, record);
+            let view = View::of(record);
+            let service = service_name(&target.resource, span, &view);
             if current_service.as_deref() != Some(service.as_str()) {
                 let resource = resource(&target.resource, span, &service).encode_to_vec();
                 builder.start_resource(resource, &mut out);
                 current_service = Some(service);
             }
             scratch.clear();
-            wire::log_record(&mut scratch, record, observed_unix_nano);
+            wire::log_record(&mut scratch, &view, observed_unix_nano);
             builder.push(i, &scratch, &mut out);
         }
     }
     builder.finish(&mut out);
     out
+}
+
+/// An output record read for encoding: its JSON indexed in place (members located, plain
+/// strings and small integers never parsed), or parsed whole when the index does not take it
+/// (over 32 members, escaped keys).
+enum View<'a> {
+    Indexed { object: LazyObject, text: &'a str },
+    Parsed(Map<String, Value>),
+}
+
+impl<'a> View<'a> {
+    fn of(record: &'a OutputRecord) -> View<'a> {
+        let text = record.json();
+        match crate::parse::index_object(text) {
+            Some(object) => View::Indexed { object, text },
+            None => View::Parsed(record.to_map()),
+        }
+    }
+
+    /// Calls `f` with every member, in the record's order.
+    fn each<'s>(&'s self, mut f: impl FnMut(&'s str, MemberValue<'s>)) {
+        match self {
+            View::Indexed { object, text } => {
+                for (k, v) in object.members(text) {
+                    f(k, v);
+                }
+            }
+            View::Parsed(map) => {
+                for (k, v) in map {
+                    f(k, MemberValue::Value(v));
+                }
+            }
+        }
+    }
+
+    /// `key`'s value as text when it is a scalar (see `scalar_text`).
+    fn text_of(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            View::Indexed { object, text } => match object.get_str(text, key) {
+                Some(s) => Some(std::borrow::Cow::Borrowed(s)),
+                None => object
+                    .get(text, key)
+                    .and_then(crate::record::scalar_text),
+            },
+            View::Parsed(map) => map.get(key).and_then(crate::record::scalar_text),
+        }
+    }
 }
 
 /// Accumulates one request at a time, starting a new one when the next record would not fit.
@@ -192,13 +241,13 @@ fn resource_logs_cost(resource: usize, scope: usize) -> usize {
 fn service_name(
     settings: &ResourceSettings,
     span: &BatchSpan,
-    record: &Map<String, Value>,
+    record: &View<'_>,
 ) -> String {
     if let Some(s) = &settings.service_name {
         return s.clone();
     }
     if let Some(field) = &settings.service_name_field {
-        if let Some(v) = record.get(field).and_then(crate::record::scalar_text) {
+        if let Some(v) = record.text_of(field) {
             if !v.is_empty() {
                 return v.into_owned();
             }
@@ -291,9 +340,10 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
 /// (https://protobuf.dev/programming-guides/encoding/; field numbers from
 /// opentelemetry/proto/logs/v1/logs.proto and common/v1/common.proto).
 mod wire {
-    use serde_json::{Map, Value};
+    use serde_json::Value;
 
-    use super::{severity_number, trace_id_bytes, BODY_FALLBACK_KEY, BODY_KEY};
+    use super::{severity_number, trace_id_bytes, View, BODY_FALLBACK_KEY, BODY_KEY};
+    use crate::parse::MemberValue;
     use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 
     pub const VARINT: u8 = 0;
@@ -399,23 +449,71 @@ mod wire {
         any(buf, v);
     }
 
-    /// A LogRecord message's body for one output record (mapping in the module comment).
-    pub fn log_record(buf: &mut Vec<u8>, record: &Map<String, Value>, observed_unix_nano: u64) {
-        // One pass picks the metadata and the body out (lookups by key cost a B-tree search
-        // each); a second writes the attributes.
-        let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
-        let (mut message, mut msg) = (None, None);
-        for (k, v) in record {
-            match k.as_str() {
-                "@timestamp" => millis = v.as_u64().unwrap_or(0),
-                LEVEL_KEY => level = v.as_str(),
-                TRACE_ID_KEY => trace = v.as_str(),
-                SPAN_ID_KEY => span = v.as_str(),
-                BODY_KEY => message = Some(v),
-                BODY_FALLBACK_KEY => msg = Some(v),
-                _ => {}
-            }
+    /// An integer member's value (digits that fit `i64`: `MemberValue::Int` has at most 18).
+    fn int(digits: &str) -> i64 {
+        digits.parse().unwrap_or(0)
+    }
+
+    /// Length of an AnyValue message holding member value `m`.
+    fn member_len(m: MemberValue<'_>) -> usize {
+        match m {
+            MemberValue::Plain(s) => len_field_len(s.len()),
+            MemberValue::Int(d) => 1 + varint_len(int(d) as u64),
+            MemberValue::Value(v) => any_len(v),
         }
+    }
+
+    fn member_any(buf: &mut Vec<u8>, m: MemberValue<'_>) {
+        match m {
+            MemberValue::Plain(s) => bytes_field(buf, 1, s.as_bytes()),
+            MemberValue::Int(d) => {
+                key(buf, 3, VARINT);
+                varint(buf, int(d) as u64);
+            }
+            MemberValue::Value(v) => any(buf, v),
+        }
+    }
+
+    /// A KeyValue of a member as field `field` of the enclosing message.
+    fn member_kv(buf: &mut Vec<u8>, field: u32, k: &str, m: MemberValue<'_>) {
+        let len = member_len(m);
+        key(buf, field, LEN);
+        varint(buf, (len_field_len(k.len()) + len_field_len(len)) as u64);
+        bytes_field(buf, 1, k.as_bytes());
+        key(buf, 2, LEN);
+        varint(buf, len as u64);
+        member_any(buf, m);
+    }
+
+    /// A member's value when it is a string.
+    fn member_str(m: MemberValue<'_>) -> Option<&str> {
+        match m {
+            MemberValue::Plain(s) => Some(s),
+            MemberValue::Value(v) => v.as_str(),
+            MemberValue::Int(_) => None,
+        }
+    }
+
+    /// A LogRecord message's body for one output record (mapping in the module comment).
+    pub fn log_record(buf: &mut Vec<u8>, record: &View<'_>, observed_unix_nano: u64) {
+        // One pass picks the metadata and the body out; a second writes the attributes.
+        let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
+        let (mut message, mut msg) = (false, false);
+        record.each(|k, m| match k {
+            "@timestamp" => {
+                millis = match m {
+                    MemberValue::Int(d) => int(d) as u64,
+                    MemberValue::Value(v) => v.as_u64().unwrap_or(0),
+                    MemberValue::Plain(_) => 0,
+                }
+            }
+            LEVEL_KEY => level = member_str(m),
+            TRACE_ID_KEY => trace = member_str(m).and_then(trace_id_bytes),
+            SPAN_ID_KEY => span = member_str(m).and_then(super::hex_bytes::<8>),
+            BODY_KEY => message = true,
+            BODY_FALLBACK_KEY => msg = true,
+            _ => {}
+        });
         let time = millis.saturating_mul(1_000_000);
         if time != 0 {
             key(buf, 1, FIXED64);
@@ -431,33 +529,35 @@ mod wire {
                 bytes_field(buf, 3, level.as_bytes());
             }
         }
-        let body_key = if message.is_some() {
+        let body_key = if message || !msg {
             BODY_KEY
         } else {
             BODY_FALLBACK_KEY
         };
-        if let Some(body) = message.or(msg) {
-            key(buf, 5, LEN);
-            varint(buf, any_len(body) as u64);
-            any(buf, body);
-        }
-        for (k, v) in record {
+        record.each(|k, m| {
+            if k == body_key {
+                key(buf, 5, LEN);
+                varint(buf, member_len(m) as u64);
+                member_any(buf, m);
+            }
+        });
+        record.each(|k, m| {
             if k.as_bytes().first() == Some(&b'@') {
-                match k.as_str() {
-                    "@id" if v.as_str().is_some_and(|s| !s.is_empty()) => {
-                        kv_field(buf, 6, "log.record.uid", v);
+                match k {
+                    "@id" if member_str(m).is_some_and(|s| !s.is_empty()) => {
+                        member_kv(buf, 6, "log.record.uid", m);
                     }
-                    crate::pipeline::SAMPLE_RATE_KEY => kv_field(buf, 6, "SampleRate", v),
+                    crate::records::SAMPLE_RATE_KEY => member_kv(buf, 6, "SampleRate", m),
                     _ => {}
                 }
             } else if k != body_key {
-                kv_field(buf, 6, k, v);
+                member_kv(buf, 6, k, m);
             }
-        }
-        if let Some(id) = trace.and_then(trace_id_bytes) {
+        });
+        if let Some(id) = trace {
             bytes_field(buf, 9, &id);
         }
-        if let Some(id) = span.and_then(super::hex_bytes::<8>) {
+        if let Some(id) = span {
             bytes_field(buf, 10, &id);
         }
         if observed_unix_nano != 0 {

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use prost::Message;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::ndjson::*;
 use super::otlp::*;
@@ -265,9 +265,9 @@ fn routing_by_log_group_globs() {
     assert_eq!(names("/ecs/web"), ["s3"]);
 }
 
-fn rec(v: Value) -> Map<String, Value> {
+fn rec(v: Value) -> OutputRecord {
     match v {
-        Value::Object(m) => m,
+        Value::Object(m) => OutputRecord::from_map(&m),
         _ => panic!(),
     }
 }

@@ -724,47 +724,7 @@ struct Document<'a> {
     metadata: Option<Metadata<'a>>,
 }
 
-/// serde_json's escape for each byte that needs one (`0` for none): the short forms, else `\u00XX`.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = b'u';
-        b += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
-/// `s` as a JSON string, escaped exactly as serde_json escapes it.
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let mut rest = s.as_bytes();
-    loop {
-        let n = crate::parse::plain_len(rest);
-        out.extend_from_slice(rest.get(..n).unwrap_or_default());
-        let Some((&b, tail)) = rest.get(n..).and_then(<[u8]>::split_first) else {
-            break;
-        };
-        rest = tail;
-        let esc = ESCAPE[usize::from(b)];
-        out.push(b'\\');
-        out.push(esc);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        }
-    }
-    out.push(b'"');
-}
+use crate::json::push_str_bytes as push_json_str;
 
 /// A member name we write ourselves (`"name":`, already JSON), after a comma unless first.
 fn push_field(out: &mut Vec<u8>, first: &mut bool, field: &[u8]) {

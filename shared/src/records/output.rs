@@ -1,0 +1,94 @@
+//! One output record as it leaves the pipeline: the selected, redacted fields and metadata as
+//! one compact JSON object. Every records sink writes that text as it is (NDJSON for the CLI,
+//! Firehose, S3 and the spill bucket) or reads it once into protobuf (OTLP), so a record is
+//! serialized once, by the selector, and never held as a map of values.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// An output record. `json` is a JSON object (no newline); `@timestamp` and `@id` are kept
+/// beside it for the sinks that key objects and spill sections by them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutputRecord {
+    json: String,
+    timestamp: i64,
+    id: Box<str>,
+}
+
+impl OutputRecord {
+    /// Text the selector wrote: a compact JSON object whose `@timestamp` and `@id` are these.
+    pub(crate) fn from_parts(json: String, timestamp: i64, id: &str) -> OutputRecord {
+        OutputRecord {
+            json,
+            timestamp,
+            id: id.into(),
+        }
+    }
+
+    /// Any JSON object as an output record (`@timestamp` and `@id` read from it).
+    pub fn from_map(map: &Map<String, Value>) -> OutputRecord {
+        // A map of JSON values always serializes.
+        let json = serde_json::to_string(map).unwrap_or_else(|_| "{}".into());
+        OutputRecord {
+            json,
+            timestamp: map.get("@timestamp").and_then(Value::as_i64).unwrap_or(0),
+            id: map
+                .get("@id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    /// The record's JSON object text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// `@timestamp`, epoch milliseconds.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// `@id`, the CloudWatch Logs event id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Bytes of the JSON text.
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.json.is_empty()
+    }
+
+    /// The record parsed (for tests and tools; the sinks never need it).
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+
+    /// One member's value, parsed (for tests and tools).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.to_map().remove(key)
+    }
+
+    /// The record as an NDJSON line: its text and a newline.
+    pub fn line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json.len() + 1);
+        out.extend_from_slice(self.json.as_bytes());
+        out.push(b'\n');
+        out
+    }
+}
+
+impl Serialize for OutputRecord {
+    /// As the JSON object it is (not as a string holding it).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&serde_json::value::RawValue>(&self.json) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_str(&self.json),
+        }
+    }
+}
