@@ -4,7 +4,6 @@
 //! differs between event sources is data ([`EventSource`]), not code: each function only turns
 //! a [`Driven`] into its Lambda response.
 
-
 use crate::decode::{decode_input, DecodeError, InputKind};
 use crate::pipeline::{Limits, Output, Pipeline};
 use crate::record::Batch;
@@ -210,9 +209,9 @@ impl Driven {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
     use crate::config::CheckedConfig;
     use crate::decode::encode::{b64, gzip, subscription_event};
+    use serde_json::Value;
 
     fn pipeline(records: bool) -> Pipeline {
         Pipeline::new(CheckedConfig::default_config().unwrap()).with_records(records)

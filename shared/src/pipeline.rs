@@ -14,8 +14,8 @@ use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
 use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
-use crate::select::RecordExtras;
 use crate::records::{BatchSpan, OutputRecord};
+use crate::select::RecordExtras;
 use crate::stats::Counters;
 use crate::trace::{Segment, TraceCollector};
 
@@ -146,9 +146,9 @@ pub struct Pipeline {
     lazy_json: bool,
     /// Cardinality caps and de-duplication memory, kept across batches of a warm environment.
     metric_state: MetricState,
-    /// Redaction answers for keys and short values, kept across records and batches (a pure
-    /// function of the value, bounded in size).
-    redact_memo: crate::redact::RedactMemo,
+    /// Redaction answers and the records writer's plan for each key name, kept across records
+    /// and batches (pure functions of the config and the value, bounded in size).
+    select_memo: crate::select::SelectMemo,
 }
 
 impl Pipeline {
@@ -163,7 +163,7 @@ impl Pipeline {
             collect_records: true,
             lazy_json: true,
             metric_state: MetricState::new(),
-            redact_memo: crate::redact::RedactMemo::new(),
+            select_memo: crate::select::SelectMemo::new(),
         }
     }
 
@@ -253,7 +253,7 @@ impl Pipeline {
                         records.push(self.config.fields.select_output(
                             &record,
                             extras,
-                            &mut self.redact_memo,
+                            &mut self.select_memo,
                             &mut counters,
                         ));
                     }
@@ -497,7 +497,11 @@ mod tests {
         let report = "REPORT RequestId: r1\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tStatus: timeout";
         let out = Pipeline::new(cfg).process(batch(&["DEBUG noise", report, "ok 1", "ok 2"]));
         assert_eq!(out.stats.counters.get("records.filtered_out"), 1);
-        let kept: Vec<_> = out.records.iter().map(|r| r.to_map()["@id"].clone()).collect();
+        let kept: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| r.to_map()["@id"].clone())
+            .collect();
         assert!(kept.contains(&Value::from("1")), "{kept:?}");
         for bad in ["0", "1000001"] {
             let e =

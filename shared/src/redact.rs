@@ -855,7 +855,7 @@ struct SensitiveKeys {
 
 /// How a key matched a sensitive name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sensitivity {
+pub enum Sensitivity {
     /// Every scalar under the key is replaced.
     Whole,
     /// A plural name (`tokens`): plain integers are counts and stay.
@@ -1581,7 +1581,29 @@ impl Redactor {
         if self.is_empty() {
             return (Cow::Borrowed(s), 0);
         }
-        match memo.sensitivity(self, key) {
+        let how = memo.sensitivity(self, key);
+        self.redact_str_under(how, s, memo)
+    }
+
+    /// How member key `key` matches a sensitive name (`None`: it does not).
+    pub fn key_sensitivity(&self, key: &str, memo: &mut RedactMemo) -> Option<Sensitivity> {
+        if self.is_empty() {
+            return None;
+        }
+        memo.sensitivity(self, key)
+    }
+
+    /// [`Redactor::redact_member_str`] for a key whose sensitivity is already known.
+    pub fn redact_str_under<'a>(
+        &self,
+        how: Option<Sensitivity>,
+        s: &'a str,
+        memo: &mut RedactMemo,
+    ) -> (Cow<'a, str>, usize) {
+        if self.is_empty() {
+            return (Cow::Borrowed(s), 0);
+        }
+        match how {
             Some(how) if !how.spares(s) => {
                 if s.starts_with(MARKER_PREFIX) {
                     (Cow::Borrowed(s), 0)

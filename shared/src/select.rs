@@ -8,9 +8,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
-use crate::record::{FieldPath, Format, PathSegment, Record};
 use crate::parse::MemberValue;
-use crate::records::{OutputRecord, LEVEL_KEY, SAMPLE_RATE_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
+use crate::record::{FieldPath, Format, PathSegment, Record};
+use crate::records::{
+    MemberSpan, OutputRecord, SpanKind, LEVEL_KEY, SAMPLE_RATE_KEY, SPAN_ID_KEY, TRACE_ID_KEY,
+};
 use crate::redact::{CustomDetector, RedactError, RedactMemo, Redactor, DEFAULT_SENSITIVE_KEYS};
 use crate::stats::Counters;
 use crate::trace::id::TraceRef;
@@ -220,6 +222,7 @@ impl FieldsConfig {
             }
         }
         Ok(Selector {
+            id: next_selector_id(),
             redactor,
             keep,
             drop,
@@ -233,6 +236,8 @@ impl FieldsConfig {
 /// The checked `[fields]` config.
 #[derive(Debug, Clone)]
 pub struct Selector {
+    /// Tells apart the selectors whose key plans a `SelectMemo` may hold.
+    id: u64,
     pub redactor: Redactor,
     keep: Vec<FieldPath>,
     drop: Vec<FieldPath>,
@@ -245,6 +250,7 @@ impl Default for Selector {
     /// The selector of an absent `[fields]` section: keep everything, default redaction.
     fn default() -> Selector {
         Selector {
+            id: next_selector_id(),
             redactor: Redactor::default(),
             keep: Vec::new(),
             drop: Vec::new(),
@@ -384,21 +390,7 @@ impl Selector {
                 .rename
                 .iter()
                 .find(|(p, _)| p.segments().len() == 1 && p.first_key() == Some(k));
-            let name = match renamed {
-                Some((_, new)) => new.as_str(),
-                None => {
-                    // A field named like a rename target is replaced by the renamed value.
-                    let shadowed = self
-                        .rename
-                        .iter()
-                        .any(|(p, new)| new == k && p.lookup(&record.fields).is_some());
-                    if shadowed {
-                        counters.incr(counter_keys::RENAME_COLLISIONS);
-                        continue;
-                    }
-                    k.as_str()
-                }
-            };
+            let name = renamed.map_or(k.as_str(), |(_, new)| new.as_str());
             // Dropped, not kept and metadata-named fields are left out before any redaction
             // work, as the writer of `select_output` leaves them out.
             if self.drops_whole(name) || !self.keeps_any(name) {
@@ -406,6 +398,16 @@ impl Selector {
             }
             if METADATA_KEYS.contains(&name) {
                 counters.incr(counter_keys::METADATA_COLLISIONS);
+                continue;
+            }
+            // A field named like a rename target is replaced by the renamed value.
+            let shadowed = renamed.is_none()
+                && self
+                    .rename
+                    .iter()
+                    .any(|(p, new)| new == k && p.lookup(&record.fields).is_some());
+            if shadowed {
+                counters.incr(counter_keys::RENAME_COLLISIONS);
                 continue;
             }
             redacted += self.emit(&mut fields, name, &[k.as_str()], v, memo);
@@ -455,27 +457,34 @@ impl Selector {
     ///
     /// Most records are written straight from the message they were parsed from: plain strings
     /// and small integers are copied once redaction has passed them, other values go through
-    /// `Value` one member at a time, and no map is built. A record the writer cannot finish the
-    /// same way (a key holding a secret, two fields renamed to one name, a nested rename, a
-    /// record over `max_record_bytes`) is selected through `select_linked` instead; the two give
-    /// the same record, which the equivalence tests check.
+    /// `Value` one member at a time, and no map is built. What to do with each key (its output
+    /// name, keep, drop, sensitivity) is decided once per key name and remembered in `memo`. A
+    /// record the writer cannot finish the same way (a key holding a secret, two fields renamed
+    /// to one, a nested rename, a record over `max_record_bytes`) is selected through
+    /// `select_linked` instead; the two give the same record, which the equivalence tests check.
     pub fn select_output(
         &self,
         record: &Record,
         extras: RecordExtras<'_>,
-        memo: &mut RedactMemo,
+        memo: &mut SelectMemo,
         counters: &mut Counters,
     ) -> OutputRecord {
         if self.rename.iter().all(|(p, _)| p.segments().len() == 1) {
+            memo.own(self.id);
             let mut counts = WriterCounts::default();
-            if let Some(json) = self.write_record(record, &extras, memo, &mut counts) {
+            if let Some((json, members)) = self.write_record(record, &extras, memo, &mut counts) {
                 if self.max_record_bytes.is_none_or(|cap| json.len() <= cap) {
                     counts.commit(counters, self.max_value_bytes.is_some());
-                    return OutputRecord::from_parts(json, record.timestamp, &record.event_id);
+                    return OutputRecord::from_parts(
+                        json,
+                        record.timestamp,
+                        &record.event_id,
+                        members,
+                    );
                 }
             }
         }
-        self.select_output_slow(record, extras, memo, counters)
+        self.select_output_slow(record, extras, &mut memo.redact, counters)
     }
 
     /// `select_output` through `select_linked`'s map (also what the equivalence tests compare
@@ -522,87 +531,126 @@ impl Selector {
                 .any(|p| p.first_key() == Some(name) && p.segments().len() == 1)
     }
 
-    /// The output record's JSON text, written member by member (see `select_output`); `None`
-    /// when the record needs the map-based selection.
+    /// What `select_output` does with the record's field `key`, decided from the config alone.
+    fn plan_key(&self, key: &str, memo: &mut RedactMemo) -> KeyPlan {
+        let renamed = self.rename.iter().find(|(p, _)| p.first_key() == Some(key));
+        let name = renamed.map_or(key, |(_, new)| new.as_str());
+        if self.drops_whole(name) || !self.keeps_any(name) {
+            return KeyPlan::Skip;
+        }
+        if METADATA_KEYS.contains(&name) {
+            return KeyPlan::Collision;
+        }
+        if self.redactor.key_holds_secret(name, memo) {
+            return KeyPlan::Fallback;
+        }
+        let target = match self.rename.iter().position(|(_, new)| new == name) {
+            // One bit per rename target in the writer; past 64 renames, the map.
+            Some(j) if j < 64 => Some(j as u8),
+            Some(_) => return KeyPlan::Fallback,
+            None => None,
+        };
+        KeyPlan::Write(WritePlan {
+            renamed: renamed.is_some(),
+            target,
+            whole: self.keeps_whole(name),
+            nested_drop: self
+                .drop
+                .iter()
+                .any(|d| d.segments().len() > 1 && d.first_key() == Some(name)),
+            sensitivity: self.redactor.key_sensitivity(key, memo),
+        })
+    }
+
+    /// The output record's JSON text and where its members are, written member by member (see
+    /// `select_output`); `None` when the record needs the map-based selection.
     fn write_record(
         &self,
         record: &Record,
         extras: &RecordExtras<'_>,
-        memo: &mut RedactMemo,
+        memo: &mut SelectMemo,
         counts: &mut WriterCounts,
-    ) -> Option<String> {
-        let mut out: Vec<u8> = Vec::with_capacity(record.message.len() + 192);
+    ) -> Option<(String, Option<Vec<MemberSpan>>)> {
+        let mut w = RecordWriter::new(record.message.len() + 192);
         let (group, stream) = extras
             .names
             .unwrap_or((&record.source.log_group, &record.source.log_stream));
         let mut int = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"@timestamp\":");
-        out.extend_from_slice(int.format(record.timestamp).as_bytes());
-        out.extend_from_slice(b",\"@logGroup\":");
-        crate::json::push_str_bytes(&mut out, group);
-        out.extend_from_slice(b",\"@logStream\":");
-        crate::json::push_str_bytes(&mut out, stream);
-        out.extend_from_slice(b",\"@id\":");
-        crate::json::push_str_bytes(&mut out, &record.event_id);
-        out.extend_from_slice(b",\"@format\":\"");
-        out.extend_from_slice(record.format.as_str().as_bytes());
-        out.push(b'"');
+        let k = w.name("@timestamp");
+        w.raw(k, int.format(record.timestamp), SpanKind::Int);
+        let k = w.name("@logGroup");
+        w.str(k, group);
+        let k = w.name("@logStream");
+        w.str(k, stream);
+        let k = w.name("@id");
+        w.str(k, &record.event_id);
+        let k = w.name("@format");
+        w.str(k, record.format.as_str());
         if let Some(t) = extras.trace {
-            out.extend_from_slice(b",\"@traceId\":");
-            crate::json::push_str_bytes(&mut out, t.trace_id.as_str());
+            let k = w.name(TRACE_ID_KEY);
+            w.str(k, t.trace_id.as_str());
             if let Some(span) = &t.parent_id {
-                out.extend_from_slice(b",\"@spanId\":");
-                crate::json::push_str_bytes(&mut out, span.as_str());
+                let k = w.name(SPAN_ID_KEY);
+                w.str(k, span.as_str());
             }
         }
         if let Some(level) = record.level() {
-            out.extend_from_slice(b",\"@level\":\"");
-            out.extend_from_slice(level.as_str().as_bytes());
-            out.push(b'"');
+            let k = w.name(LEVEL_KEY);
+            w.str(k, level.as_str());
         }
         if let Some(rate) = extras.sample_rate {
-            out.extend_from_slice(b",\"@sampleRate\":");
-            out.extend_from_slice(int.format(rate).as_bytes());
+            let k = w.name(SAMPLE_RATE_KEY);
+            w.raw(k, int.format(rate), SpanKind::Int);
         }
 
         let fields = record.fields_view();
         // Rename targets already written, to notice two fields renamed to one (only renames
         // can make one: the parsers give unique keys).
         let mut written: u64 = 0;
-        let mut member = |key: &str, value: Field<'_>, out: &mut Vec<u8>| -> Option<()> {
-            let name = match self.rename.iter().find(|(p, _)| p.first_key() == Some(key)) {
-                Some((_, new)) => new.as_str(),
+        let mut member = |key: &str, value: Field<'_>, w: &mut RecordWriter| -> Option<()> {
+            let plan = match memo.keys.get(key) {
+                Some(plan) => *plan,
                 None => {
-                    let shadowed = self.rename.iter().any(|(p, new)| {
-                        new == key && p.first_key().is_some_and(|k| fields.contains_key(k))
-                    });
-                    if shadowed {
-                        counts.rename_collisions += 1;
-                        return Some(());
-                    }
-                    key
+                    let plan = self.plan_key(key, &mut memo.redact);
+                    memo.remember(key, plan);
+                    plan
                 }
             };
-            if self.drops_whole(name) || !self.keeps_any(name) {
-                return Some(());
+            let plan = match plan {
+                KeyPlan::Skip => return Some(()),
+                KeyPlan::Collision => {
+                    counts.metadata_collisions += 1;
+                    return Some(());
+                }
+                KeyPlan::Fallback => return None,
+                KeyPlan::Write(plan) => plan,
+            };
+            // A field named like a rename target is replaced by the renamed value.
+            if plan.target.is_some() && !plan.renamed {
+                let shadowed = self.rename.iter().any(|(p, new)| {
+                    new == key && p.first_key().is_some_and(|k| fields.contains_key(k))
+                });
+                if shadowed {
+                    counts.rename_collisions += 1;
+                    return Some(());
+                }
             }
-            if METADATA_KEYS.contains(&name) {
-                counts.metadata_collisions += 1;
-                return Some(());
-            }
-            if self.redactor.key_holds_secret(name, memo) {
-                return None;
-            }
-            if let Some(j) = self.rename.iter().position(|(_, new)| new == name) {
-                // One bit per rename target (its first rename); past 64 renames, the map.
-                let bit = 1u64.checked_shl(u32::try_from(j).ok()?)?;
+            if let Some(j) = plan.target {
+                let bit = 1u64 << j;
                 if written & bit != 0 {
                     return None;
                 }
                 written |= bit;
             }
-            let whole = self.keeps_whole(name);
-            self.write_member(out, key, name, value, whole, memo, counts)
+            let name = if plan.renamed {
+                self.rename
+                    .iter()
+                    .find(|(p, _)| p.first_key() == Some(key))
+                    .map_or(key, |(_, new)| new.as_str())
+            } else {
+                key
+            };
+            self.write_member(w, key, name, value, &plan, &mut memo.redact, counts)
         };
         match &record.lazy {
             Some(object) => {
@@ -613,75 +661,66 @@ impl Selector {
                         MemberValue::Int(digits) => Field::Int(digits),
                         MemberValue::Value(v) => Field::of(v),
                     };
-                    member(key, field, &mut out)?;
+                    member(key, field, &mut w)?;
                 }
             }
             None => {
                 for (key, v) in &record.fields {
-                    member(key, Field::of(v), &mut out)?;
+                    member(key, Field::of(v), &mut w)?;
                 }
                 // A text record without a `message` field exposes its raw message as one.
                 if record.format == Format::Text && !record.fields.contains_key("message") {
                     let text = &record.message;
-                    member("message", Field::Str { text, plain: false }, &mut out)?;
+                    member("message", Field::Str { text, plain: false }, &mut w)?;
                 }
             }
         }
-        out.push(b'}');
-        String::from_utf8(out).ok()
+        w.finish()
     }
 
-    /// Writes `,"name":value` for the record's field `key` (output name `name`); `whole`: keep
-    /// takes the field whole, else only the paths inside it.
+    /// Writes the record's field `key` as output field `name`, following `plan`.
     #[allow(clippy::too_many_arguments)]
     fn write_member(
         &self,
-        out: &mut Vec<u8>,
+        w: &mut RecordWriter,
         key: &str,
         name: &str,
         value: Field<'_>,
-        whole: bool,
+        plan: &WritePlan,
         memo: &mut RedactMemo,
         counts: &mut WriterCounts,
     ) -> Option<()> {
         match value {
             // Keep paths inside a scalar find nothing to keep.
-            Field::Str { .. } | Field::Int(_) if !whole => Some(()),
+            Field::Str { .. } | Field::Int(_) if !plan.whole => Some(()),
             Field::Str { text, plain } => {
-                let (redacted, n) = self.redactor.redact_member_str(key, text, memo);
+                let (redacted, n) = self.redactor.redact_str_under(plan.sensitivity, text, memo);
                 counts.redacted += n;
-                push_name(out, name);
+                let k = w.name(name);
                 match self.max_value_bytes {
                     Some(cap) if redacted.len() > cap => {
                         let mut s = redacted.into_owned();
                         truncate_string(&mut s, cap);
                         counts.truncated += 1;
-                        crate::json::push_str_bytes(out, &s);
+                        w.str(k, &s);
                     }
-                    _ if plain && matches!(redacted, Cow::Borrowed(_)) => {
-                        out.push(b'"');
-                        out.extend_from_slice(text.as_bytes());
-                        out.push(b'"');
-                    }
-                    _ => crate::json::push_str_bytes(out, &redacted),
+                    _ if plain && matches!(redacted, Cow::Borrowed(_)) => w.plain(k, text),
+                    _ => w.str(k, &redacted),
                 }
                 Some(())
             }
             // Integers too short for a card number, under a key that is not sensitive, are
             // what redaction leaves alone.
-            Field::Int(digits)
-                if digits.len() < MIN_CARD_DIGITS
-                    && !self.redactor.is_sensitive_key_memo(key, memo) =>
-            {
-                push_name(out, name);
-                out.extend_from_slice(digits.as_bytes());
+            Field::Int(digits) if digits.len() < MIN_CARD_DIGITS && plan.sensitivity.is_none() => {
+                let k = w.name(name);
+                w.raw(k, digits, SpanKind::Int);
                 Some(())
             }
             Field::Int(digits) => {
                 let v = Value::from(digits.parse::<u64>().ok()?);
-                self.write_value(out, key, name, &v, whole, memo, counts)
+                self.write_value(w, key, name, &v, plan, memo, counts)
             }
-            Field::Value(v) => self.write_value(out, key, name, v, whole, memo, counts),
+            Field::Value(v) => self.write_value(w, key, name, v, plan, memo, counts),
         }
     }
 
@@ -689,15 +728,15 @@ impl Selector {
     #[allow(clippy::too_many_arguments)]
     fn write_value(
         &self,
-        out: &mut Vec<u8>,
+        w: &mut RecordWriter,
         key: &str,
         name: &str,
         v: &Value,
-        whole: bool,
+        plan: &WritePlan,
         memo: &mut RedactMemo,
         counts: &mut WriterCounts,
     ) -> Option<()> {
-        let mut value = if whole {
+        let mut value = if plan.whole {
             v.clone()
         } else {
             match self.pruned(name, v) {
@@ -706,11 +745,7 @@ impl Selector {
             }
         };
         counts.redacted += self.redactor.redact_path_memo(&[key], &mut value, memo);
-        if self
-            .drop
-            .iter()
-            .any(|d| d.segments().len() > 1 && d.first_key() == Some(name))
-        {
+        if plan.nested_drop {
             let mut one = Map::new();
             one.insert(name.to_string(), value);
             for d in &self.drop {
@@ -721,8 +756,8 @@ impl Selector {
         if let Some(cap) = self.max_value_bytes {
             counts.truncated += truncate_value(&mut value, cap);
         }
-        push_name(out, name);
-        serde_json::to_writer(&mut *out, &value).ok()
+        let k = w.name(name);
+        w.value(k, &value)
     }
 
     /// Inserts `v` under output name `name`, pruned to the `keep` paths that start with it and
@@ -853,11 +888,166 @@ fn truncate_string(s: &mut String, cap: usize) {
     s.push_str(&format!("…[truncated {removed} bytes]"));
 }
 
-/// `,"name":` (every output record starts with metadata, so a field always follows a member).
-fn push_name(out: &mut Vec<u8>, name: &str) {
-    out.push(b',');
-    crate::json::push_str_bytes(out, name);
-    out.push(b':');
+/// Writes one output record's JSON text and notes where each member went (`MemberSpan`).
+struct RecordWriter {
+    out: Vec<u8>,
+    members: Vec<MemberSpan>,
+    /// Every key needed no escape and every offset fit `u32`: `members` can be trusted.
+    exact: bool,
+}
+
+impl RecordWriter {
+    fn new(capacity: usize) -> RecordWriter {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        RecordWriter {
+            out,
+            members: Vec::with_capacity(24),
+            exact: true,
+        }
+    }
+
+    fn offset(&mut self, at: usize) -> u32 {
+        u32::try_from(at).unwrap_or_else(|_| {
+            self.exact = false;
+            0
+        })
+    }
+
+    /// `"name":` (after a comma unless first); returns the key's span.
+    fn name(&mut self, name: &str) -> (u32, u32) {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        let start = self.out.len();
+        crate::json::push_str_bytes(&mut self.out, name);
+        let end = self.out.len();
+        if end - start - 2 != name.len() {
+            self.exact = false;
+        }
+        self.out.push(b':');
+        (self.offset(start + 1), self.offset(end - 1))
+    }
+
+    fn span(&mut self, key: (u32, u32), start: usize, end: usize, kind: SpanKind) {
+        let value = (self.offset(start), self.offset(end));
+        self.members.push(MemberSpan { key, value, kind });
+    }
+
+    /// A string, escaped as needed.
+    fn str(&mut self, key: (u32, u32), s: &str) {
+        let start = self.out.len();
+        crate::json::push_str_bytes(&mut self.out, s);
+        let end = self.out.len();
+        if end - start - 2 == s.len() {
+            self.span(key, start + 1, end - 1, SpanKind::Str);
+        } else {
+            self.span(key, start, end, SpanKind::Json);
+        }
+    }
+
+    /// A string known to need no escape.
+    fn plain(&mut self, key: (u32, u32), s: &str) {
+        self.out.push(b'"');
+        let start = self.out.len();
+        self.out.extend_from_slice(s.as_bytes());
+        let end = self.out.len();
+        self.out.push(b'"');
+        self.span(key, start, end, SpanKind::Str);
+    }
+
+    /// Text that is already JSON of `kind` (digits, for `Int`).
+    fn raw(&mut self, key: (u32, u32), text: &str, kind: SpanKind) {
+        let start = self.out.len();
+        self.out.extend_from_slice(text.as_bytes());
+        let end = self.out.len();
+        self.span(key, start, end, kind);
+    }
+
+    fn value(&mut self, key: (u32, u32), v: &Value) -> Option<()> {
+        match v {
+            Value::String(s) => self.str(key, s),
+            _ => {
+                let start = self.out.len();
+                serde_json::to_writer(&mut self.out, v).ok()?;
+                let end = self.out.len();
+                self.span(key, start, end, SpanKind::Json);
+            }
+        }
+        Some(())
+    }
+
+    fn finish(mut self) -> Option<(String, Option<Vec<MemberSpan>>)> {
+        self.out.push(b'}');
+        let members = self.exact.then_some(self.members);
+        Some((String::from_utf8(self.out).ok()?, members))
+    }
+}
+
+/// What `select_output` does with a record's field, by key name.
+#[derive(Debug, Clone, Copy)]
+enum KeyPlan {
+    /// Left out (dropped whole, or not kept).
+    Skip,
+    /// Left out and counted: named like metadata.
+    Collision,
+    /// The record needs the map-based selection (its key holds a secret).
+    Fallback,
+    Write(WritePlan),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WritePlan {
+    /// The key is a rename source (its output name is its rename target).
+    renamed: bool,
+    /// The output name is a rename target: the index of its first rename.
+    target: Option<u8>,
+    /// `keep` takes the field whole (else only paths inside it).
+    whole: bool,
+    /// A `drop` path removes something inside the field.
+    nested_drop: bool,
+    /// How the key matches a sensitive name.
+    sensitivity: Option<crate::redact::Sensitivity>,
+}
+
+/// Most key names remembered; past it the memory starts again (keys of hostile logs cannot grow
+/// it without bound).
+const MAX_KEY_PLANS: usize = 4096;
+
+/// What the records writer remembers across records and batches: redaction answers, and the
+/// plan for each key name it has met (a pure function of the selector's config).
+#[derive(Debug, Default, Clone)]
+pub struct SelectMemo {
+    pub redact: RedactMemo,
+    /// `Selector::id` of the selector whose plans `keys` holds.
+    owner: u64,
+    keys: std::collections::HashMap<Box<str>, KeyPlan, foldhash::fast::RandomState>,
+}
+
+impl SelectMemo {
+    pub fn new() -> SelectMemo {
+        SelectMemo::default()
+    }
+
+    fn own(&mut self, selector: u64) {
+        if self.owner != selector {
+            self.keys.clear();
+            self.owner = selector;
+        }
+    }
+
+    fn remember(&mut self, key: &str, plan: KeyPlan) {
+        if self.keys.len() >= MAX_KEY_PLANS {
+            self.keys.clear();
+        }
+        self.keys.insert(Box::from(key), plan);
+    }
+}
+
+/// A fresh id for each checked selector (the key plans in a `SelectMemo` belong to one).
+fn next_selector_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Fewest digits of a card number: a shorter integer is never redacted as one.
@@ -867,7 +1057,10 @@ const MIN_CARD_DIGITS: usize = 13;
 #[derive(Clone, Copy)]
 enum Field<'a> {
     /// A string; `plain`: its text is JSON string content as it is (no escapes needed).
-    Str { text: &'a str, plain: bool },
+    Str {
+        text: &'a str,
+        plain: bool,
+    },
     /// A non-negative integer's digits, as serde_json writes them.
     Int(&'a str),
     Value(&'a Value),

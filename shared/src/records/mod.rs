@@ -7,7 +7,7 @@ pub mod ndjson;
 pub mod otlp;
 mod output;
 
-pub use output::OutputRecord;
+pub use output::{MemberSpan, OutputRecord, SpanKind};
 
 use std::collections::BTreeMap;
 

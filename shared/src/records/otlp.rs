@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use super::{BatchSpan, OtlpTarget, OutputRecord, ResourceSettings};
+use super::{BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
 use crate::parse::{LazyObject, MemberValue};
 use crate::record::Level;
 
@@ -64,7 +64,8 @@ pub fn encode(
             let Some(record) = records.get(i) else {
                 continue;
             };
-            let view = View::of(record);
+            let backing = Backing::of(record);
+            let view = Members::of(record, &backing);
             let service = service_name(&target.resource, span, &view);
             if current_service.as_deref() != Some(service.as_str()) {
                 let resource = resource(&target.resource, span, &service).encode_to_vec();
@@ -80,49 +81,84 @@ pub fn encode(
     out
 }
 
-/// An output record read for encoding: its JSON indexed in place (members located, plain
-/// strings and small integers never parsed), or parsed whole when the index does not take it
-/// (over 32 members, escaped keys).
-enum View<'a> {
-    Indexed { object: LazyObject, text: &'a str },
-    Parsed(Map<String, Value>),
+/// An output record's members as the encoder reads them, in the record's order: from where the
+/// selector noted them (plain strings and small integers never parsed, other values parsed
+/// once), else from the text indexed in place, else from the text parsed whole.
+struct Members<'a> {
+    members: Vec<(&'a str, MemberValue<'a>)>,
 }
 
-impl<'a> View<'a> {
-    fn of(record: &'a OutputRecord) -> View<'a> {
+/// What a record's members borrow from besides its text: the values parsed for them.
+enum Backing {
+    /// Values of the record's `SpanKind::Json` members, in order.
+    Parsed(Vec<Value>),
+    Indexed(LazyObject),
+    Map(Map<String, Value>),
+}
+
+impl Backing {
+    fn of(record: &OutputRecord) -> Backing {
         let text = record.json();
-        match crate::parse::index_object(text) {
-            Some(object) => View::Indexed { object, text },
-            None => View::Parsed(record.to_map()),
+        match record.members() {
+            Some(spans) => Backing::Parsed(
+                spans
+                    .iter()
+                    .filter(|m| m.kind == SpanKind::Json)
+                    .map(|m| serde_json::from_str(span_text(text, m.value)).unwrap_or(Value::Null))
+                    .collect(),
+            ),
+            None => match crate::parse::index_object(text) {
+                Some(object) => Backing::Indexed(object),
+                None => Backing::Map(record.to_map()),
+            },
         }
     }
+}
 
-    /// Calls `f` with every member, in the record's order.
-    fn each<'s>(&'s self, mut f: impl FnMut(&'s str, MemberValue<'s>)) {
-        match self {
-            View::Indexed { object, text } => {
-                for (k, v) in object.members(text) {
-                    f(k, v);
-                }
+fn span_text(text: &str, (start, end): (u32, u32)) -> &str {
+    text.get(start as usize..end as usize).unwrap_or_default()
+}
+
+impl<'a> Members<'a> {
+    fn of(record: &'a OutputRecord, backing: &'a Backing) -> Members<'a> {
+        let text = record.json();
+        let members = match (backing, record.members()) {
+            (Backing::Parsed(values), Some(spans)) => {
+                let mut parsed = values.iter();
+                spans
+                    .iter()
+                    .map(|m| {
+                        let value = match m.kind {
+                            SpanKind::Str => MemberValue::Plain(span_text(text, m.value)),
+                            SpanKind::Int => MemberValue::Int(span_text(text, m.value)),
+                            SpanKind::Json => {
+                                MemberValue::Value(parsed.next().unwrap_or(&Value::Null))
+                            }
+                        };
+                        (span_text(text, m.key), value)
+                    })
+                    .collect()
             }
-            View::Parsed(map) => {
-                for (k, v) in map {
-                    f(k, MemberValue::Value(v));
-                }
-            }
-        }
+            (Backing::Indexed(object), _) => object.members(text).collect(),
+            (Backing::Map(map), _) => map
+                .iter()
+                .map(|(k, v)| (k.as_str(), MemberValue::Value(v)))
+                .collect(),
+            (Backing::Parsed(_), None) => Vec::new(),
+        };
+        Members { members }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'a str, MemberValue<'a>)> + '_ {
+        self.members.iter().copied()
     }
 
     /// `key`'s value as text when it is a scalar (see `scalar_text`).
-    fn text_of(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            View::Indexed { object, text } => match object.get_str(text, key) {
-                Some(s) => Some(std::borrow::Cow::Borrowed(s)),
-                None => object
-                    .get(text, key)
-                    .and_then(crate::record::scalar_text),
-            },
-            View::Parsed(map) => map.get(key).and_then(crate::record::scalar_text),
+    fn text_of(&self, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+        let (_, v) = self.members.iter().find(|(k, _)| *k == key)?;
+        match *v {
+            MemberValue::Plain(s) | MemberValue::Int(s) => Some(std::borrow::Cow::Borrowed(s)),
+            MemberValue::Value(v) => crate::record::scalar_text(v),
         }
     }
 }
@@ -238,11 +274,7 @@ fn resource_logs_cost(resource: usize, scope: usize) -> usize {
 
 /// `service.name`: configured (or `OTEL_SERVICE_NAME`), else the record's service field, else
 /// `OTEL_RESOURCE_ATTRIBUTES`' `service.name`, else the Lambda function, else the log group.
-fn service_name(
-    settings: &ResourceSettings,
-    span: &BatchSpan,
-    record: &View<'_>,
-) -> String {
+fn service_name(settings: &ResourceSettings, span: &BatchSpan, record: &Members<'_>) -> String {
     if let Some(s) = &settings.service_name {
         return s.clone();
     }
@@ -342,7 +374,7 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
 mod wire {
     use serde_json::Value;
 
-    use super::{severity_number, trace_id_bytes, View, BODY_FALLBACK_KEY, BODY_KEY};
+    use super::{severity_number, trace_id_bytes, Members, BODY_FALLBACK_KEY, BODY_KEY};
     use crate::parse::MemberValue;
     use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 
@@ -449,7 +481,8 @@ mod wire {
         any(buf, v);
     }
 
-    /// An integer member's value (digits that fit `i64`: `MemberValue::Int` has at most 18).
+    /// An integer member's value (`MemberValue::Int` digits and the `@timestamp` the selector
+    /// writes both fit `i64`).
     fn int(digits: &str) -> i64 {
         digits.parse().unwrap_or(0)
     }
@@ -495,25 +528,27 @@ mod wire {
     }
 
     /// A LogRecord message's body for one output record (mapping in the module comment).
-    pub fn log_record(buf: &mut Vec<u8>, record: &View<'_>, observed_unix_nano: u64) {
+    pub fn log_record(buf: &mut Vec<u8>, record: &Members<'_>, observed_unix_nano: u64) {
         // One pass picks the metadata and the body out; a second writes the attributes.
         let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
         let (mut message, mut msg) = (false, false);
-        record.each(|k, m| match k {
-            "@timestamp" => {
-                millis = match m {
-                    MemberValue::Int(d) => int(d) as u64,
-                    MemberValue::Value(v) => v.as_u64().unwrap_or(0),
-                    MemberValue::Plain(_) => 0,
+        for (k, m) in record.iter() {
+            match k {
+                "@timestamp" => {
+                    millis = match m {
+                        MemberValue::Int(d) => u64::try_from(int(d)).unwrap_or(0),
+                        MemberValue::Value(v) => v.as_u64().unwrap_or(0),
+                        MemberValue::Plain(_) => 0,
+                    }
                 }
+                LEVEL_KEY => level = member_str(m),
+                TRACE_ID_KEY => trace = member_str(m).and_then(trace_id_bytes),
+                SPAN_ID_KEY => span = member_str(m).and_then(super::hex_bytes::<8>),
+                BODY_KEY => message = true,
+                BODY_FALLBACK_KEY => msg = true,
+                _ => {}
             }
-            LEVEL_KEY => level = member_str(m),
-            TRACE_ID_KEY => trace = member_str(m).and_then(trace_id_bytes),
-            SPAN_ID_KEY => span = member_str(m).and_then(super::hex_bytes::<8>),
-            BODY_KEY => message = true,
-            BODY_FALLBACK_KEY => msg = true,
-            _ => {}
-        });
+        }
         let time = millis.saturating_mul(1_000_000);
         if time != 0 {
             key(buf, 1, FIXED64);
@@ -534,14 +569,12 @@ mod wire {
         } else {
             BODY_FALLBACK_KEY
         };
-        record.each(|k, m| {
-            if k == body_key {
-                key(buf, 5, LEN);
-                varint(buf, member_len(m) as u64);
-                member_any(buf, m);
-            }
-        });
-        record.each(|k, m| {
+        if let Some((_, m)) = record.iter().find(|(k, _)| *k == body_key) {
+            key(buf, 5, LEN);
+            varint(buf, member_len(m) as u64);
+            member_any(buf, m);
+        }
+        for (k, m) in record.iter() {
             if k.as_bytes().first() == Some(&b'@') {
                 match k {
                     "@id" if member_str(m).is_some_and(|s| !s.is_empty()) => {
@@ -553,7 +586,7 @@ mod wire {
             } else if k != body_key {
                 member_kv(buf, 6, k, m);
             }
-        });
+        }
         if let Some(id) = trace {
             bytes_field(buf, 9, &id);
         }

@@ -7,22 +7,56 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// An output record. `json` is a JSON object (no newline); `@timestamp` and `@id` are kept
-/// beside it for the sinks that key objects and spill sections by them.
+/// beside it for the sinks that key objects and spill sections by them, and where the selector
+/// wrote each member, so the OTLP encoder reads them without parsing the text again.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OutputRecord {
     json: String,
     timestamp: i64,
     id: Box<str>,
+    /// Every member, in order (`None`: not known, the text must be parsed).
+    members: Option<Vec<MemberSpan>>,
+}
+
+/// Where one member of a record's JSON text is (byte offsets into it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberSpan {
+    /// The key's text between its quotes, which needs no unescaping.
+    pub key: (u32, u32),
+    pub value: (u32, u32),
+    pub kind: SpanKind,
+}
+
+/// What a [`MemberSpan`]'s value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    /// A string: `value` is its text between the quotes, which needs no unescaping.
+    Str,
+    /// A non-negative integer of at most 18 digits: `value` is the digits.
+    Int,
+    /// Any other JSON value: `value` is its whole text.
+    Json,
 }
 
 impl OutputRecord {
     /// Text the selector wrote: a compact JSON object whose `@timestamp` and `@id` are these.
-    pub(crate) fn from_parts(json: String, timestamp: i64, id: &str) -> OutputRecord {
+    pub(crate) fn from_parts(
+        json: String,
+        timestamp: i64,
+        id: &str,
+        members: Option<Vec<MemberSpan>>,
+    ) -> OutputRecord {
         OutputRecord {
             json,
             timestamp,
             id: id.into(),
+            members,
         }
+    }
+
+    /// Where each member is in `json()`, when the writer recorded it.
+    pub fn members(&self) -> Option<&[MemberSpan]> {
+        self.members.as_deref()
     }
 
     /// Any JSON object as an output record (`@timestamp` and `@id` read from it).
@@ -37,6 +71,7 @@ impl OutputRecord {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .into(),
+            members: None,
         }
     }
 

@@ -1,0 +1,272 @@
+//! The records writer (`Selector::select_output`, which copies plain values from the message
+//! and plans each key once) against the map-based selection it replaces
+//! (`Selector::select_output_slow`, `select_linked` on the eagerly parsed record): for arbitrary
+//! records, configs and extras, the same record (as parsed JSON) and the same counters, and the
+//! member spans the writer notes point at exactly those members. Redaction is the part this
+//! guards: secrets are planted among the generated values and keys.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+
+use logsieve::config::CheckedConfig;
+use logsieve::parse::{parse_event, parse_event_lazy};
+use logsieve::record::{LogEvent, Source};
+use logsieve::records::SpanKind;
+use logsieve::redact::RedactMemo;
+use logsieve::select::{RecordExtras, SelectMemo};
+use logsieve::stats::Counters;
+use logsieve::trace::id::parse_traceparent;
+
+const KEYS: &[&str] = &[
+    "message",
+    "msg",
+    "level",
+    "user",
+    "password",
+    "api_key",
+    "tokens",
+    "pwd",
+    "status",
+    "latency_ms",
+    "duration_ms",
+    "@timestamp",
+    "@level",
+    "@sampleRate",
+    "headers",
+    "card",
+    "alice@example.com",
+    "note",
+    "x",
+];
+
+const STRINGS: &[&str] = &[
+    "ok",
+    "GET /orders -> 200",
+    "AKIAIOSFODNN7EXAMPLE",
+    "contact alice@example.com today",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+    "card 4111 1111 1111 1111",
+    "/var/task",
+    "12",
+    "line\nbreak \"quoted\" \\ tab\t",
+    "héllo wörld ✓",
+    "[REDACTED:sensitive_key]",
+    "",
+    "a much longer value that goes past a small max_value_bytes cap for sure, twice over",
+];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        proptest::sample::select(STRINGS).prop_map(Value::from),
+        "[a-z0-9 @.\"\\\\\n]{0,24}".prop_map(Value::from),
+        (0u64..100_000).prop_map(Value::from),
+        Just(Value::from(4_111_111_111_111_111_u64)),
+        Just(Value::from(1_700_000_000_000_u64)),
+        (-1000i64..0).prop_map(Value::from),
+        Just(serde_json::json!(1.5)),
+        Just(serde_json::json!(12.0)),
+        any::<bool>().prop_map(Value::from),
+        Just(Value::Null),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4).prop_map(
+                |members| {
+                    Value::Object(
+                        members
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect(),
+                    )
+                }
+            ),
+        ]
+    })
+}
+
+fn message() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // JSON objects, the common case (and what the lazy index takes).
+        4 => proptest::collection::vec((proptest::sample::select(KEYS), value()), 0..10).prop_map(
+            |members| {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut text = String::from("{");
+                for (k, v) in members {
+                    if !seen.insert(k) {
+                        continue;
+                    }
+                    if text.len() > 1 {
+                        text.push(',');
+                    }
+                    text.push_str(&serde_json::to_string(k).unwrap());
+                    text.push(':');
+                    text.push_str(&serde_json::to_string(&v).unwrap());
+                }
+                text.push('}');
+                text
+            }
+        ),
+        // Other formats: logfmt, plain text with secrets, Lambda lines.
+        1 => proptest::sample::select(vec![
+            "level=info user=alice@example.com password=hunter2 status=200".to_string(),
+            "plain text with AKIAIOSFODNN7EXAMPLE inside".to_string(),
+            "2024-01-01T00:00:00.000Z\tabc-123\tERROR\tboom alice@example.com".to_string(),
+            "START RequestId: 8f5c Version: $LATEST".to_string(),
+            r#"{"a":1,"a":2}"#.to_string(),
+            r#"{"k\u0065y":"escaped key","password":"x"}"#.to_string(),
+        ]),
+    ]
+}
+
+fn config() -> impl Strategy<Value = String> {
+    let keep = proptest::sample::subsequence(
+        vec![
+            "\"message\"",
+            "\"level\"",
+            "\"user.id\"",
+            "\"user\"",
+            "\"duration_ms\"",
+            "\"password\"",
+            "\"note\"",
+            "\"@timestamp\"",
+        ],
+        0..4,
+    );
+    let drop =
+        proptest::sample::subsequence(vec!["\"user.id\"", "\"msg\"", "\"x\"", "\"headers\""], 0..3);
+    let rename = proptest::sample::subsequence(
+        vec![
+            "latency_ms = \"duration_ms\"",
+            "msg = \"message\"",
+            "x = \"password\"",
+            "note = \"note2\"",
+        ],
+        0..3,
+    );
+    let value_cap = proptest::option::of(prop_oneof![Just(8usize), Just(40)]);
+    let record_cap = proptest::option::of(prop_oneof![Just(220usize), Just(600)]);
+    (keep, drop, rename, value_cap, record_cap).prop_map(|(keep, drop, rename, vc, rc)| {
+        let mut text = format!(
+            "[fields]\nkeep = [{}]\ndrop = [{}]\nrename = {{ {} }}\n",
+            keep.join(", "),
+            drop.join(", "),
+            rename.join(", ")
+        );
+        if let Some(c) = vc {
+            text.push_str(&format!("max_value_bytes = {c}\n"));
+        }
+        if let Some(c) = rc {
+            text.push_str(&format!("max_record_bytes = {c}\n"));
+        }
+        text
+    })
+}
+
+fn source(secret_name: bool) -> Arc<Source> {
+    Arc::new(Source {
+        owner: "123456789012".into(),
+        log_group: if secret_name {
+            "/aws/lambda/alice@example.com".into()
+        } else {
+            "/aws/lambda/orders".into()
+        },
+        log_stream: "2026/11/30/[$LATEST]abc\"def".into(),
+        ..Source::default()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn writer_gives_the_map_path_record_and_counters(
+        msg in message(),
+        cfg in config(),
+        traced in any::<bool>(),
+        rate in proptest::option::of(1u64..10),
+        secret_name in any::<bool>(),
+    ) {
+        let config = CheckedConfig::from_toml(&cfg).unwrap();
+        let selector = &config.fields;
+        let src = source(secret_name);
+        let event = LogEvent {
+            id: "37516444617598064708222633732146973250".into(),
+            timestamp: 1_764_460_800_123,
+            message: msg.clone(),
+            extracted_fields: None,
+        };
+        let lazy = parse_event_lazy(&src, event.clone());
+        let eager = parse_event(&src, event);
+        let trace = parse_traceparent("00-6553f100beeb8da1658eec67f893a2ee-71c18690ee42c90b-01");
+        let names = secret_name.then_some(("/aws/lambda/[REDACTED:email]", "2026/11/30/[$LATEST]abc\"def"));
+        let extras = RecordExtras {
+            trace: if traced { trace.as_ref() } else { None },
+            sample_rate: rate,
+            names,
+        };
+        // Twice through one memo: the second answers come from the remembered key plans.
+        let mut memo = SelectMemo::new();
+        for round in 0..2 {
+            let mut fast_counters = Counters::new();
+            let fast = selector.select_output(&lazy, extras, &mut memo, &mut fast_counters);
+            let mut slow_counters = Counters::new();
+            let slow = selector.select_output_slow(&eager, extras, &mut RedactMemo::new(), &mut slow_counters);
+            let fast_map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
+            prop_assert_eq!(&fast_map, &slow.to_map(), "round {}: {} / {}", round, msg, cfg);
+            prop_assert_eq!(&fast_counters, &slow_counters, "round {}: {} / {}", round, msg, cfg);
+            prop_assert_eq!(fast.timestamp(), slow.timestamp());
+            prop_assert_eq!(fast.id(), slow.id());
+            if let Some(members) = fast.members() {
+                let text = fast.json();
+                prop_assert_eq!(members.len(), fast_map.len());
+                for m in members {
+                    let key = &text[m.key.0 as usize..m.key.1 as usize];
+                    let raw = &text[m.value.0 as usize..m.value.1 as usize];
+                    let want = &fast_map[key];
+                    let got = match m.kind {
+                        SpanKind::Str => Value::from(raw),
+                        SpanKind::Int => Value::from(raw.parse::<i64>().unwrap()),
+                        SpanKind::Json => serde_json::from_str(raw).unwrap(),
+                    };
+                    prop_assert_eq!(&got, want, "member {}", key);
+                }
+            }
+        }
+    }
+}
+
+/// The writer really writes the common records (the property above would also hold if every
+/// record went the map's way), and hands the ones it cannot write alike to the map.
+#[test]
+fn common_records_take_the_writer_and_odd_ones_the_map() {
+    let config = CheckedConfig::default_config().unwrap();
+    let src = source(false);
+    let select = |message: &str| {
+        let event = LogEvent {
+            id: "1".into(),
+            timestamp: 1,
+            message: message.into(),
+            extracted_fields: None,
+        };
+        let record = parse_event_lazy(&src, event);
+        config.fields.select_output(
+            &record,
+            RecordExtras::default(),
+            &mut SelectMemo::new(),
+            &mut Counters::new(),
+        )
+    };
+    let plain = select(r#"{"level":"INFO","message":"GET /a","status":200,"user":{"id":3}}"#);
+    assert!(plain.members().is_some(), "written by the writer");
+    assert!(plain.json().contains(r#""message":"GET /a""#));
+    // A key holding a secret is rewritten by the map path's key redaction.
+    let odd = select(r#"{"alice@example.com":3}"#);
+    assert!(odd.members().is_none(), "selected through the map");
+    assert!(!odd.json().contains("alice@example.com"), "{}", odd.json());
+}
