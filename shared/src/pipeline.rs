@@ -168,21 +168,22 @@ impl Pipeline {
     }
 
     /// Whether `Output::records` is filled (on by default). Functions without a records sink
-    /// turn it off: building records is the costliest part of selection.
+    /// turn it off: writing records is most of the records path's cost.
     ///
     /// Redaction is the same in both modes: values that leave through the metric and trace
     /// stages (dimension values, annotations, segment metadata) are redacted as those stages
     /// build them, a value read from a path naming a sensitive key is sent as the marker, log
     /// group and stream names are redacted (`crate::exits`), and each output record is redacted
-    /// as it is selected (`Selector::select_linked`), fields left out costing nothing.
+    /// as it is written (`Selector::select_output`), fields left out costing nothing.
     pub fn with_records(mut self, on: bool) -> Pipeline {
         self.collect_records = on;
         self
     }
 
-    /// Whether, without records, JSON messages are indexed and their members parsed only when a
-    /// stage reads them (the default). Off, every member is parsed up front as in the records
-    /// mode: the output is the same, which the equivalence tests check by turning it off.
+    /// Whether JSON messages are indexed and their members parsed only when a stage reads them
+    /// (the default; the records writer copies plain members from the message unparsed). Off,
+    /// every member is parsed up front: the output is the same, which the equivalence tests
+    /// check by turning it off.
     pub fn with_lazy_json(mut self, on: bool) -> Pipeline {
         self.lazy_json = on;
         self

@@ -345,24 +345,38 @@ pub fn severity_number(level: &str) -> i32 {
 
 /// The 16 bytes of an X-Ray (`1-8hex-24hex`) or W3C (32 hex) trace id.
 pub fn trace_id_bytes(id: &str) -> Option<[u8; 16]> {
-    let hex: String = match id.strip_prefix("1-") {
-        Some(rest) => rest.chars().filter(|c| *c != '-').collect(),
-        None => id.to_string(),
-    };
-    hex_bytes::<16>(&hex)
+    match id.strip_prefix("1-") {
+        Some(rest) => {
+            // The hex digits without the dash: at most 32 of them, else not an id.
+            let mut digits = [0u8; 32];
+            let mut n = 0;
+            for &b in rest.as_bytes().iter().filter(|&&b| b != b'-') {
+                *digits.get_mut(n)? = b;
+                n += 1;
+            }
+            hex_bytes::<16>(digits.get(..n)?)
+        }
+        None => hex_bytes::<16>(id.as_bytes()),
+    }
 }
 
-fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
-    let b = hex.as_bytes();
-    if b.len() != 2 * N {
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_bytes<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
-    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
         let [h, l] = pair else { return None };
-        let hi = (*h as char).to_digit(16)?;
-        let lo = (*l as char).to_digit(16)?;
-        *o = (hi * 16 + lo) as u8;
+        *o = hex_digit(*h)? << 4 | hex_digit(*l)?;
     }
     // All zero is an invalid id in both formats.
     out.iter().any(|&x| x != 0).then_some(out)
@@ -383,7 +397,12 @@ mod wire {
     pub const LEN: u8 = 2;
 
     pub fn varint(buf: &mut Vec<u8>, v: u64) {
-        prost::encoding::encode_varint(v, buf);
+        // Tags and most lengths are one byte: no loop for them.
+        if v < 0x80 {
+            buf.push(v as u8);
+        } else {
+            prost::encoding::encode_varint(v, buf);
+        }
     }
 
     fn varint_len(v: u64) -> usize {
@@ -533,6 +552,10 @@ mod wire {
         let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
         let (mut message, mut msg) = (false, false);
         for (k, m) in record.iter() {
+            // Only metadata and the body matter here: most keys are ruled out by one byte.
+            if !matches!(k.as_bytes().first(), Some(b'@' | b'm')) {
+                continue;
+            }
             match k {
                 "@timestamp" => {
                     millis = match m {
@@ -543,7 +566,9 @@ mod wire {
                 }
                 LEVEL_KEY => level = member_str(m),
                 TRACE_ID_KEY => trace = member_str(m).and_then(trace_id_bytes),
-                SPAN_ID_KEY => span = member_str(m).and_then(super::hex_bytes::<8>),
+                SPAN_ID_KEY => {
+                    span = member_str(m).and_then(|s| super::hex_bytes::<8>(s.as_bytes()))
+                }
                 BODY_KEY => message = true,
                 BODY_FALLBACK_KEY => msg = true,
                 _ => {}
