@@ -571,10 +571,13 @@ impl Selector {
         memo: &mut SelectMemo,
         counts: &mut WriterCounts,
     ) -> Option<(String, Option<Vec<MemberSpan>>)> {
-        let mut w = RecordWriter::new(record.message.len() + 192);
         let (group, stream) = extras
             .names
             .unwrap_or((&record.source.log_group, &record.source.log_stream));
+        // The message, the metadata and their names: one allocation for most records.
+        let mut w = RecordWriter::new(
+            record.message.len() + group.len() + stream.len() + record.event_id.len() + 256,
+        );
         let mut int = itoa::Buffer::new();
         let k = w.name("@timestamp");
         w.raw(k, int.format(record.timestamp), SpanKind::Int);
@@ -889,8 +892,9 @@ fn truncate_string(s: &mut String, cap: usize) {
 }
 
 /// Writes one output record's JSON text and notes where each member went (`MemberSpan`).
+/// Everything written is `str` already, so the text needs no UTF-8 check at the end.
 struct RecordWriter {
-    out: Vec<u8>,
+    out: String,
     members: Vec<MemberSpan>,
     /// Every key needed no escape and every offset fit `u32`: `members` can be trusted.
     exact: bool,
@@ -898,8 +902,8 @@ struct RecordWriter {
 
 impl RecordWriter {
     fn new(capacity: usize) -> RecordWriter {
-        let mut out = Vec::with_capacity(capacity);
-        out.push(b'{');
+        let mut out = String::with_capacity(capacity);
+        out.push('{');
         RecordWriter {
             out,
             members: Vec::with_capacity(24),
@@ -917,15 +921,15 @@ impl RecordWriter {
     /// `"name":` (after a comma unless first); returns the key's span.
     fn name(&mut self, name: &str) -> (u32, u32) {
         if self.out.len() > 1 {
-            self.out.push(b',');
+            self.out.push(',');
         }
         let start = self.out.len();
-        crate::json::push_str_bytes(&mut self.out, name);
+        crate::json::push_str(&mut self.out, name);
         let end = self.out.len();
         if end - start - 2 != name.len() {
             self.exact = false;
         }
-        self.out.push(b':');
+        self.out.push(':');
         (self.offset(start + 1), self.offset(end - 1))
     }
 
@@ -937,7 +941,7 @@ impl RecordWriter {
     /// A string, escaped as needed.
     fn str(&mut self, key: (u32, u32), s: &str) {
         let start = self.out.len();
-        crate::json::push_str_bytes(&mut self.out, s);
+        crate::json::push_str(&mut self.out, s);
         let end = self.out.len();
         if end - start - 2 == s.len() {
             self.span(key, start + 1, end - 1, SpanKind::Str);
@@ -948,18 +952,18 @@ impl RecordWriter {
 
     /// A string known to need no escape.
     fn plain(&mut self, key: (u32, u32), s: &str) {
-        self.out.push(b'"');
+        self.out.push('"');
         let start = self.out.len();
-        self.out.extend_from_slice(s.as_bytes());
+        self.out.push_str(s);
         let end = self.out.len();
-        self.out.push(b'"');
+        self.out.push('"');
         self.span(key, start, end, SpanKind::Str);
     }
 
     /// Text that is already JSON of `kind` (digits, for `Int`).
     fn raw(&mut self, key: (u32, u32), text: &str, kind: SpanKind) {
         let start = self.out.len();
-        self.out.extend_from_slice(text.as_bytes());
+        self.out.push_str(text);
         let end = self.out.len();
         self.span(key, start, end, kind);
     }
@@ -968,19 +972,17 @@ impl RecordWriter {
         match v {
             Value::String(s) => self.str(key, s),
             _ => {
-                let start = self.out.len();
-                serde_json::to_writer(&mut self.out, v).ok()?;
-                let end = self.out.len();
-                self.span(key, start, end, SpanKind::Json);
+                let text = serde_json::to_string(v).ok()?;
+                self.raw(key, &text, SpanKind::Json);
             }
         }
         Some(())
     }
 
     fn finish(mut self) -> Option<(String, Option<Vec<MemberSpan>>)> {
-        self.out.push(b'}');
+        self.out.push('}');
         let members = self.exact.then_some(self.members);
-        Some((String::from_utf8(self.out).ok()?, members))
+        Some((self.out, members))
     }
 }
 
