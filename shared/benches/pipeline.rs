@@ -283,39 +283,49 @@ fn main() {
             "baseline_mb_per_sec": mbps(baseline),
             "pipeline_over_baseline": ratio,
             "ms_per_batch": full * 1e3,
+            "records_otlp_gzip_ms_per_batch": full_otlp_gzip * 1e3,
         }));
     }
     // Lambda cost per million log events on a 128 MB arm64 function, from the JSON mix's
     // largest batch: compute (GB-seconds × price) plus one request per batch. Lambda gives a
     // function CPU in proportion to memory (one vCPU at 1,769 MB), so a 128 MB function runs the
     // same work ~13.8x slower than this full core: the measured time is scaled by that share.
-    let cost = results
-        .iter()
-        .filter(|r| r["mix"] == "json-app")
-        .max_by_key(|r| r["events"].as_u64().unwrap_or(0))
-        .map(|r| {
-            let events = r["events"].as_f64().unwrap_or(1.0);
-            let batches = 1e6 / events;
-            let secs = r["ms_per_batch"].as_f64().unwrap_or(0.0) / 1e3 / LAMBDA_CPU_SHARE;
-            let compute = batches * secs * LAMBDA_GB * ARM64_PRICE_PER_GB_SECOND;
-            let requests = batches * PRICE_PER_REQUEST;
-            json!({"events_per_batch": events, "lambda_seconds_per_batch": secs,
-                   "compute_usd": compute, "requests_usd": requests,
-                   "total_usd_per_million_events": compute + requests})
-        });
-    if let Some(c) = &cost {
-        println!(
-            "Lambda cost per million events (128 MB arm64, {} events/batch, CPU share scaled): ${:.6} compute + ${:.6} requests = ${:.6}",
-            c["events_per_batch"], c["compute_usd"].as_f64().unwrap_or(0.0),
-            c["requests_usd"].as_f64().unwrap_or(0.0),
-            c["total_usd_per_million_events"].as_f64().unwrap_or(0.0)
-        );
+    let cost_of = |field: &str| {
+        results
+            .iter()
+            .filter(|r| r["mix"] == "json-app")
+            .max_by_key(|r| r["events"].as_u64().unwrap_or(0))
+            .map(|r| {
+                let events = r["events"].as_f64().unwrap_or(1.0);
+                let batches = 1e6 / events;
+                let secs = r[field].as_f64().unwrap_or(0.0) / 1e3 / LAMBDA_CPU_SHARE;
+                let compute = batches * secs * LAMBDA_GB * ARM64_PRICE_PER_GB_SECOND;
+                let requests = batches * PRICE_PER_REQUEST;
+                json!({"events_per_batch": events, "lambda_seconds_per_batch": secs,
+                       "compute_usd": compute, "requests_usd": requests,
+                       "total_usd_per_million_events": compute + requests})
+            })
+    };
+    // Metrics only, and a deployment that also ships every record over OTLP (gzip'd bodies;
+    // the network wait is not CPU, and Lambda bills it alike: see docs/cost.md).
+    let cost = cost_of("ms_per_batch");
+    let records_cost = cost_of("records_otlp_gzip_ms_per_batch");
+    for (what, c) in [("metrics only", &cost), ("records+OTLP", &records_cost)] {
+        if let Some(c) = c {
+            println!(
+                "Lambda cost per million events, {what} (128 MB arm64, {} events/batch, CPU share scaled): ${:.6} compute + ${:.6} requests = ${:.6}",
+                c["events_per_batch"], c["compute_usd"].as_f64().unwrap_or(0.0),
+                c["requests_usd"].as_f64().unwrap_or(0.0),
+                c["total_usd_per_million_events"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
     let summary = json!({
         "quick": quick,
         "results": results,
         "lambda_cost_per_million_events": cost,
+        "lambda_cost_per_million_events_records_otlp": records_cost,
     });
     if std::fs::create_dir_all(dir).is_ok() {
         let path = format!("{dir}/summary.json");
