@@ -199,3 +199,34 @@ fn pattern_prints_one_object_per_line() {
     let out = run(&["pattern", "ERROR"], Some(b"ERROR a\nb\n"));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
 }
+
+#[test]
+fn ndjson_output_is_the_json_documents_records_one_per_line() {
+    let files = [fixture("flask-api.json"), fixture("lambda-platform.json")];
+    let config = demo_config();
+    let mut args = vec!["process", "--config", &config];
+    args.extend(files.iter().map(String::as_str));
+    let doc = process_json(&args);
+    let records = doc["records"].as_array().unwrap().clone();
+    assert!(records.len() > 10, "{} records", records.len());
+    args.insert(1, "--output");
+    args.insert(2, "ndjson");
+    let out = run(&args, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Same records, same order (the JSON document streams them as each input is done).
+    assert_eq!(lines, records);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains(&format!("{} records", records.len())),
+        "{summary}"
+    );
+}
