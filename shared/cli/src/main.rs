@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use logsieve::config::{CheckedConfig, Config, DEFAULT_CONFIG, ENV_CONFIG};
@@ -355,20 +356,25 @@ impl RecordStream {
     }
 }
 
-/// Closes the `records` array and writes the rest of `Output` (`metrics`, `segments`, `stats`)
-/// as its own serialization has them.
+/// Closes the `records` array and writes the rest of `Output`: `metrics`, `segments` (each
+/// document as it is) and `stats`, without building values for them.
 fn write_json_tail(w: &mut impl Write, out: &Output) -> io::Result<()> {
-    let mut rest = serde_json::to_value(out).map_err(io::Error::other)?;
-    w.write_all(b"]")?;
-    if let Value::Object(members) = &mut rest {
-        members.remove("records");
-        for (k, v) in members.iter() {
+    w.write_all(b"],\"metrics\":")?;
+    serde_json::to_writer(&mut *w, &out.metrics).map_err(io::Error::other)?;
+    w.write_all(b",\"segments\":[")?;
+    for (i, seg) in out.segments.iter().enumerate() {
+        if i > 0 {
             w.write_all(b",")?;
-            serde_json::to_writer(&mut *w, k).map_err(io::Error::other)?;
-            w.write_all(b":")?;
-            serde_json::to_writer(&mut *w, v).map_err(io::Error::other)?;
+        }
+        // Our own JSON; were it ever not, it goes as a string (as `Output`'s serialization
+        // has it), so the document stays valid.
+        match serde_json::from_str::<&RawValue>(&seg.document) {
+            Ok(raw) => w.write_all(raw.get().as_bytes())?,
+            Err(_) => serde_json::to_writer(&mut *w, &seg.document).map_err(io::Error::other)?,
         }
     }
+    w.write_all(b"],\"stats\":")?;
+    serde_json::to_writer(&mut *w, &out.stats).map_err(io::Error::other)?;
     w.write_all(b"}\n")
 }
 
