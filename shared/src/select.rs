@@ -1015,6 +1015,8 @@ struct WritePlan {
 /// Most key names remembered; past it the memory starts again (keys of hostile logs cannot grow
 /// it without bound).
 const MAX_KEY_PLANS: usize = 4096;
+/// Longest key name remembered.
+const MAX_KEY_PLAN_BYTES: usize = 128;
 
 /// What the records writer remembers across records and batches: redaction answers, and the
 /// plan for each key name it has met (a pure function of the selector's config).
@@ -1039,6 +1041,10 @@ impl SelectMemo {
     }
 
     fn remember(&mut self, key: &str, plan: KeyPlan) {
+        // Long keys are planned each time: hostile ones must not fill memory.
+        if key.len() > MAX_KEY_PLAN_BYTES {
+            return;
+        }
         if self.keys.len() >= MAX_KEY_PLANS {
             self.keys.clear();
         }
@@ -1189,6 +1195,27 @@ mod tests {
             r.format = Format::Json;
         }
         r
+    }
+
+    #[test]
+    fn key_plans_stay_bounded_against_hostile_keys() {
+        let sel = Selector::default();
+        let mut memo = SelectMemo::new();
+        let mut counters = Counters::new();
+        for i in 0..(MAX_KEY_PLANS + 100) {
+            let r = record(json!({ format!("k{i}"): 1 }));
+            sel.select_output(&r, RecordExtras::default(), &mut memo, &mut counters);
+            assert!(memo.keys.len() <= MAX_KEY_PLANS);
+        }
+        memo.keys.clear();
+        let long = "k".repeat(MAX_KEY_PLAN_BYTES + 1);
+        let r = record(json!({ long.clone(): "v" }));
+        let out = sel.select_output(&r, RecordExtras::default(), &mut memo, &mut counters);
+        assert!(
+            memo.keys.is_empty(),
+            "a long key is planned, not remembered"
+        );
+        assert_eq!(out.get(&long), Some(json!("v")));
     }
 
     fn selector(toml_text: &str) -> Selector {
