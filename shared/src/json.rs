@@ -1,7 +1,58 @@
-//! JSON text written by hand on the hot paths (segment documents, output records): strings
-//! escaped exactly as serde_json escapes them, so what we write equals what serde_json would.
+//! JSON text on the hot paths, read and written by hand: the scanners the readers share (the
+//! envelope decoder, the lazy object index) to find where a string's plain run ends, and the
+//! string writer of segment documents and output records, which escapes exactly as serde_json
+//! does, so what we write equals what serde_json would.
 
-use crate::parse::plain_len;
+/// Bytes that end the plain run of a string: the closing quote, an escape, a control character.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// How many leading bytes of `bytes` a JSON string can hold as they are: up to the first quote,
+/// backslash or control character: what the readers copy without unescaping and the writers
+/// below copy without escaping.
+#[inline]
+pub fn plain_len(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let stops = stop_mask(u64::from_le_bytes(word));
+        if stops != 0 {
+            // The lowest flag is exact (see `stop_mask`): no byte-by-byte rescan of the word.
+            return i + (stops.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if STRING_STOP[usize::from(b)] {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The high bit of each byte of `w` (little-endian) that may be a quote, a backslash or below
+/// 0x20. The lowest flag is always exact: a subtraction borrows only out of a byte that is a
+/// stop, so a byte can be flagged wrongly only above a real stop.
+pub fn stop_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) | control)
+        & HIGH
+}
 
 /// serde_json's escape for each byte that needs one (`0` for none): the short forms, else `\u00XX`.
 static ESCAPE: [u8; 256] = {
@@ -75,7 +126,28 @@ pub fn push_str_bytes(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use proptest::prelude::*;
 
+    use super::plain_len;
+
     proptest! {
+        /// `plain_len` is its definition, the first quote, backslash or control byte, on
+        /// bytes dense in stops and in bytes next to them (0x1f/0x20, 0x7f-0xff), which is
+        /// where a word-at-a-time test can go wrong.
+        #[test]
+        fn plain_len_stops_at_the_first_stop_byte(
+            bytes in proptest::collection::vec(proptest::sample::select(
+                vec![b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xdf, 0xe2, 0xff]
+            ), 0..40),
+            pad in 0usize..16,
+        ) {
+            let mut input = vec![b'x'; pad];
+            input.extend_from_slice(&bytes);
+            let want = input
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(input.len());
+            prop_assert_eq!(plain_len(&input), want);
+        }
+
         #[test]
         fn both_writers_escape_as_serde_json(s in "\\PC*|[\\x00-\\x7f]*") {
             let expected = serde_json::to_string(&s).unwrap();

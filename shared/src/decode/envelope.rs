@@ -9,7 +9,7 @@
 //! gives (see the tests), so it changes speed, not outcomes.
 
 use super::{Document, FastEvents, LenientId, LenientTimestamp};
-use crate::parse::{plain_len, stop_mask};
+use crate::json::{plain_len, stop_mask};
 use crate::record::LogEvent;
 
 /// Integers with at most this many digits fit `u64` whatever the digits.

@@ -39,7 +39,6 @@ use serde_json::{Map, Number, Value};
 
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
-pub(crate) use object::{plain_len, stop_mask};
 pub use object::{LazyObject, MemberValue, RawValue};
 pub use xray::parse_xray_header;
 
