@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::parse::LazyObject;
+use crate::json::object::LazyObject;
 
 /// Where a batch came from; shared by every record of the batch (one allocation per batch).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

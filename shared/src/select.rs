@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
-use crate::parse::MemberValue;
+use crate::json::object::MemberValue;
 use crate::record::{FieldPath, Format, PathSegment, Record};
 use crate::records::{
     MemberSpan, OutputRecord, SpanKind, LEVEL_KEY, SAMPLE_RATE_KEY, SPAN_ID_KEY, TRACE_ID_KEY,

@@ -23,7 +23,7 @@ pub(super) fn parse(message: &str, trimmed: &str) -> Parsed {
 /// A top-level JSON object as a `Map`: the flat-object fast path (`object::parse_flat`) for
 /// the objects loggers write, serde_json for the rest and for the wording of every error.
 pub(super) fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
-    match super::object::parse_flat(text) {
+    match crate::json::object::parse_flat(text) {
         Some(map) => Ok(map),
         None => serde_json::from_str(text),
     }
@@ -32,7 +32,7 @@ pub(super) fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json:
 /// The lazy path: `Some` for any valid object that is not a Lambda platform record (those are
 /// parsed eagerly: the platform event reads most of them anyway), `None` to parse eagerly.
 pub(super) fn parse_lazy(trimmed: &str, base: usize) -> Option<Parsed> {
-    let object = super::object::index(trimmed, base)?;
+    let object = crate::json::object::index(trimmed, base)?;
     let platform_type = object
         .get(trimmed, "type")
         .and_then(Value::as_str)

@@ -30,7 +30,6 @@ mod lambda_app;
 mod lambda_json;
 mod lambda_text;
 mod logfmt;
-mod object;
 mod xray;
 
 use std::sync::Arc;
@@ -39,14 +38,10 @@ use serde_json::{Map, Number, Value};
 
 use crate::record::{Format, LogEvent, ParseIssue, PlatformEvent, Record, Source};
 
-pub use object::{LazyObject, MemberValue, RawValue};
+pub use crate::json::object::{LazyObject, MemberValue, RawValue};
 pub use xray::parse_xray_header;
 
-/// The members of a JSON object `text` (the whole text, no leading whitespace), located but not
-/// parsed; `None` for text the lazy index does not take (see `object::index`).
-pub(crate) fn index_object(text: &str) -> Option<LazyObject> {
-    object::index(text, 0)
-}
+use crate::json::is_json_number;
 
 /// Parses one event. Never fails: anything unrecognised is kept as text, with `issue` set when
 /// the message looked structured but was not.
@@ -188,40 +183,6 @@ fn json_number(s: &str) -> Option<Number> {
         Ok(i) => Some(Number::from(i)),
         Err(_) => s.parse::<u64>().ok().map(Number::from),
     }
-}
-
-pub(super) fn is_json_number(b: &[u8]) -> bool {
-    let digits_from = |mut i: usize| {
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        i
-    };
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits_from(i + 1),
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        let end = digits_from(i + 1);
-        if end == i + 1 {
-            return false;
-        }
-        i = end;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let end = digits_from(i);
-        if end == i {
-            return false;
-        }
-        i = end;
-    }
-    i == b.len()
 }
 
 #[cfg(test)]

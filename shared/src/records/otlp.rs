@@ -21,7 +21,7 @@ use prost::Message;
 use serde_json::{Map, Value};
 
 use super::{BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
-use crate::parse::{LazyObject, MemberValue};
+use crate::json::object::{LazyObject, MemberValue};
 use crate::record::Level;
 
 /// The instrumentation scope every record is written under.
@@ -107,7 +107,7 @@ impl Backing {
                     .map(|m| serde_json::from_str(span_text(text, m.value)).unwrap_or(Value::Null))
                     .collect(),
             ),
-            None => match crate::parse::index_object(text) {
+            None => match crate::json::index_object(text) {
                 Some(object) => Backing::Indexed(object),
                 None => Backing::Map(record.to_map()),
             },
@@ -389,7 +389,7 @@ mod wire {
     use serde_json::Value;
 
     use super::{severity_number, trace_id_bytes, Members, BODY_FALLBACK_KEY, BODY_KEY};
-    use crate::parse::MemberValue;
+    use crate::json::object::MemberValue;
     use crate::records::{LEVEL_KEY, SPAN_ID_KEY, TRACE_ID_KEY};
 
     pub const VARINT: u8 = 0;

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde_json::Value;
 
-use crate::parse::RawValue;
+use crate::json::object::RawValue;
 use crate::record::{FieldPath, Fields, PathSegment, PlatformEvent, Record};
 
 /// Length of an X-Ray trace id `1-58406520-a006649127e371903a2de979` (model `TraceId` max 35).

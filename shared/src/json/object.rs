@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 
 use serde_json::{Map, Number, Value};
 
-use crate::json::plain_len;
+use super::plain_len;
 
 /// Nested values deeper than this go to serde_json whole, so its recursion limit (128, counted
 /// from the top-level object) decides what is too deep.
@@ -313,7 +313,7 @@ fn plain_decimal(token: &[u8]) -> Option<f64> {
 /// Indexes the object `text` (leading whitespace trimmed) found at `base` in its record's
 /// message. `None` when the object does not suit the lazy path (too many members, a duplicate
 /// or escaped key) or is not valid JSON; the caller then parses it eagerly.
-pub(super) fn index(text: &str, base: usize) -> Option<LazyObject> {
+pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
     let mut p = Reader {
         text,
         bytes: text.as_bytes(),

@@ -1,7 +1,10 @@
 //! JSON text on the hot paths, read and written by hand: the scanners the readers share (the
 //! envelope decoder, the lazy object index) to find where a string's plain run ends, and the
 //! string writer of segment documents and output records, which escapes exactly as serde_json
-//! does, so what we write equals what serde_json would.
+//! does, so what we write equals what serde_json would. [`object`] reads the JSON objects
+//! application loggers write (the flat fast path and the lazy index).
+
+pub mod object;
 
 /// Bytes that end the plain run of a string: the closing quote, an escape, a control character.
 static STRING_STOP: [bool; 256] = {
@@ -120,6 +123,47 @@ pub fn push_str_bytes(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// Whether `b` is exactly one JSON number (RFC 8259 grammar).
+pub fn is_json_number(b: &[u8]) -> bool {
+    let digits_from = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits_from(i + 1),
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        let end = digits_from(i + 1);
+        if end == i + 1 {
+            return false;
+        }
+        i = end;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let end = digits_from(i);
+        if end == i {
+            return false;
+        }
+        i = end;
+    }
+    i == b.len()
+}
+
+/// The members of a JSON object `text` (the whole text, no leading whitespace), located but not
+/// parsed; `None` for text the lazy index does not take (see `object::index`).
+pub(crate) fn index_object(text: &str) -> Option<object::LazyObject> {
+    object::index(text, 0)
 }
 
 #[cfg(test)]
