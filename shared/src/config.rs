@@ -11,7 +11,7 @@ use crate::config_error::ConfigError;
 use crate::decode::{DecodeConfig, DecodeLimits};
 use crate::metrics::{MetricRules, MetricSinkKind, MetricsConfig};
 use crate::pattern::FilterPattern;
-use crate::plan::PlanConfig;
+use crate::plan_config::PlanConfig;
 use crate::select::{FieldsConfig, Selector};
 use crate::trace::{TraceRules, TraceSinkKind, TracesConfig};
 
@@ -91,27 +91,9 @@ pub const MAX_SAMPLE_RATE: u64 = 1_000_000;
 /// over; anything larger is a mistake (or an attack on start-up time and memory).
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
-/// Most `[[metrics.rule]]` entries. CloudWatch allows 100 metric filters per log group
-/// (PutMetricFilter, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html);
-/// one processor may serve several log groups, so more are allowed, but every rule is tried on
-/// every event, so not without bound.
-pub const MAX_METRIC_RULES: usize = 500;
-
-/// Most regex positions (see [`crate::pattern::MAX_REGEX_POSITIONS`]) summed over every filter
-/// pattern of the config: the regex work per byte of each event is bounded by this sum. It is
-/// eight regexes at the per-regex limit, or hundreds of ordinary ones (`%\d{3}%` is 3);
-/// CloudWatch itself allows 5 regex filter patterns of 2 regexes each per log group
-/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
-pub const MAX_CONFIG_REGEX_POSITIONS: usize = 1024;
-
-/// The error text when the regexes of a config add up to more than the budget.
-pub(crate) fn regex_budget_message(positions: usize) -> String {
-    format!(
-        "the regular expressions of the config add up to {positions} positions, more than \
-         {MAX_CONFIG_REGEX_POSITIONS}: every one is tried on every event, so fewer or smaller \
-         regexes (or plain terms) keep each batch within its time"
-    )
-}
+pub use crate::metrics::MAX_METRIC_RULES;
+use crate::pattern::regex_budget_message;
+pub use crate::pattern::MAX_CONFIG_REGEX_POSITIONS;
 
 /// The validated configuration every stage reads.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ pub mod parse;
 pub mod pattern;
 pub mod pipeline;
 pub mod plan;
+pub mod plan_config;
 pub mod record;
 pub mod records;
 pub mod redact;

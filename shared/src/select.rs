@@ -17,9 +17,9 @@ use crate::redact::{CustomDetector, RedactError, RedactMemo, Redactor, DEFAULT_S
 use crate::stats::Counters;
 use crate::trace::id::TraceRef;
 
-/// Largest Firehose record (`Data` blob); the natural ceiling for `max_record_bytes` since the
-/// firehose-filter function returns selected records as Firehose records.
-pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
+/// The natural ceiling for `max_record_bytes`: the firehose-filter function returns selected
+/// records as Firehose records.
+pub use crate::records::ndjson::FIREHOSE_MAX_RECORD_BYTES;
 
 /// Metadata keys every output record starts with; `rename` may not target them.
 pub const METADATA_KEYS: &[&str] = &[

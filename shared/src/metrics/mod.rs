@@ -27,11 +27,17 @@ pub use rules::{
     MAX_FILTER_PATTERN_LEN, OVERFLOW_VALUE,
 };
 
-use crate::config::{regex_budget_message, MAX_CONFIG_REGEX_POSITIONS, MAX_METRIC_RULES};
 use crate::config_error::ConfigError;
+use crate::pattern::{regex_budget_message, MAX_CONFIG_REGEX_POSITIONS};
 use crate::record::{Record, Source};
 use crate::stats::Counters;
 use rules::SeenValues;
+
+/// Most `[[metrics.rule]]` entries. CloudWatch allows 100 metric filters per log group
+/// (PutMetricFilter, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html);
+/// one processor may serve several log groups, so more are allowed, but every rule is tried on
+/// every event, so not without bound.
+pub const MAX_METRIC_RULES: usize = 500;
 
 /// Where metrics go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

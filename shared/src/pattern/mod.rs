@@ -34,6 +34,22 @@ use crate::record::Fields;
 pub use json::JsonSelector;
 pub use regex_subset::MAX_REGEX_POSITIONS;
 
+/// Most regex positions (see [`MAX_REGEX_POSITIONS`]) summed over every filter
+/// pattern of the config: the regex work per byte of each event is bounded by this sum. It is
+/// eight regexes at the per-regex limit, or hundreds of ordinary ones (`%\d{3}%` is 3);
+/// CloudWatch itself allows 5 regex filter patterns of 2 regexes each per log group
+/// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
+pub const MAX_CONFIG_REGEX_POSITIONS: usize = 1024;
+
+/// The error text when the regexes of a config add up to more than the budget.
+pub(crate) fn regex_budget_message(positions: usize) -> String {
+    format!(
+        "the regular expressions of the config add up to {positions} positions, more than \
+         {MAX_CONFIG_REGEX_POSITIONS}: every one is tried on every event, so fewer or smaller \
+         regexes (or plain terms) keep each batch within its time"
+    )
+}
+
 /// AWS `FilterPattern` length limit (characters).
 pub const MAX_PATTERN_CHARS: usize = 1024;
 /// AWS quota: regular expressions per filter pattern.

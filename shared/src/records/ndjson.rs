@@ -15,7 +15,7 @@ use super::{BatchSpan, BucketPrefix, OutputRecord, SinkKind};
 /// at most 500 records and 4 MiB per call, each record's data at most 1,000 KiB.
 pub const FIREHOSE_MAX_BATCH_RECORDS: usize = 500;
 pub const FIREHOSE_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-pub const FIREHOSE_MAX_RECORD_BYTES: usize = crate::select::FIREHOSE_MAX_RECORD_BYTES;
+pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
 /// Largest spill object `redrive` inflates: far above what one invocation can spill (a 1 MB
 /// Lambda event inflates to at most the decode cap), and a bound against a planted bomb.
 pub const MAX_SPILL_INFLATED_BYTES: usize = 256 * 1024 * 1024;
