@@ -32,7 +32,7 @@ pub struct MemberSpan {
 pub enum SpanKind {
     /// A string: `value` is its text between the quotes, which needs no unescaping.
     Str,
-    /// A non-negative integer of at most 18 digits: `value` is the digits.
+    /// An integer that fits `i64`: `value` is its text (digits, and a sign when negative).
     Int,
     /// Any other JSON value: `value` is its whole text.
     Json,
