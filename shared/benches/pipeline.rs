@@ -286,6 +286,59 @@ fn main() {
             "records_otlp_gzip_ms_per_batch": full_otlp_gzip * 1e3,
         }));
     }
+    // The records path under the built-in default config, which keeps every field and runs
+    // every default detector on every value: what a deployment without a `[fields]` section
+    // pays. JSON mix, largest batch; metrics-only and records+OTLP in alternating rounds.
+    let default_config = CheckedConfig::default_config().expect("the default config is valid");
+    let mut default_results = Vec::new();
+    if let Some(case) = cases
+        .iter()
+        .filter(|c| c.mix == Mix::JsonApp)
+        .max_by_key(|c| c.events)
+    {
+        let mut metrics_only = Pipeline::new(default_config.clone()).with_records(false);
+        let mut with_otlp = Pipeline::new(default_config.clone());
+        let (full, full_otlp, share) = measure_pair(
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        let out = metrics_only.process(batch);
+                        black_box(encode_put_metric_data(&out.metrics));
+                        black_box(out.segments.len());
+                    }
+                }
+            },
+            || {
+                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
+                for unit in d.units {
+                    for batch in unit.result.expect("decodes") {
+                        let out = with_otlp.process(batch);
+                        let spans: Vec<_> = out.batches.iter().collect();
+                        black_box(otlp::encode(&out.records, &spans, &otlp_target, 1));
+                    }
+                }
+            },
+            min_round,
+            rounds.max(5),
+        );
+        let eps = |secs: f64| case.events as f64 / secs;
+        println!(
+            "default config (every field kept), {} {}: metrics-only {:.0} ev/s, records+OTLP {:.0} ev/s ({:.0}% of metrics-only, alternating rounds)",
+            case.mix.name(),
+            case.events,
+            eps(full),
+            eps(full_otlp),
+            share * 100.0
+        );
+        default_results.push(json!({
+            "mix": case.mix.name(),
+            "events": case.events,
+            "pipeline_events_per_sec": eps(full),
+            "records_otlp_events_per_sec": eps(full_otlp),
+            "records_otlp_over_metrics_only": share,
+        }));
+    }
     // Lambda cost per million log events on a 128 MB arm64 function, from the JSON mix's
     // largest batch: compute (GB-seconds × price) plus one request per batch. Lambda gives a
     // function CPU in proportion to memory (one vCPU at 1,769 MB), so a 128 MB function runs the
@@ -324,6 +377,7 @@ fn main() {
     let summary = json!({
         "quick": quick,
         "results": results,
+        "default_config": default_results,
         "lambda_cost_per_million_events": cost,
         "lambda_cost_per_million_events_records_otlp": records_cost,
     });

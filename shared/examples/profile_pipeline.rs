@@ -2,7 +2,7 @@
 //! times. `cargo build --release --example profile_pipeline -p logsieve` then e.g.
 //! `valgrind --tool=callgrind target/release/examples/profile_pipeline json-app 1000 5`
 //! (a fourth argument `records` profiles the records path, `otlp` that and the OTLP encoding,
-//! `baseline` decoding only).
+//! `baseline` decoding only; a fifth, `default`, uses the built-in default config).
 
 use logsieve::config::CheckedConfig;
 
@@ -38,7 +38,12 @@ fn main() {
         "/../examples/logsieve.toml"
     ))
     .expect("example config");
-    let config = CheckedConfig::from_toml(&text).expect("valid");
+    // A fifth argument `default`: the built-in default config (every field kept) instead.
+    let config = if args.get(5).is_some_and(|s| s == "default") {
+        CheckedConfig::default_config().expect("valid")
+    } else {
+        CheckedConfig::from_toml(&text).expect("valid")
+    };
     let payload = generate::subscription_event(mix, n, 42);
     let mut pipeline = Pipeline::new(config).with_records(records);
     let mut total = 0usize;

@@ -579,30 +579,30 @@ impl Selector {
             record.message.len() + group.len() + stream.len() + record.event_id.len() + 256,
         );
         let mut int = itoa::Buffer::new();
-        let k = w.name("@timestamp");
+        let k = w.name_plain("@timestamp");
         w.raw(k, int.format(record.timestamp), SpanKind::Int);
-        let k = w.name("@logGroup");
+        let k = w.name_plain("@logGroup");
         w.str(k, group);
-        let k = w.name("@logStream");
+        let k = w.name_plain("@logStream");
         w.str(k, stream);
-        let k = w.name("@id");
+        let k = w.name_plain("@id");
         w.str(k, &record.event_id);
-        let k = w.name("@format");
+        let k = w.name_plain("@format");
         w.str(k, record.format.as_str());
         if let Some(t) = extras.trace {
-            let k = w.name(TRACE_ID_KEY);
+            let k = w.name_plain(TRACE_ID_KEY);
             w.str(k, t.trace_id.as_str());
             if let Some(span) = &t.parent_id {
-                let k = w.name(SPAN_ID_KEY);
+                let k = w.name_plain(SPAN_ID_KEY);
                 w.str(k, span.as_str());
             }
         }
         if let Some(level) = record.level() {
-            let k = w.name(LEVEL_KEY);
+            let k = w.name_plain(LEVEL_KEY);
             w.str(k, level.as_str());
         }
         if let Some(rate) = extras.sample_rate {
-            let k = w.name(SAMPLE_RATE_KEY);
+            let k = w.name_plain(SAMPLE_RATE_KEY);
             w.raw(k, int.format(rate), SpanKind::Int);
         }
 
@@ -610,7 +610,8 @@ impl Selector {
         // Rename targets already written, to notice two fields renamed to one (only renames
         // can make one: the parsers give unique keys).
         let mut written: u64 = 0;
-        let mut member = |key: &str, value: Field<'_>, w: &mut RecordWriter| -> Option<()> {
+        // `plain`: the key needs no escape (the lazy index takes only such keys).
+        let mut member = |key: &str, plain: bool, value: Field<'_>, w: &mut RecordWriter| {
             let plan = match memo.keys.get(key) {
                 Some(plan) => *plan,
                 None => {
@@ -653,6 +654,7 @@ impl Selector {
             } else {
                 key
             };
+            w.plain_name = plain && !plan.renamed;
             self.write_member(w, key, name, value, &plan, &mut memo.redact, counts)
         };
         match &record.lazy {
@@ -664,17 +666,17 @@ impl Selector {
                         MemberValue::Int(digits) => Field::Int(digits),
                         MemberValue::Value(v) => Field::of(v),
                     };
-                    member(key, field, &mut w)?;
+                    member(key, true, field, &mut w)?;
                 }
             }
             None => {
                 for (key, v) in &record.fields {
-                    member(key, Field::of(v), &mut w)?;
+                    member(key, false, Field::of(v), &mut w)?;
                 }
                 // A text record without a `message` field exposes its raw message as one.
                 if record.format == Format::Text && !record.fields.contains_key("message") {
                     let text = &record.message;
-                    member("message", Field::Str { text, plain: false }, &mut w)?;
+                    member("message", true, Field::Str { text, plain: false }, &mut w)?;
                 }
             }
         }
@@ -898,6 +900,8 @@ struct RecordWriter {
     members: Vec<MemberSpan>,
     /// Every key needed no escape and every offset fit `u32`: `members` can be trusted.
     exact: bool,
+    /// The next field's name is known to need no escape.
+    plain_name: bool,
 }
 
 impl RecordWriter {
@@ -908,6 +912,7 @@ impl RecordWriter {
             out,
             members: Vec::with_capacity(24),
             exact: true,
+            plain_name: false,
         }
     }
 
@@ -918,8 +923,24 @@ impl RecordWriter {
         })
     }
 
-    /// `"name":` (after a comma unless first); returns the key's span.
+    /// `"name":` for a name known to need no escape (metadata names, keys the lazy index read).
+    fn name_plain(&mut self, name: &str) -> (u32, u32) {
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        self.out.push('"');
+        let start = self.out.len();
+        self.out.push_str(name);
+        let end = self.out.len();
+        self.out.push_str("\":");
+        (self.offset(start), self.offset(end))
+    }
+
+    /// `"name":` (after a comma unless first), escaped as needed; returns the key's span.
     fn name(&mut self, name: &str) -> (u32, u32) {
+        if std::mem::take(&mut self.plain_name) {
+            return self.name_plain(name);
+        }
         if self.out.len() > 1 {
             self.out.push(',');
         }
