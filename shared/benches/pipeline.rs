@@ -130,6 +130,40 @@ fn measure_pair(
     (median(&mut fs), median(&mut gs), median(&mut ratios))
 }
 
+/// One call of the metrics-only path: decode, process, encode the PutMetricData requests.
+fn metrics_only(pipeline: &mut Pipeline, payload: &[u8], limits: &DecodeLimits) {
+    let d = decode_input(black_box(payload), limits).expect("decodes");
+    for unit in d.units {
+        for batch in unit.result.expect("decodes") {
+            let out = pipeline.process(batch);
+            black_box(encode_put_metric_data(&out.metrics));
+            black_box(out.segments.len());
+        }
+    }
+}
+
+/// One call of the records path as the OTLP sink runs it: decode, process, encode the request
+/// bodies. Returns the protobuf bytes.
+fn records_otlp(
+    pipeline: &mut Pipeline,
+    payload: &[u8],
+    limits: &DecodeLimits,
+    target: &OtlpTarget,
+) -> usize {
+    let d = decode_input(black_box(payload), limits).expect("decodes");
+    let mut bytes = 0;
+    for unit in d.units {
+        for batch in unit.result.expect("decodes") {
+            let out = pipeline.process(batch);
+            let spans: Vec<_> = out.batches.iter().collect();
+            let reqs = otlp::encode(&out.records, &spans, target, 1);
+            bytes += reqs.iter().map(|r| r.body.len()).sum::<usize>();
+            black_box(reqs);
+        }
+    }
+    bytes
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (min_round, rounds) = if quick {
@@ -201,28 +235,8 @@ fn main() {
         let mut with_otlp = Pipeline::new(config.clone());
         let mut otlp_bytes = (0usize, 0usize);
         let (full, full_otlp, otlp_share) = measure_pair(
-            || {
-                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
-                for unit in d.units {
-                    for batch in unit.result.expect("decodes") {
-                        let out = pipeline.process(batch);
-                        black_box(encode_put_metric_data(&out.metrics));
-                        black_box(out.segments.len());
-                    }
-                }
-            },
-            || {
-                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
-                for unit in d.units {
-                    for batch in unit.result.expect("decodes") {
-                        let out = with_otlp.process(batch);
-                        let spans: Vec<_> = out.batches.iter().collect();
-                        let reqs = otlp::encode(&out.records, &spans, &otlp_target, 1);
-                        otlp_bytes.0 = reqs.iter().map(|r| r.body.len()).sum();
-                        black_box(reqs);
-                    }
-                }
-            },
+            || metrics_only(&mut pipeline, &case.payload, &limits),
+            || otlp_bytes.0 = records_otlp(&mut with_otlp, &case.payload, &limits, &otlp_target),
             min_round,
             rounds.max(5),
         );
@@ -296,28 +310,17 @@ fn main() {
         .filter(|c| c.mix == Mix::JsonApp)
         .max_by_key(|c| c.events)
     {
-        let mut metrics_only = Pipeline::new(default_config.clone()).with_records(false);
+        let mut metrics_pipeline = Pipeline::new(default_config.clone()).with_records(false);
         let mut with_otlp = Pipeline::new(default_config.clone());
         let (full, full_otlp, share) = measure_pair(
+            || metrics_only(&mut metrics_pipeline, &case.payload, &limits),
             || {
-                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
-                for unit in d.units {
-                    for batch in unit.result.expect("decodes") {
-                        let out = metrics_only.process(batch);
-                        black_box(encode_put_metric_data(&out.metrics));
-                        black_box(out.segments.len());
-                    }
-                }
-            },
-            || {
-                let d = decode_input(black_box(&case.payload), &limits).expect("decodes");
-                for unit in d.units {
-                    for batch in unit.result.expect("decodes") {
-                        let out = with_otlp.process(batch);
-                        let spans: Vec<_> = out.batches.iter().collect();
-                        black_box(otlp::encode(&out.records, &spans, &otlp_target, 1));
-                    }
-                }
+                black_box(records_otlp(
+                    &mut with_otlp,
+                    &case.payload,
+                    &limits,
+                    &otlp_target,
+                ));
             },
             min_round,
             rounds.max(5),
