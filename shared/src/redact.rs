@@ -1570,21 +1570,6 @@ impl Redactor {
         self.walk(v, how, &mut memo)
     }
 
-    /// A string found under member `key` as [`Redactor::redact_path_memo`] leaves it, without
-    /// building a `Value`: the marker when the key is sensitive, else the detectors' answer.
-    pub fn redact_member_str<'a>(
-        &self,
-        key: &str,
-        s: &'a str,
-        memo: &mut RedactMemo,
-    ) -> (Cow<'a, str>, usize) {
-        if self.is_empty() {
-            return (Cow::Borrowed(s), 0);
-        }
-        let how = memo.sensitivity(self, key);
-        self.redact_str_under(how, s, memo)
-    }
-
     /// How member key `key` matches a sensitive name (`None`: it does not).
     pub fn key_sensitivity(&self, key: &str, memo: &mut RedactMemo) -> Option<Sensitivity> {
         if self.is_empty() {
@@ -1593,7 +1578,9 @@ impl Redactor {
         memo.sensitivity(self, key)
     }
 
-    /// [`Redactor::redact_member_str`] for a key whose sensitivity is already known.
+    /// A string found under a member key whose sensitivity is `how` (see
+    /// [`Redactor::key_sensitivity`]), as [`Redactor::redact_path_memo`] leaves it, without
+    /// building a `Value`: the marker when the key is sensitive, else the detectors' answer.
     pub fn redact_str_under<'a>(
         &self,
         how: Option<Sensitivity>,
@@ -1613,11 +1600,6 @@ impl Redactor {
             }
             _ => memo.redact_counted(self, s),
         }
-    }
-
-    /// Whether values under member `key` are replaced because of the key's name.
-    pub fn is_sensitive_key_memo(&self, key: &str, memo: &mut RedactMemo) -> bool {
-        !self.is_empty() && memo.sensitivity(self, key).is_some()
     }
 
     /// Whether a member key would be rewritten by key redaction (`{"alice@example.com": 3}`),

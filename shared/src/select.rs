@@ -533,8 +533,13 @@ impl Selector {
 
     /// What `select_output` does with the record's field `key`, decided from the config alone.
     fn plan_key(&self, key: &str, memo: &mut RedactMemo) -> KeyPlan {
-        let renamed = self.rename.iter().find(|(p, _)| p.first_key() == Some(key));
-        let name = renamed.map_or(key, |(_, new)| new.as_str());
+        let rename = self
+            .rename
+            .iter()
+            .position(|(p, _)| p.first_key() == Some(key));
+        let name = rename
+            .and_then(|i| self.rename.get(i))
+            .map_or(key, |(_, new)| new.as_str());
         if self.drops_whole(name) || !self.keeps_any(name) {
             return KeyPlan::Skip;
         }
@@ -551,7 +556,7 @@ impl Selector {
             None => None,
         };
         KeyPlan::Write(WritePlan {
-            renamed: renamed.is_some(),
+            rename,
             target,
             whole: self.keeps_whole(name),
             nested_drop: self
@@ -630,7 +635,7 @@ impl Selector {
                 KeyPlan::Write(plan) => plan,
             };
             // A field named like a rename target is replaced by the renamed value.
-            if plan.target.is_some() && !plan.renamed {
+            if plan.target.is_some() && plan.rename.is_none() {
                 let shadowed = self.rename.iter().any(|(p, new)| {
                     new == key && p.first_key().is_some_and(|k| fields.contains_key(k))
                 });
@@ -646,15 +651,11 @@ impl Selector {
                 }
                 written |= bit;
             }
-            let name = if plan.renamed {
-                self.rename
-                    .iter()
-                    .find(|(p, _)| p.first_key() == Some(key))
-                    .map_or(key, |(_, new)| new.as_str())
-            } else {
-                key
-            };
-            w.plain_name = plain && !plan.renamed;
+            let name = plan
+                .rename
+                .and_then(|i| self.rename.get(i))
+                .map_or(key, |(_, new)| new.as_str());
+            w.plain_name = plain && plan.rename.is_none();
             self.write_member(w, key, name, value, &plan, &mut memo.redact, counts)
         };
         match &record.lazy {
@@ -1021,8 +1022,8 @@ enum KeyPlan {
 
 #[derive(Debug, Clone, Copy)]
 struct WritePlan {
-    /// The key is a rename source (its output name is its rename target).
-    renamed: bool,
+    /// The rename whose source is the key (its output name is that rename's target).
+    rename: Option<usize>,
     /// The output name is a rename target: the index of its first rename.
     target: Option<u8>,
     /// `keep` takes the field whole (else only paths inside it).

@@ -65,12 +65,8 @@ impl OutputRecord {
         let json = serde_json::to_string(map).unwrap_or_else(|_| "{}".into());
         OutputRecord {
             json,
-            timestamp: map.get("@timestamp").and_then(Value::as_i64).unwrap_or(0),
-            id: map
-                .get("@id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
+            timestamp: super::record_timestamp(map),
+            id: super::record_id(map).into(),
             members: None,
         }
     }
