@@ -199,7 +199,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("logsieve: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("logsieve: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }
@@ -248,7 +250,7 @@ fn process(
     let mut pipeline = Pipeline::new(config);
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());
-    let io_err = |e: io::Error| usage(format!("stdout: {e}"));
+    let io_err = stdout_error;
     // Records leave as each input is done, so memory holds one input's records at a time; the
     // table shows the first few of all of them, so it keeps them.
     let mut records = RecordStream::new(format);
@@ -300,9 +302,7 @@ fn process(
         }
         ProcessOutput::Table => write_table(&mut w, &out),
     };
-    written
-        .and_then(|_| w.flush())
-        .map_err(|e| usage(format!("stdout: {e}")))?;
+    written.and_then(|_| w.flush()).map_err(stdout_error)?;
     match out.stats.errors.first() {
         Some(first) => Err(Failure {
             code: 1,
@@ -519,7 +519,7 @@ fn pattern_cmd(pattern: &str, lines: Vec<String>) -> Result<ExitCode, Failure> {
         });
         writeln!(w, "{obj}")
     };
-    let io_err = |e: io::Error| usage(format!("io: {e}"));
+    let io_err = stdout_error;
     if lines.is_empty() {
         for line in io::stdin().lock().lines() {
             run(line.map_err(io_err)?).map_err(io_err)?;
@@ -619,7 +619,19 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut w = stdout.lock();
     w.write_all(text.as_bytes())
         .and_then(|_| w.flush())
-        .map_err(|e| usage(format!("stdout: {e}")))
+        .map_err(stdout_error)
+}
+
+/// A failed write to stdout (or read of stdin). A reader that closed the pipe (`| head`) has
+/// all it wanted: that ends the command quietly and successfully, as it does for other tools.
+fn stdout_error(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Failure {
+            code: 0,
+            message: String::new(),
+        };
+    }
+    usage(format!("io: {e}"))
 }
 
 fn plan_cmd(

@@ -230,3 +230,30 @@ fn ndjson_output_is_the_json_documents_records_one_per_line() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_ndjson_quietly() {
+    use std::io::{BufRead, BufReader};
+    let batch = run(&["generate", "--events", "5000"], None);
+    assert!(batch.status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsieve"))
+        .args(["process", "--output", "ndjson", "-"])
+        .env_remove("LOGSIEVE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&batch.stdout).unwrap();
+    drop(stdin);
+    // Like `| head -1`: one line, then the pipe closes with megabytes still to come.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"@timestamp\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
