@@ -328,12 +328,18 @@ impl Selector {
         record: &Record,
         counters: &mut Counters,
     ) -> Map<String, Value> {
-        self.select_linked(record, None, &mut RedactMemo::new(), counters)
+        self.select_linked(
+            record,
+            RecordExtras::default(),
+            &mut RedactMemo::new(),
+            counters,
+        )
     }
 
-    /// [`Selector::select_with_counters`] with the record's trace: `@traceId` (X-Ray form) and
-    /// `@spanId` when the record named them, and `@level` when it has one, all inside
-    /// `max_record_bytes`.
+    /// [`Selector::select_with_counters`] with what the pipeline adds ([`RecordExtras`]: the
+    /// trace's `@traceId` (X-Ray form) and `@spanId`, `@sampleRate`, the log group and stream with
+    /// their secrets replaced) and `@level` when the record has one, all inside
+    /// `max_record_bytes`: the cap is measured on the record as it leaves, extras included.
     ///
     /// Redaction happens here, on the selected values only (each judged by the key it had in
     /// the record, so a renamed `password` is still replaced whole): a field left out of the
@@ -343,7 +349,7 @@ impl Selector {
     pub fn select_linked(
         &self,
         record: &Record,
-        trace: Option<&TraceRef>,
+        extras: RecordExtras<'_>,
         memo: &mut RedactMemo,
         counters: &mut Counters,
     ) -> Map<String, Value> {
@@ -362,11 +368,18 @@ impl Selector {
         // instructions per insert).
         let mut out: Vec<(String, Value)> = Vec::with_capacity(METADATA_KEYS.len() + 16);
         out.push(("@timestamp".into(), record.timestamp.into()));
-        out.push(("@logGroup".into(), record.source.log_group.clone().into()));
-        out.push(("@logStream".into(), record.source.log_stream.clone().into()));
+        let (group, stream) = extras.names.unwrap_or((
+            record.source.log_group.as_str(),
+            record.source.log_stream.as_str(),
+        ));
+        out.push(("@logGroup".into(), group.into()));
+        out.push(("@logStream".into(), stream.into()));
         out.push(("@id".into(), record.event_id.clone().into()));
         out.push(("@format".into(), record.format.as_str().into()));
-        if let Some(t) = trace {
+        if let Some(rate) = extras.sample_rate {
+            out.push((SAMPLE_RATE_KEY.into(), rate.into()));
+        }
+        if let Some(t) = extras.trace {
             out.push((TRACE_ID_KEY.into(), t.trace_id.as_str().into()));
             if let Some(span) = &t.parent_id {
                 out.push((SPAN_ID_KEY.into(), span.as_str().into()));
@@ -496,18 +509,7 @@ impl Selector {
         memo: &mut RedactMemo,
         counters: &mut Counters,
     ) -> OutputRecord {
-        let mut map = self.select_linked(record, extras.trace, memo, counters);
-        if let Some(rate) = extras.sample_rate {
-            map.insert(SAMPLE_RATE_KEY.into(), Value::from(rate));
-        }
-        if let Some((group, stream)) = extras.names {
-            for (key, name) in [("@logGroup", group), ("@logStream", stream)] {
-                if let Some(v) = map.get_mut(key) {
-                    *v = Value::from(name);
-                }
-            }
-        }
-        OutputRecord::from_map(&map)
+        OutputRecord::from_map(&self.select_linked(record, extras, memo, counters))
     }
 
     /// Whether a `drop` path removes the whole output field `name`.
@@ -1390,6 +1392,44 @@ mod tests {
         let out = s.select_with_counters(&record(json!({"a": 1})), &mut c);
         assert_eq!(fields_of(&out), json!({"a": 1}));
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn max_record_bytes_measures_the_record_as_it_leaves() {
+        // The pipeline's extras (names with secrets replaced, `@sampleRate`) are part of the
+        // record the sink receives, so the cap is judged on them, through both paths.
+        let rec = record(json!({"a": "z".repeat(40)}));
+        let short_names = RecordExtras {
+            names: Some(("g", "s")),
+            ..RecordExtras::default()
+        };
+        let with_rate = RecordExtras {
+            sample_rate: Some(1_000_000_000),
+            ..RecordExtras::default()
+        };
+        let plain = serde_json::to_vec(&Selector::default().select(&rec))
+            .unwrap()
+            .len();
+        let long_source = rec.source.log_group.len() + rec.source.log_stream.len() - 2;
+        let rate_len = r#","@sampleRate":1000000000"#.len();
+        let cases = [
+            // (extras, cap, field kept)
+            (short_names, plain - long_source, true),
+            (short_names, plain - long_source - 1, false),
+            (with_rate, plain + rate_len, true),
+            (with_rate, plain + rate_len - 1, false),
+        ];
+        for (extras, cap, kept) in cases {
+            let s = selector(&format!("max_record_bytes = {cap}"));
+            let mut fast_memo = SelectMemo::new();
+            let fast = s.select_output(&rec, extras, &mut fast_memo, &mut Counters::new());
+            let slow =
+                s.select_output_slow(&rec, extras, &mut RedactMemo::new(), &mut Counters::new());
+            for out in [&fast, &slow] {
+                assert_eq!(out.get("a").is_some(), kept, "cap {cap}: {}", out.json());
+                assert!(out.json().len() <= cap, "cap {cap}: {}", out.json());
+            }
+        }
     }
 
     #[test]
