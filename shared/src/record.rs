@@ -239,8 +239,11 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// One parsed log event. `fields` is the JSON view that field paths, JSON filter patterns, the
-/// selector and the trace/metric stages read; for JSON messages it is the parsed object itself.
+/// One parsed log event. Its fields are the JSON view that field paths, JSON filter patterns, the
+/// selector and the trace/metric stages read; for JSON messages, the object itself. They are held
+/// one of two ways, parsed into a map or indexed but unparsed (`parse::parse_event_lazy`), and
+/// that choice stays inside this type: stages read through [`Record::fields_view`] and write
+/// through [`Record::fields_mut`] / [`Record::set_fields`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub source: Arc<Source>,
@@ -250,10 +253,9 @@ pub struct Record {
     /// The raw message (trailing newline kept as delivered).
     pub message: String,
     pub format: Format,
-    pub fields: Map<String, Value>,
-    /// A JSON message indexed but not parsed (`parse::parse_event_lazy`); `fields` is then
-    /// empty and stages read through `fields_view`.
-    pub lazy: Option<LazyObject>,
+    fields: Map<String, Value>,
+    /// A JSON message indexed but not parsed; `fields` is then empty.
+    lazy: Option<LazyObject>,
     pub platform: Option<PlatformEvent>,
     pub extracted_fields: Option<BTreeMap<String, String>>,
     pub issue: Option<ParseIssue>,
@@ -319,6 +321,30 @@ impl Record {
             let text = self.message.get(object.base()..).unwrap_or_default();
             self.fields = object.to_map(text);
         }
+    }
+
+    /// The fields as a map to change, parsed first when the record was only indexed.
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        self.materialize();
+        &mut self.fields
+    }
+
+    /// Replaces the fields (a record built by hand, or a parser's result).
+    pub fn set_fields(&mut self, fields: Map<String, Value>) {
+        self.lazy = None;
+        self.fields = fields;
+    }
+
+    /// The fields as an owned map, parsed when the record was only indexed.
+    pub fn into_fields(mut self) -> Map<String, Value> {
+        self.materialize();
+        self.fields
+    }
+
+    /// What a parser found: a parsed map, or an index over the message's JSON object.
+    pub(crate) fn set_parsed(&mut self, fields: Map<String, Value>, lazy: Option<LazyObject>) {
+        self.fields = fields;
+        self.lazy = lazy;
     }
 
     /// The log level, normalised, from the usual field names or the platform event.

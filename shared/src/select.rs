@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
 use crate::json::object::MemberValue;
-use crate::record::{FieldPath, Format, PathSegment, Record};
+use crate::record::{FieldPath, Fields, Format, PathSegment, Record};
 use crate::records::{
     MemberSpan, OutputRecord, SpanKind, LEVEL_KEY, SAMPLE_RATE_KEY, SPAN_ID_KEY, TRACE_ID_KEY,
 };
@@ -270,15 +270,14 @@ impl Selector {
         if self.redactor.is_empty() {
             return 0;
         }
-        record.materialize();
-        let mut n = self.redactor.redact_map(&mut record.fields);
+        let mut n = self.redactor.redact_map(record.fields_mut());
         match record.format {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
             // the redacted fields, which also covers secrets the text hid behind JSON escapes.
             Format::Json | Format::LambdaJsonApp | Format::LambdaJsonPlatform => {
                 if n > 0 {
-                    if let Ok(text) = serde_json::to_string(&record.fields) {
+                    if let Ok(text) = serde_json::to_string(record.fields_mut()) {
                         record.message = text;
                     }
                 }
@@ -353,15 +352,14 @@ impl Selector {
         memo: &mut RedactMemo,
         counters: &mut Counters,
     ) -> Map<String, Value> {
-        // Selection reads every field: a lazily parsed record is parsed in full first.
+        // Selection reads every field: a lazily indexed record is parsed in full first.
         let parsed;
-        let record = if record.lazy.is_some() {
-            let mut r = record.clone();
-            r.materialize();
-            parsed = r;
-            &parsed
-        } else {
-            record
+        let record_fields = match record.fields_view() {
+            Fields::Map(m) => m,
+            Fields::Lazy { object, text } => {
+                parsed = object.to_map(text);
+                &parsed
+            }
         };
         // Members are gathered in a Vec and the map built once from it: a sorted bulk build
         // costs a fraction of inserting each member into the B-tree (callgrind: ~400
@@ -392,10 +390,9 @@ impl Selector {
         let mut fields = Map::new();
         let mut redacted = 0;
         let virtual_message = (record.format == Format::Text
-            && !record.fields.contains_key("message"))
+            && !record_fields.contains_key("message"))
         .then(|| ("message".to_string(), Value::String(record.message.clone())));
-        let source = record
-            .fields
+        let source = record_fields
             .iter()
             .chain(virtual_message.as_ref().map(|(k, v)| (k, v)));
         for (k, v) in source {
@@ -418,7 +415,7 @@ impl Selector {
                 && self
                     .rename
                     .iter()
-                    .any(|(p, new)| new == k && p.lookup(&record.fields).is_some());
+                    .any(|(p, new)| new == k && p.lookup(record_fields).is_some());
             if shadowed {
                 counters.incr(counter_keys::RENAME_COLLISIONS);
                 continue;
@@ -426,7 +423,7 @@ impl Selector {
             redacted += self.emit(&mut fields, name, &[k.as_str()], v, memo);
         }
         for (path, new) in self.rename.iter().filter(|(p, _)| p.segments().len() > 1) {
-            if let Some(v) = path.lookup(&record.fields) {
+            if let Some(v) = path.lookup(record_fields) {
                 // The value moves: remove it from its old place if that place was emitted.
                 path.remove(&mut fields);
                 let keys: Vec<&str> = path
@@ -660,9 +657,8 @@ impl Selector {
             w.plain_name = plain && plan.rename.is_none();
             self.write_member(w, key, name, value, &plan, &mut memo.redact, counts)
         };
-        match &record.lazy {
-            Some(object) => {
-                let text = record.message.get(object.base()..).unwrap_or_default();
+        match record.fields_view() {
+            Fields::Lazy { object, text } => {
                 for (key, value) in object.members(text) {
                     let field = match value {
                         MemberValue::Plain(text) => Field::Str { text, plain: true },
@@ -672,12 +668,12 @@ impl Selector {
                     member(key, true, field, &mut w)?;
                 }
             }
-            None => {
-                for (key, v) in &record.fields {
+            Fields::Map(fields) => {
+                for (key, v) in fields {
                     member(key, false, Field::of(v), &mut w)?;
                 }
                 // A text record without a `message` field exposes its raw message as one.
-                if record.format == Format::Text && !record.fields.contains_key("message") {
+                if record.format == Format::Text && !fields.contains_key("message") {
                     let text = &record.message;
                     member("message", true, Field::Str { text, plain: false }, &mut w)?;
                 }
@@ -1215,7 +1211,7 @@ mod tests {
             },
         );
         if let Value::Object(m) = fields {
-            r.fields = m;
+            r.set_fields(m);
             r.format = Format::Json;
         }
         r
@@ -1528,7 +1524,7 @@ mod tests {
             let s = selector(cfg);
             let mut r = record(input.clone());
             s.redact_record(&mut r);
-            assert_eq!(Value::Object(r.fields), *want, "{cfg}");
+            assert_eq!(Value::Object(r.into_fields()), *want, "{cfg}");
         }
         assert!(selector("redact = []\nsensitive_keys = []")
             .redactor
@@ -1555,9 +1551,9 @@ mod tests {
         let n = s.redact_record(&mut r);
         assert!(!r.message.contains("bob@example.com"), "{}", r.message);
         assert!(!r.message.contains("\"abc\""), "{}", r.message);
-        assert_eq!(r.fields["user"], json!("[REDACTED:email]"));
+        assert_eq!(r.fields_mut()["user"], json!("[REDACTED:email]"));
         assert_eq!(
-            r.fields["nested"]["token"],
+            r.fields_mut()["nested"]["token"],
             json!("[REDACTED:sensitive_key]")
         );
         let ex = r.extracted_fields.as_ref().unwrap();

@@ -103,7 +103,7 @@ fn record(
             extracted_fields: None,
         },
     );
-    r.fields = fields;
+    r.set_fields(fields);
     r
 }
 

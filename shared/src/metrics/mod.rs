@@ -332,8 +332,8 @@ impl MetricRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Format, PlatformEvent, Report};
-    use serde_json::{json, Map, Value};
+    use crate::record::{Format, LogEvent, PlatformEvent, Report};
+    use serde_json::{json, Value};
 
     const T0: i64 = 1_699_999_980_000;
 
@@ -345,25 +345,22 @@ mod tests {
     }
 
     fn text(src: &Arc<Source>, message: &str) -> Record {
-        Record {
-            source: Arc::clone(src),
-            event_id: "1".into(),
-            timestamp: T0,
-            message: message.into(),
-            format: Format::Text,
-            fields: Map::new(),
-            lazy: None,
-            platform: None,
-            extracted_fields: None,
-            issue: None,
-        }
+        Record::text(
+            Arc::clone(src),
+            LogEvent {
+                id: "1".into(),
+                timestamp: T0,
+                message: message.into(),
+                extracted_fields: None,
+            },
+        )
     }
 
     fn json_rec(src: &Arc<Source>, v: Value) -> Record {
         let mut r = text(src, &v.to_string());
         r.format = Format::Json;
         if let Value::Object(m) = v {
-            r.fields = m;
+            r.set_fields(m);
         }
         r
     }

@@ -61,8 +61,7 @@ fn parse_event_with(source: &Arc<Source>, event: LogEvent, lazy: bool) -> Record
     let mut rec = Record::text(source.clone(), event);
     let parsed = parse_message(&rec.message, lazy);
     rec.format = parsed.format;
-    rec.fields = parsed.fields;
-    rec.lazy = parsed.lazy;
+    rec.set_parsed(parsed.fields, parsed.lazy);
     rec.platform = parsed.platform;
     rec.issue = parsed.issue;
     rec

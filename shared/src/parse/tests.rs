@@ -127,7 +127,7 @@ fn text_fields_drop_only_the_trailing_newline() {
         let rec = parse(message);
         assert_eq!(rec.format, Format::Text);
         assert_eq!(
-            Value::Object(rec.fields),
+            Value::Object(rec.into_fields()),
             json!({ "message": want }),
             "{message:?}"
         );
@@ -188,7 +188,7 @@ fn invalid_json_is_text_with_issue() {
             matches!(rec.issue, Some(ParseIssue::InvalidJson(_))),
             "{message:?}"
         );
-        assert_eq!(rec.fields.get("message"), Some(&json!(message)));
+        assert_eq!(rec.fields_view().get("message"), Some(&json!(message)));
     }
 }
 
@@ -366,8 +366,8 @@ proptest! {
         prop_assert_eq!(&rec.message, &s);
         // Text records always carry the message; platform records always carry their type.
         match rec.format {
-            Format::Text => prop_assert!(rec.fields.contains_key("message")),
-            Format::LambdaText => prop_assert!(rec.platform.is_some() && rec.fields.contains_key("type")),
+            Format::Text => prop_assert!(rec.fields_view().contains_key("message")),
+            Format::LambdaText => prop_assert!(rec.platform.is_some() && rec.fields_view().contains_key("type")),
             Format::LambdaJsonPlatform => prop_assert!(rec.platform.is_some()),
             _ => prop_assert!(rec.platform.is_none()),
         }

@@ -584,7 +584,7 @@ mod tests {
             },
         );
         if let Value::Object(m) = fields {
-            r.fields = m;
+            r.set_fields(m);
         }
         r
     }
@@ -835,7 +835,7 @@ mod tests {
         }));
         let mut m = 0;
         assert_eq!(find(&r, &[], &mut m).unwrap().trace_id.as_str(), a);
-        r.fields.clear();
+        r.set_fields(serde_json::Map::new());
         assert_eq!(find(&r, &[], &mut m).unwrap().source, IdSource::Platform);
         assert_eq!(find(&r, &[], &mut m).unwrap().trace_id.as_str(), b);
         r.platform = None;

@@ -403,7 +403,7 @@ mod tests {
             },
         );
         if let Value::Object(m) = fields {
-            r.fields = m;
+            r.set_fields(m);
         }
         r
     }
