@@ -3,6 +3,7 @@
 //! validated at start-up into a `CheckedConfig`. Unknown keys and bad values are errors naming the
 //! key and its line.
 
+use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -115,11 +116,12 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         check_size(text.len())?;
         toml::from_str::<Config>(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
+            let span = e.span();
             ConfigError {
                 key: "config".to_string(),
                 message: e.message().to_string(),
-                line,
+                line: span.as_ref().map(|s| line_of(text, s.start)),
+                span,
             }
         })
     }
@@ -230,8 +232,11 @@ impl CheckedConfig {
         let mut cfg = Config::from_toml(text)?;
         cfg.apply_env(env)?;
         cfg.validate().map_err(|mut e| {
-            if e.line.is_none() {
-                e.line = locate_key(text, &e.key);
+            if e.span.is_none() {
+                if let Some(span) = span_of(text, &e.key) {
+                    e.line = Some(line_of(text, span.start));
+                    e.span = Some(span);
+                }
             }
             e
         })
@@ -307,58 +312,59 @@ fn line_of(text: &str, byte: usize) -> usize {
         + 1
 }
 
-/// Finds the line of a dotted key such as `metrics.rule[2].unit` in TOML text: the n-th
-/// `[[metrics.rule]]` header (or `[metrics]`), then the first line after it assigning `unit`.
-/// Best effort: `None` when the layout is unusual (inline tables spanning lines…).
-fn locate_key(text: &str, key: &str) -> Option<usize> {
-    let parts: Vec<&str> = key.split('.').collect();
-    let (leaf, tables) = parts.split_last()?;
-    let leaf = leaf.split('[').next().unwrap_or(leaf);
-    let mut header = String::new();
-    let mut nth = 0usize;
-    for t in tables {
-        if !header.is_empty() {
-            header.push('.');
-        }
-        match t.split_once('[') {
-            Some((name, idx)) => {
-                header.push_str(name);
-                nth = idx.trim_end_matches(']').parse().ok()?;
-            }
-            None => header.push_str(t),
-        }
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let mut start = 0;
-    if !header.is_empty() {
-        let single = format!("[{header}]");
-        let array = format!("[[{header}]]");
-        let mut seen = 0;
-        let mut found = None;
-        for (i, l) in lines.iter().enumerate() {
-            let l = l.trim();
-            if l == single || l == array {
-                if seen == nth {
-                    found = Some(i);
+/// Where a dotted key such as `metrics.rule[2].unit` or `fields.keep[1]` is in TOML text: the
+/// byte span the TOML parser recorded for its value (for a table, its header). A key that is not
+/// in the text (a default, or one set by the environment) gives the span of its nearest ancestor
+/// that is, or `None`. Names containing dots (`fields.rename."a.b"`) are matched against the keys
+/// actually present, longest first.
+fn span_of(text: &str, key: &str) -> Option<Range<usize>> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    let mut rest = key;
+    while !rest.is_empty() {
+        let (next, tail) = match rest.strip_prefix('[') {
+            Some(after) => {
+                let Some((index, tail)) = after.split_once(']') else {
                     break;
-                }
-                seen += 1;
+                };
+                let Ok(index) = index.parse::<usize>() else {
+                    break;
+                };
+                (item.get(index), tail)
             }
-        }
-        start = found?;
-    }
-    for (i, l) in lines.iter().enumerate().skip(start) {
-        let l = l.trim_start();
-        if i > start && l.starts_with('[') {
+            None => match member_name(item, rest) {
+                Some((name, tail)) => (item.get(name), tail),
+                None => break,
+            },
+        };
+        let Some(next) = next else {
             break;
-        }
-        if let Some(rest) = l.strip_prefix(leaf) {
-            if rest.trim_start().starts_with('=') {
-                return Some(i + 1);
-            }
-        }
+        };
+        item = next;
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+        best = item.span().or(best);
     }
-    Some(start + 1)
+    best
+}
+
+/// The longest key of the table `item` that `rest` starts with, followed by the end, `.` or
+/// `[`; and what follows it.
+fn member_name<'k>(item: &toml_edit::Item, rest: &'k str) -> Option<(&'k str, &'k str)> {
+    let keys: Vec<&str> = match item {
+        toml_edit::Item::Table(t) => t.iter().map(|(k, _)| k).collect(),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+            t.iter().map(|(k, _)| k).collect()
+        }
+        _ => return None,
+    };
+    keys.into_iter()
+        .filter(|k| {
+            rest.strip_prefix(k)
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with(['.', '[']))
+        })
+        .max_by_key(|k| k.len())
+        .map(|k| rest.split_at(k.len()))
 }
 
 #[cfg(test)]
@@ -395,11 +401,52 @@ mod tests {
     }
 
     #[test]
-    fn locate_nested_keys() {
-        let text = "[metrics]\nnamespace = \"a\"\n\n[[metrics.rule]]\nmetric_name = \"A\"\n\n[[metrics.rule]]\nmetric_name = \"B\"\nunit = \"Bogus\"\n";
-        assert_eq!(locate_key(text, "metrics.rule[1].unit"), Some(9));
-        assert_eq!(locate_key(text, "metrics.rule[0].metric_name"), Some(5));
-        assert_eq!(locate_key(text, "metrics.namespace"), Some(2));
+    fn keys_are_located_by_the_parsers_spans() {
+        let text = concat!(
+            "[metrics]\n",                               // 1
+            "namespace = \"a\"\n",                       // 2
+            "\n",                                        // 3
+            "[[metrics.rule]]\n",                        // 4
+            "metric_name = \"A\"\n",                     // 5
+            "\n",                                        // 6
+            "[[metrics.rule]]\n",                        // 7
+            "metric_name = \"B\"\n",                     // 8
+            "  unit   =   \"Bogus\"\n",                  // 9
+            "[fields]\n",                                // 10
+            "keep = [\"ok\",\n  \"a..b\"]\n",            // 11-12
+            "rename = { \"a.b\" = \"x\", a = \"y\" }\n", // 13
+        );
+        // (key, line, the text the span covers)
+        let cases: &[(&str, usize, &str)] = &[
+            ("metrics.rule[1].unit", 9, "\"Bogus\""),
+            ("metrics.rule[0].metric_name", 5, "\"A\""),
+            ("metrics.namespace", 2, "\"a\""),
+            ("fields.keep[1]", 12, "\"a..b\""),
+            ("fields.rename.a.b", 13, "\"x\""),
+            ("fields.rename.a", 13, "\"y\""),
+            // Not in the text: its nearest ancestor that is (a table spans its header and body).
+            (
+                "metrics.rule[1].dimensions",
+                7,
+                "[[metrics.rule]]\nmetric_name = \"B\"\n  unit   =   \"Bogus\"",
+            ),
+        ];
+        for &(key, line, covered) in cases {
+            let span = span_of(text, key).unwrap_or_else(|| panic!("{key}: no span"));
+            assert_eq!(line_of(text, span.start), line, "{key}");
+            assert_eq!(&text[span], covered, "{key}");
+        }
+        assert_eq!(span_of(text, "traces.sink"), None);
+        assert_eq!(span_of("not toml [", "metrics"), None);
+    }
+
+    #[test]
+    fn validation_errors_carry_the_span_of_the_bad_value() {
+        let text = "[fields]\nkeep = [\"ok\", \"a..b\"]\n";
+        let e = CheckedConfig::from_toml(text).unwrap_err();
+        assert_eq!(e.key, "fields.keep[1]", "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.span.clone().map(|s| &text[s]), Some("\"a..b\""), "{e}");
     }
 
     fn rules_toml(n: usize, pattern: &str) -> String {
