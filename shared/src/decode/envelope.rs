@@ -9,17 +9,13 @@
 //! gives (see the tests), so it changes speed, not outcomes.
 
 use super::{Document, FastEvents, LenientId, LenientTimestamp};
-use crate::json::{plain_len, stop_mask};
+use crate::json::reader::Cursor;
 use crate::record::LogEvent;
-
-/// Integers with at most this many digits fit `u64` whatever the digits.
-const MAX_U64_DIGITS: usize = 19;
 
 /// `json` read as one document, or `None` when it is not one in the usual shape.
 pub(super) fn read(json: &[u8]) -> Option<Document<FastEvents>> {
     let mut r = Reader {
-        bytes: json,
-        pos: 0,
+        c: Cursor::new(json),
         scratch: Vec::new(),
     };
     let mut doc = Document {
@@ -59,41 +55,22 @@ pub(super) fn read(json: &[u8]) -> Option<Document<FastEvents>> {
         }
         Some(())
     })?;
-    r.skip_ws();
-    (r.pos == r.bytes.len()).then_some(doc)
+    r.c.at_end().then_some(doc)
 }
 
 struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    /// Where escaped strings are put back together; reused, so a message costs one exact
-    /// allocation however many escapes it has.
+    c: Cursor<'a>,
+    /// Where escaped strings are put back together (`Cursor::string`).
     scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> Option<()> {
-        (self.peek()? == b).then(|| self.pos += 1)
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.pos += 1;
-        }
-    }
-
     /// `{ "key": value, … }`, calling `member` with each key once the reader is at its value.
     fn object(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.skip_ws();
+        self.c.skip_ws();
         self.separated(b'{', b'}', |r| {
             let key = r.key()?;
-            r.skip_ws();
-            r.eat(b':')?;
-            r.skip_ws();
+            r.c.colon()?;
             member(r, key)
         })
     }
@@ -115,32 +92,20 @@ impl<'a> Reader<'a> {
         close: u8,
         mut item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
-        self.eat(open)?;
-        self.skip_ws();
-        if self.eat(close).is_some() {
+        if self.c.open(open, close)? {
             return Some(());
         }
         loop {
             item(self)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                b if b == close => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.c.next_item(close)? {
+                return Some(());
             }
         }
     }
 
     /// `null` as `None`, else `value` (an `Option` field with `#[serde(default)]`).
     fn nullable<T>(&mut self, value: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
-        if self.bytes.get(self.pos..self.pos + 4) == Some(b"null") {
-            self.pos += 4;
+        if self.c.keyword(b"null") {
             return Some(None);
         }
         value(self).map(Some)
@@ -149,65 +114,12 @@ impl<'a> Reader<'a> {
     /// A key's text, borrowed from the document; a key with an escape is `None` (every key we
     /// know is plain, so the derived reader decides those).
     fn key(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let end = start + plain_len(self.bytes.get(start..)?);
-        if self.bytes.get(end) != Some(&b'"') {
-            return None;
-        }
-        self.pos = end + 1;
-        self.bytes.get(start..end)
+        let (start, end) = self.c.plain_string()?;
+        self.c.bytes.get(start..end)
     }
 
-    /// A string token's value.
     fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let run = plain_len(self.bytes.get(start..)?);
-        match self.bytes.get(start + run)? {
-            b'"' => {
-                self.pos = start + run + 1;
-                let plain = self.bytes.get(start..start + run)?;
-                return std::str::from_utf8(plain).ok().map(str::to_string);
-            }
-            b'\\' => {}
-            // A raw control character: not JSON.
-            _ => return None,
-        }
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        let end = unescape_into(self.bytes, start, &mut out);
-        let value = end.and_then(|end| {
-            self.pos = end;
-            // Checked here, once per string, as serde_json checks each string it reads.
-            std::str::from_utf8(&out).ok().map(str::to_string)
-        });
-        self.scratch = out;
-        value
-    }
-
-    /// An integer that fits `i64` (a float, an exponent or a larger integer: `None`, and
-    /// serde_json decides how to read it).
-    fn int(&mut self) -> Option<i64> {
-        let negative = self.eat(b'-').is_some();
-        let start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        let digits = self.bytes.get(start..self.pos)?;
-        let valid = !digits.is_empty()
-            && digits.len() <= MAX_U64_DIGITS
-            && (digits.len() == 1 || digits.first() != Some(&b'0'))
-            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
-        if !valid {
-            return None;
-        }
-        let n = i128::from(
-            digits
-                .iter()
-                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-        );
-        i64::try_from(if negative { -n } else { n }).ok()
+        self.c.string(&mut self.scratch)
     }
 
     /// `logEvents`: converted as they are read, like the derived reader's `FastEvents`.
@@ -242,7 +154,7 @@ impl<'a> Reader<'a> {
                 Some(())
             }
             b"timestamp" if timestamp.is_none() => {
-                timestamp = Some(LenientTimestamp(Some(r.int()?)));
+                timestamp = Some(LenientTimestamp(Some(r.c.int()?)));
                 Some(())
             }
             b"message" if message.is_none() => {
@@ -257,106 +169,6 @@ impl<'a> Reader<'a> {
             message?,
         ))
     }
-}
-
-/// Unescapes the string whose text starts at `start` in `bytes` into `out`, returning the
-/// position after its closing quote; `None` for a raw control character, an invalid escape or
-/// an unterminated string. A JSON line in a log event has an escape every few bytes, with
-/// one-byte runs (`:`, `,`) between many of them: those are copied byte by byte, longer runs
-/// a word at a time (each word stored whole and the length then corrected, so every copy is
-/// a fixed eight bytes instead of a call to `memcpy`).
-fn unescape_into(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Option<usize> {
-    let mut at = start;
-    loop {
-        let b = *bytes.get(at)?;
-        match b {
-            b'\\' => {
-                let e = *bytes.get(at + 1)?;
-                match SIMPLE_ESCAPES.get(usize::from(e)).copied().unwrap_or(0) {
-                    0 if e == b'u' => {
-                        let (ch, len) = unicode(bytes.get(at + 1..)?)?;
-                        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
-                        at += 1 + len;
-                    }
-                    0 => return None,
-                    ch => {
-                        out.push(ch);
-                        at += 2;
-                    }
-                }
-            }
-            b'"' => return Some(at + 1),
-            0..=0x1f => return None,
-            _ if matches!(bytes.get(at + 1), Some(b'\\' | b'"')) => {
-                out.push(b);
-                at += 1;
-            }
-            _ => match bytes
-                .get(at..at + 8)
-                .and_then(|c| <[u8; 8]>::try_from(c).ok())
-            {
-                Some(word) => {
-                    let stops = stop_mask(u64::from_le_bytes(word));
-                    let len = out.len();
-                    out.extend_from_slice(&word);
-                    if stops == 0 {
-                        at += 8;
-                    } else {
-                        // The lowest flag is exact (`stop_mask`), and `b` is not a stop.
-                        let plain = (stops.trailing_zeros() / 8) as usize;
-                        out.truncate(len + plain);
-                        at += plain;
-                    }
-                }
-                // The last few bytes of the text, too few for a word.
-                None => {
-                    out.push(b);
-                    at += 1;
-                }
-            },
-        }
-    }
-}
-
-/// What each one-character escape (`\n`, `\"`…) stands for; 0 for the others.
-static SIMPLE_ESCAPES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t[b'/' as usize] = b'/';
-    t[b'b' as usize] = 0x08;
-    t[b'f' as usize] = 0x0c;
-    t[b'n' as usize] = b'\n';
-    t[b'r' as usize] = b'\r';
-    t[b't' as usize] = b'\t';
-    t
-};
-
-/// `uXXXX`, with the low half's `\uXXXX` when the first is a high surrogate.
-fn unicode(escape: &[u8]) -> Option<(char, usize)> {
-    let high = hex4(escape.get(1..5)?)?;
-    match high {
-        0xD800..=0xDBFF => {
-            let low = escape.get(5..11)?.strip_prefix(b"\\u").and_then(hex4)?;
-            if !(0xDC00..=0xDFFF).contains(&low) {
-                return None;
-            }
-            let c = 0x1_0000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-            Some((char::from_u32(c)?, 11))
-        }
-        0xDC00..=0xDFFF => None,
-        _ => Some((char::from_u32(high)?, 5)),
-    }
-}
-
-fn hex4(digits: &[u8]) -> Option<u32> {
-    if digits.len() != 4 {
-        return None;
-    }
-    digits.iter().try_fold(0u32, |n, &b| {
-        let d = char::from(b).to_digit(16)?;
-        Some(n << 4 | d)
-    })
 }
 
 /// A document's contents in a comparable form (the derived reader's types have no `PartialEq`).

@@ -5,6 +5,7 @@
 //! application loggers write (the flat fast path and the lazy index).
 
 pub mod object;
+pub(crate) mod reader;
 
 /// Bytes that end the plain run of a string: the closing quote, an escape, a control character.
 static STRING_STOP: [bool; 256] = {

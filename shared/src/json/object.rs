@@ -5,9 +5,10 @@
 //!
 //! `parse_flat` either returns exactly the map `serde_json` builds from the same text, or `None`,
 //! and the caller then parses with serde_json (which also words the error for invalid input).
-//! It hands serde_json each nested object or array, each string with an escape and each number
-//! that is not a small non-negative integer, so escapes, float rounding and nesting rules are
-//! serde_json's own. Duplicate keys keep the last value, as serde_json's map does.
+//! It hands serde_json each nested object or array and each number that is not a small
+//! non-negative integer, so float rounding and nesting rules are serde_json's own; strings with
+//! escapes are decoded by the cursor the envelope reader uses too (`json::reader`), tested
+//! against serde_json. Duplicate keys keep the last value, as serde_json's map does.
 //!
 //! `index` goes further for the pipeline's lean mode: it finds each member without building
 //! any of them (`LazyObject`); a value becomes a `Value` the first time a stage reads it, so the
@@ -19,7 +20,7 @@ use std::cell::OnceCell;
 
 use serde_json::{Map, Number, Value};
 
-use super::plain_len;
+use super::reader::Cursor;
 
 /// Nested values deeper than this go to serde_json whole, so its recursion limit (128, counted
 /// from the top-level object) decides what is too deep.
@@ -41,13 +42,13 @@ const MAX_FAST_INT_DIGITS: usize = 19;
 pub(crate) fn parse_flat(text: &str) -> Option<Map<String, Value>> {
     let mut p = Reader {
         text,
-        bytes: text.as_bytes(),
-        pos: 0,
+        c: Cursor::new(text.as_bytes()),
+        scratch: Vec::new(),
     };
     let mut members: Vec<(String, Value)> = Vec::with_capacity(16);
     p.object(|p| {
         let key = p.string()?;
-        p.colon()?;
+        p.c.colon()?;
         members.push((key, p.value()?));
         Some(())
     })?;
@@ -316,8 +317,8 @@ fn plain_decimal(token: &[u8]) -> Option<f64> {
 pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
     let mut p = Reader {
         text,
-        bytes: text.as_bytes(),
-        pos: 0,
+        c: Cursor::new(text.as_bytes()),
+        scratch: Vec::new(),
     };
     let mut members: Vec<Member> = Vec::with_capacity(16);
     let mut keys = 0;
@@ -325,7 +326,7 @@ pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
         if members.len() >= MAX_LAZY_MEMBERS {
             return None;
         }
-        let key = p.plain_string()?;
+        let key = p.c.plain_string()?;
         let key_text = span(text, key);
         let tag = key_tag_at(text.as_bytes(), key);
         // A key whose bit is not yet set cannot be a duplicate: most keys skip the scan.
@@ -338,7 +339,7 @@ pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
             return None;
         }
         keys |= bit;
-        p.colon()?;
+        p.c.colon()?;
         members.push(p.lazy_member(tag, key)?);
         Some(())
     })?;
@@ -356,59 +357,24 @@ fn tag_bit(tag: u64) -> u64 {
 
 struct Reader<'a> {
     text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
+    c: Cursor<'a>,
+    /// Where escaped strings are put back together (`Cursor::string`).
+    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, b: u8) -> Option<()> {
-        (self.peek()? == b).then(|| self.pos += 1)
-    }
-
     /// Walks `{ member, … }` through to the end of the text (only whitespace may follow the
     /// object), calling `member` at each member's key.
     fn object(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-        } else {
+        if !self.c.open(b'{', b'}')? {
             loop {
                 member(self)?;
-                self.skip_ws();
-                match self.peek()? {
-                    b',' => {
-                        self.pos += 1;
-                        self.skip_ws();
-                    }
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
+                if !self.c.next_item(b'}')? {
+                    break;
                 }
             }
         }
-        self.skip_ws();
-        (self.pos == self.bytes.len()).then_some(())
-    }
-
-    /// The `:` between a key and its value, with the whitespace around it.
-    fn colon(&mut self) -> Option<()> {
-        self.skip_ws();
-        self.eat(b':')?;
-        self.skip_ws();
-        Some(())
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.pos += 1;
-        }
+        self.c.at_end().then_some(())
     }
 
     /// `text[from..to]`; the bounds always sit next to ASCII bytes, so the slice is valid.
@@ -416,29 +382,9 @@ impl<'a> Reader<'a> {
         self.text.get(from..to)
     }
 
-    /// The text of a string token at `pos` without escapes or control characters, as a span;
-    /// `None` otherwise (and `pos` is then meaningless).
-    fn plain_string(&mut self) -> Option<(usize, usize)> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let end = self.plain_run(start);
-        (self.bytes.get(end)? == &b'"').then(|| {
-            self.pos = end + 1;
-            (start, end)
-        })
-    }
-
-    /// Where the plain run of string bytes starting at `from` stops: at the quote, an escape or
-    /// a (forbidden) control character. Keys and values are mostly short, so a SIMD search's
-    /// set-up does not pay; eight bytes are tested at a time (serde_json's test), the last few
-    /// with a table.
-    fn plain_run(&self, from: usize) -> usize {
-        from + plain_len(self.bytes.get(from..).unwrap_or_default())
-    }
-
     /// One member's value, located; parsed now only when it cannot wait (see `Kind`).
     fn lazy_member(&mut self, tag: u64, key: (usize, usize)) -> Option<Member> {
-        let start = self.pos;
+        let start = self.c.pos;
         let member = |raw, kind, value| Member {
             tag,
             key,
@@ -446,71 +392,47 @@ impl<'a> Reader<'a> {
             kind,
             value,
         };
-        match self.peek()? {
+        match self.c.peek()? {
             b'"' => {
-                let end = self.plain_run(start + 1);
-                if self.bytes.get(end)? == &b'"' {
-                    self.pos = end + 1;
+                let end = self.c.plain_run(start + 1);
+                if self.c.bytes.get(end)? == &b'"' {
+                    self.c.pos = end + 1;
                     return Some(member((start + 1, end), Kind::Plain, OnceCell::new()));
                 }
             }
             b'-' | b'0'..=b'9' => {
                 while matches!(
-                    self.peek(),
+                    self.c.peek(),
                     Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
                 ) {
-                    self.pos += 1;
+                    self.c.pos += 1;
                 }
-                let token = self.bytes.get(start..self.pos)?;
+                let token = self.c.bytes.get(start..self.c.pos)?;
                 let deferred = token.len() <= MAX_LAZY_NUMBER_LEN
                     && !token.iter().any(|b| matches!(b, b'e' | b'E'))
                     && super::is_json_number(token);
                 if deferred {
-                    return Some(member((start, self.pos), Kind::Number, OnceCell::new()));
+                    return Some(member((start, self.c.pos), Kind::Number, OnceCell::new()));
                 }
-                self.pos = start;
+                self.c.pos = start;
             }
             _ => {}
         }
         let value = self.value()?;
         Some(member(
-            (start, self.pos),
+            (start, self.c.pos),
             Kind::Ready,
             OnceCell::from(value),
         ))
     }
 
-    /// A string token at `pos` (which must be `"`).
+    /// A string token at `pos` (which must be `"`), escapes decoded by the cursor.
     fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let mut i = self.plain_run(start);
-        match self.bytes.get(i)? {
-            b'"' => {
-                self.pos = i + 1;
-                return self.slice(start, i).map(str::to_string);
-            }
-            b'\\' => {}
-            // A raw control character: not JSON (serde_json words the error).
-            _ => return None,
-        }
-        // An escape: find the closing quote, then let serde_json decode the token.
-        loop {
-            match self.bytes.get(i)? {
-                b'\\' => i += 2,
-                b'"' => break,
-                _ => i += 1,
-            }
-            let rest = self.bytes.get(i..)?;
-            i += memchr::memchr2(b'"', b'\\', rest)?;
-        }
-        let token = self.slice(start - 1, i + 1)?;
-        self.pos = i + 1;
-        serde_json::from_str(token).ok()
+        self.c.string(&mut self.scratch)
     }
 
     fn value(&mut self) -> Option<Value> {
-        match self.peek()? {
+        match self.c.peek()? {
             b'"' => self.string().map(Value::String),
             b'{' | b'[' => self.nested(),
             b't' => self.literal("true", Value::Bool(true)),
@@ -522,26 +444,22 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &str, v: Value) -> Option<Value> {
-        let end = self.pos + word.len();
-        (self.bytes.get(self.pos..end)? == word.as_bytes()).then(|| {
-            self.pos = end;
-            v
-        })
+        self.c.keyword(word.as_bytes()).then_some(v)
     }
 
     fn number(&mut self) -> Option<Value> {
-        let start = self.pos;
+        let start = self.c.pos;
         while matches!(
-            self.peek(),
+            self.c.peek(),
             Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
         ) {
-            self.pos += 1;
+            self.c.pos += 1;
         }
-        let token = self.bytes.get(start..self.pos)?;
+        let token = self.c.bytes.get(start..self.c.pos)?;
         if let Some(n) = plain_int(token) {
             return Some(Value::Number(Number::from(n)));
         }
-        serde_json::from_str::<Number>(self.slice(start, self.pos)?)
+        serde_json::from_str::<Number>(self.slice(start, self.c.pos)?)
             .ok()
             .map(Value::Number)
     }
@@ -549,41 +467,41 @@ impl<'a> Reader<'a> {
     /// An object or array value: its extent is found here (strings and brackets only), its
     /// contents are serde_json's to read and validate.
     fn nested(&mut self) -> Option<Value> {
-        let start = self.pos;
+        let start = self.c.pos;
         let mut depth = 0usize;
         loop {
-            match self.peek()? {
+            match self.c.peek()? {
                 b'{' | b'[' => {
                     depth += 1;
                     if depth > MAX_FAST_DEPTH {
                         return None;
                     }
-                    self.pos += 1;
+                    self.c.pos += 1;
                 }
                 b'}' | b']' => {
                     depth -= 1;
-                    self.pos += 1;
+                    self.c.pos += 1;
                     if depth == 0 {
                         break;
                     }
                 }
                 b'"' => {
-                    self.pos += 1;
+                    self.c.pos += 1;
                     loop {
-                        let rest = self.bytes.get(self.pos..)?;
-                        self.pos += memchr::memchr2(b'"', b'\\', rest)?;
-                        if self.peek()? == b'\\' {
-                            self.pos += 2;
+                        let rest = self.c.bytes.get(self.c.pos..)?;
+                        self.c.pos += memchr::memchr2(b'"', b'\\', rest)?;
+                        if self.c.peek()? == b'\\' {
+                            self.c.pos += 2;
                         } else {
-                            self.pos += 1;
+                            self.c.pos += 1;
                             break;
                         }
                     }
                 }
-                _ => self.pos += 1,
+                _ => self.c.pos += 1,
             }
         }
-        serde_json::from_str(self.slice(start, self.pos)?).ok()
+        serde_json::from_str(self.slice(start, self.c.pos)?).ok()
     }
 }
 
