@@ -149,6 +149,9 @@ pub struct Unit {
     pub record_id: Option<String>,
     /// The DATA_MESSAGE documents in this unit (none for CONTROL_MESSAGE).
     pub result: Result<Vec<Batch>, DecodeError>,
+    /// A Kinesis record that failed: its `data` as received (or the whole record when it had no
+    /// string `data`), so the edge can keep what a retry could never decode.
+    pub rejected: Option<String>,
 }
 
 /// The decoded event.
@@ -307,6 +310,7 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
             vec![Unit {
                 record_id: None,
                 result,
+                rejected: None,
             }],
         )
     } else if let Some(raw) = probe.kinesis_records {
@@ -324,11 +328,19 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
                     None => (None, None),
                 };
                 let field = "Records[].kinesis.data";
-                let result = record_data(data, field)
-                    .and_then(|d| decode_data(field, &d, limits, &mut counters));
+                let text = record_data(data, field);
+                let result = text
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|d| decode_data(field, d, limits, &mut counters));
+                let rejected = result.is_err().then(|| match text {
+                    Ok(d) => d.into_owned(),
+                    Err(_) => r.get().to_string(),
+                });
                 Unit {
                     record_id: id,
                     result,
+                    rejected,
                 }
             })
             .collect();
@@ -346,9 +358,12 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
                 let field = "records[].data";
                 let result = record_data(data, field)
                     .and_then(|d| decode_data(field, &d, limits, &mut counters));
+                // Firehose keeps a failed record itself (`ProcessingFailed` goes to the
+                // delivery stream's error output).
                 Unit {
                     record_id: id,
                     result,
+                    rejected: None,
                 }
             })
             .collect();
@@ -365,6 +380,7 @@ pub fn decode_input(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
             vec![Unit {
                 record_id: None,
                 result,
+                rejected: None,
             }],
         )
     } else {

@@ -11,8 +11,16 @@ use crate::record::Batch;
 /// Counter: events skipped because their batch came from this function's own log group
 /// (processing them would feed the function its own output forever). Also counted as dropped.
 pub const COUNTER_OWN_LOG_GROUP_EVENTS: &str = "loop_guard.own_log_group_events";
-/// Counter: Kinesis records left for Lambda's retry because an earlier record failed.
-pub const COUNTER_DEFERRED: &str = "kinesis.deferred_after_failure";
+/// Counter: Kinesis records that can never be decoded (not base64, not gzip, not a CloudWatch
+/// Logs document…): counted, kept in the invocation's log, and not retried.
+pub const COUNTER_REJECTED: &str = "kinesis.rejected_records";
+/// Counter: Kinesis records not started because the invocation's CPU budget ran out; reported as
+/// batch item failures, so Lambda delivers them again.
+pub const COUNTER_RETRY: &str = "kinesis.retried_after_budget";
+
+/// At most this many bytes of a rejected Kinesis record's data are kept in the log line (more
+/// than a CloudWatch Logs document's header, and a bounded line whatever the record).
+pub const MAX_KEPT_BYTES: usize = 4096;
 
 /// Which event an entry point takes, and so how a unit that fails to decode is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +28,13 @@ pub enum EventSource {
     /// A CloudWatch Logs subscription: its one payload failing fails the invocation, so Lambda
     /// retries the event and its on-failure destination keeps it.
     Subscription,
-    /// Kinesis Data Streams with `ReportBatchItemFailures`: a failed record is reported by its
-    /// sequence number. Lambda retries from the lowest one reported, so every good record after
-    /// it comes back on the retry; processing those now would count their metrics twice, so they
-    /// are deferred.
+    /// Kinesis Data Streams with `ReportBatchItemFailures`. A record that cannot be decoded never
+    /// will be: retrying it would hold up its shard until it expires, so it is counted, kept
+    /// (bounded and redacted, in the invocation's log) and the rest of the batch is processed.
+    /// Only what a retry can fix is reported as a batch item failure: records not started
+    /// because the invocation ran out of time. Lambda resumes from the lowest one reported, and
+    /// every record after it is unstarted too, so nothing is counted twice.
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html>
     Kinesis,
     /// A Firehose transformation: every record gets its own result, and its selected records.
     Firehose,
@@ -46,9 +57,10 @@ impl EventSource {
 #[derive(Debug)]
 pub enum UnitStatus {
     Processed,
+    /// The unit can never be decoded (Firehose: `ProcessingFailed`; Kinesis: rejected, kept).
     Failed(DecodeError),
-    /// Not processed: left for Lambda's retry (Kinesis, after an earlier failure).
-    Deferred,
+    /// Not started because the CPU budget ran out: left for Lambda's retry (Kinesis).
+    Retry,
 }
 
 /// One unit's outcome, in input order.
@@ -59,6 +71,35 @@ pub struct UnitOutcome {
     pub status: UnitStatus,
     /// This unit's selected records (Firehose only; elsewhere they stay in `Driven::output`).
     pub records: Vec<crate::records::OutputRecord>,
+    /// A rejected Kinesis record's data, redacted and cut to [`MAX_KEPT_BYTES`], for the log.
+    pub kept: Option<Kept>,
+}
+
+/// What is kept of a rejected record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The record's data as received (base64 text, or whatever arrived), redacted and cut.
+    pub data: String,
+    /// The data's length as received, in bytes.
+    pub bytes: usize,
+    /// Whether `data` is all of it.
+    pub whole: bool,
+}
+
+impl Kept {
+    /// `data` redacted, then cut at a character boundary to at most [`MAX_KEPT_BYTES`].
+    pub fn new(data: &str, redactor: &crate::redact::Redactor) -> Kept {
+        let (redacted, _) = redactor.redact_counted(data);
+        let mut end = redacted.len().min(MAX_KEPT_BYTES);
+        while !redacted.is_char_boundary(end) {
+            end -= 1;
+        }
+        Kept {
+            data: redacted[..end].to_string(),
+            bytes: data.len(),
+            whole: end == redacted.len(),
+        }
+    }
 }
 
 /// What one event produced.
@@ -81,8 +122,6 @@ pub enum DriveError {
         expected: EventSource,
         got: InputKind,
     },
-    #[error("record {index} failed to decode ({cause}) and has no sequenceNumber to report it by")]
-    Unidentified { index: usize, cause: DecodeError },
     #[error("record {index} has no recordId, so no result can be returned for it")]
     MissingRecordId { index: usize },
 }
@@ -94,7 +133,6 @@ impl DriveError {
         match self {
             DriveError::Event(_) => "Logsieve.UndecodableEvent",
             DriveError::WrongKind { .. } => "Logsieve.WrongEventKind",
-            DriveError::Unidentified { .. } => "Logsieve.UnidentifiedRecord",
             DriveError::MissingRecordId { .. } => "Logsieve.MissingRecordId",
         }
     }
@@ -123,7 +161,6 @@ pub fn drive(
     let mut output = Output::default();
     output.stats.counters.merge(&decoded.counters);
     let mut units = Vec::with_capacity(decoded.units.len());
-    let mut failed_before = false;
     for (index, unit) in decoded.units.into_iter().enumerate() {
         let record_id = unit.record_id.filter(|id| !id.is_empty());
         // Firehose answers every record by its id, and Lambda treats an unknown Kinesis
@@ -135,26 +172,32 @@ pub fn drive(
             record_id,
             status: UnitStatus::Processed,
             records: Vec::new(),
+            kept: None,
         };
+        // Out of time: a record not started is Lambda's to deliver again. One without a
+        // sequence number cannot be named, so it runs and its events count as skipped.
+        let unstarted = source == EventSource::Kinesis
+            && outcome.record_id.is_some()
+            && limits.budget.is_some_and(|b| b.clock.now() >= b.deadline);
         match unit.result {
             Err(cause) => {
-                match (source, &outcome.record_id) {
-                    (EventSource::Subscription, _) => return Err(DriveError::Event(cause)),
-                    (EventSource::Kinesis, None) => {
-                        return Err(DriveError::Unidentified { index, cause })
-                    }
-                    _ => {}
+                if source == EventSource::Subscription {
+                    return Err(DriveError::Event(cause));
                 }
                 output.stats.errors.push(match &outcome.record_id {
                     Some(id) => format!("record {id}: {cause}"),
                     None => cause.to_string(),
                 });
-                failed_before = true;
+                if source == EventSource::Kinesis {
+                    output.stats.counters.incr(COUNTER_REJECTED);
+                    let redactor = &pipeline.config().fields.redactor;
+                    outcome.kept = unit.rejected.as_deref().map(|d| Kept::new(d, redactor));
+                }
                 outcome.status = UnitStatus::Failed(cause);
             }
-            Ok(_) if failed_before && source == EventSource::Kinesis => {
-                output.stats.counters.incr(COUNTER_DEFERRED);
-                outcome.status = UnitStatus::Deferred;
+            Ok(_) if unstarted => {
+                output.stats.counters.incr(COUNTER_RETRY);
+                outcome.status = UnitStatus::Retry;
             }
             Ok(batches) => {
                 for batch in batches {
@@ -197,12 +240,18 @@ pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> b
 }
 
 impl Driven {
-    /// Units that failed, with their ids (Kinesis' partial batch response, Firehose's failed
-    /// results).
+    /// Units that can never be decoded (Firehose's failed results; Kinesis' rejected records).
     pub fn failed(&self) -> impl Iterator<Item = &UnitOutcome> {
         self.units
             .iter()
             .filter(|u| matches!(u.status, UnitStatus::Failed(_)))
+    }
+
+    /// Units left for Lambda's retry, with their ids (Kinesis' partial batch response).
+    pub fn retry(&self) -> impl Iterator<Item = &UnitOutcome> {
+        self.units
+            .iter()
+            .filter(|u| matches!(u.status, UnitStatus::Retry))
     }
 }
 
@@ -344,6 +393,76 @@ mod tests {
         }
     }
 
+    fn statuses(d: &Driven) -> Vec<&'static str> {
+        d.units
+            .iter()
+            .map(|u| match u.status {
+                UnitStatus::Processed => "processed",
+                UnitStatus::Failed(_) => "failed",
+                UnitStatus::Retry => "retry",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kinesis_records_not_started_in_time_are_left_for_the_retry() {
+        let event = kinesis(&[
+            ("1", data("/g", 2)),
+            ("2", "!!!".into()),
+            ("3", data("/g", 2)),
+        ]);
+        // A deadline already passed: nothing decodable is started.
+        let clock = crate::pipeline::SystemClock;
+        let limits = Limits {
+            now_ms: None,
+            budget: Some(crate::pipeline::Budget {
+                deadline: std::time::Instant::now(),
+                clock: &clock,
+            }),
+        };
+        let d = drive(
+            EventSource::Kinesis,
+            event.as_bytes(),
+            &mut pipeline(false),
+            None,
+            limits,
+        )
+        .unwrap();
+        // The undecodable record is still rejected: a retry could not fix it.
+        assert_eq!(statuses(&d), ["retry", "failed", "retry"]);
+        let retry: Vec<_> = d.retry().filter_map(|u| u.record_id.as_deref()).collect();
+        assert_eq!(retry, ["1", "3"]);
+        assert_eq!(d.output.stats.events, 0);
+        assert_eq!(d.output.stats.counters.get(COUNTER_RETRY), 2);
+
+        // Firehose and the CLI have no retry to leave records to: the budget skips events.
+        let fh = firehose(&[(Some("r"), data("/g", 2))]);
+        let d = drive(
+            EventSource::Firehose,
+            fh.as_bytes(),
+            &mut pipeline(true),
+            None,
+            limits,
+        )
+        .unwrap();
+        assert_eq!(statuses(&d), ["processed"]);
+        assert_eq!(d.output.stats.counters.get("budget.events_skipped"), 2);
+    }
+
+    #[test]
+    fn kept_data_is_redacted_and_bounded() {
+        let redactor = &CheckedConfig::default_config().unwrap().fields.redactor;
+        let k = Kept::new("user alice@example.com failed", redactor);
+        assert!(!k.data.contains("alice@example.com"), "{}", k.data);
+        assert!(k.data.contains("[REDACTED:email]"), "{}", k.data);
+        assert_eq!((k.bytes, k.whole), (29, true));
+        // Cut at a character boundary: 'é' is two bytes and straddles the limit.
+        let long = format!("{}é{}", "a".repeat(MAX_KEPT_BYTES - 1), "b".repeat(100));
+        let k = Kept::new(&long, redactor);
+        assert_eq!(k.data, "a".repeat(MAX_KEPT_BYTES - 1));
+        assert_eq!((k.bytes, k.whole), (MAX_KEPT_BYTES + 101, false));
+    }
+
     #[test]
     fn failures_per_source() {
         let good = data("/g", 1);
@@ -357,7 +476,8 @@ mod tests {
         );
         assert_eq!(r.unwrap_err().error_type(), "Logsieve.UndecodableEvent");
 
-        // Kinesis: the failed record is reported, the ones after it deferred.
+        // Kinesis: a record that can never be decoded is rejected (counted, kept, not
+        // reported), and the records after it are processed.
         let event = kinesis(&[
             ("1", good.clone()),
             ("2", "!!!".into()),
@@ -371,31 +491,35 @@ mod tests {
             Limits::default(),
         )
         .unwrap();
-        let status: Vec<&str> = d
-            .units
-            .iter()
-            .map(|u| match u.status {
-                UnitStatus::Processed => "processed",
-                UnitStatus::Failed(_) => "failed",
-                UnitStatus::Deferred => "deferred",
-            })
-            .collect();
-        assert_eq!(status, ["processed", "failed", "deferred"]);
+        assert_eq!(statuses(&d), ["processed", "failed", "processed"]);
         assert_eq!(d.failed().next().unwrap().record_id.as_deref(), Some("2"));
-        assert_eq!(d.output.stats.events, 1);
-        assert_eq!(d.output.stats.counters.get(COUNTER_DEFERRED), 1);
+        assert_eq!(d.retry().count(), 0);
+        assert_eq!(d.output.stats.events, 2);
+        assert_eq!(d.output.stats.counters.get(COUNTER_REJECTED), 1);
         assert_eq!(d.output.stats.errors.len(), 1);
+        let kept = d.units[1].kept.as_ref().unwrap();
+        assert_eq!(
+            (kept.data.as_str(), kept.bytes, kept.whole),
+            ("!!!", 3, true)
+        );
+        assert!(d.units[0].kept.is_none() && d.units[2].kept.is_none());
 
-        // Kinesis: a failed record without a sequence number cannot be reported.
-        let event = r#"{"Records":[{"kinesis":{"data":"!!!"}}]}"#;
-        let r = drive(
+        // Kinesis: a failed record without a sequence number needs none: it is rejected too,
+        // and its whole record is what is kept.
+        let event = r#"{"Records":[{"kinesis":{"data":7}}]}"#;
+        let d = drive(
             EventSource::Kinesis,
             event.as_bytes(),
             &mut pipeline(false),
             None,
             Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(statuses(&d), ["failed"]);
+        assert_eq!(
+            d.units[0].kept.as_ref().unwrap().data,
+            r#"{"kinesis":{"data":7}}"#
         );
-        assert_eq!(r.unwrap_err().error_type(), "Logsieve.UnidentifiedRecord");
 
         // Firehose: every record has its own result and its own records.
         let event = firehose(&[

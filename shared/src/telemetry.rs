@@ -41,7 +41,7 @@ pub const EVENTS_DROPPED: SelfMetric = SelfMetric {
 pub const DECODE_FAILURES: SelfMetric = SelfMetric {
     name: "DecodeFailures",
     unit: Unit::Count,
-    meaning: "Kinesis or Firehose records that could not be decoded (reported back to Lambda).",
+    meaning: "Kinesis or Firehose records that can never be decoded (Firehose: `ProcessingFailed`; Kinesis: kept in the log, not retried).",
 };
 pub const METRICS_SENT: SelfMetric = SelfMetric {
     name: "MetricsSent",

@@ -1,13 +1,14 @@
 //! Kinesis adapter: runs the library's driver over a Kinesis event whose records each carry one
 //! gzip'd CloudWatch Logs document, and answers with Lambda's partial batch response
-//! (`ReportBatchItemFailures`) naming the records that could not be decoded. Records after a
-//! failed one are deferred to Lambda's retry (see `logsieve::driver::EventSource::Kinesis`).
+//! (`ReportBatchItemFailures`) naming the records a retry can fix: those not started in time.
+//! A record that can never be decoded is counted and kept in the log instead, not retried (see
+//! `logsieve::driver::EventSource::Kinesis`).
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use logsieve::driver::{drive, DriveError, Driven, EventSource};
 use logsieve::pipeline::{Limits, Pipeline};
 
-pub use logsieve::driver::{COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
+pub use logsieve::driver::{COUNTER_OWN_LOG_GROUP_EVENTS, COUNTER_REJECTED, COUNTER_RETRY};
 
 /// What one invocation produced: the reply for Lambda, and the driver's outcome for the sinks and
 /// the summary line.
@@ -26,8 +27,8 @@ pub fn handle(
 ) -> Result<Response, DriveError> {
     let driven = drive(EventSource::Kinesis, bytes, pipeline, own_log_group, limits)?;
     let mut response = KinesisEventResponse::default();
-    for unit in driven.failed() {
-        // The driver refuses a failed record without a sequence number, so every one has it.
+    for unit in driven.retry() {
+        // The driver leaves only records with a sequence number for the retry.
         if let Some(id) = &unit.record_id {
             response.add_failure(id.clone());
         }

@@ -1,11 +1,11 @@
 //! Drives the kinesis-processor handler with Kinesis events shaped like the ones Lambda delivers
 //! (CloudWatch Logs → Kinesis Data Streams → event source mapping).
 
-use kinesis_processor::{handle, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
+use kinesis_processor::{handle, COUNTER_OWN_LOG_GROUP_EVENTS, COUNTER_REJECTED, COUNTER_RETRY};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
-use logsieve::pipeline::{Limits, Pipeline};
+use logsieve::pipeline::{Budget, Limits, Pipeline, SystemClock};
 use serde_json::{json, Value};
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/logsieve";
@@ -64,8 +64,9 @@ const ERR_LINE: &str = r#"{"level":"ERROR","service":"orders","message":"boom"}"
 const INFO_LINE: &str = r#"{"level":"INFO","service":"orders","message":"ok"}"#;
 
 #[test]
-fn partial_batch_response_names_exactly_the_undecodable_records() {
-    // Each bad record fails in a different decode stage; the good ones must not be reported.
+fn undecodable_records_are_rejected_not_retried() {
+    // Each bad record fails in a different decode stage. None of them is reported for a retry
+    // (it could never be decoded), each is counted and kept, and every good record is processed.
     let not_base64 = record(
         "49590338271490256608559692538361571095921575989136588802",
         "%%%not base64%%%",
@@ -137,28 +138,39 @@ fn partial_batch_response_names_exactly_the_undecodable_records() {
         let mut p = pipeline();
         let resp = handle(&event(records), &mut p, None, Limits::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(failure_ids(&resp.body), want, "{name}");
+        assert!(failure_ids(&resp.body).is_empty(), "{name}");
+        let rejected: Vec<&str> = resp
+            .driven
+            .failed()
+            .filter_map(|u| u.record_id.as_deref())
+            .collect();
+        assert_eq!(rejected, want, "{name}");
+        assert_eq!(
+            resp.driven.output.stats.counters.get(COUNTER_REJECTED),
+            want.len() as u64,
+            "{name}"
+        );
+        assert!(
+            resp.driven.failed().all(|u| u.kept.is_some()),
+            "{name}: every rejected record is kept"
+        );
         assert_eq!(
             resp.driven.output.stats.errors.len(),
             want.len(),
             "{name}: one error line per failed record"
         );
-        // The serialized reply is what Lambda reads: the exact key names matter.
+        // What Lambda reads: an empty list means the whole batch succeeded.
         let wire: Value = serde_json::to_value(&resp.body).unwrap();
-        let ids: Vec<&str> = wire["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, want, "{name}: wire format");
+        assert_eq!(
+            wire,
+            json!({"batchItemFailures": []}),
+            "{name}: wire format"
+        );
     }
 }
 
 #[test]
-fn records_after_a_failure_are_deferred_not_double_counted() {
-    // Lambda resumes from the failed record, so record 3 comes back; processing it now would
-    // count its events twice. Records before the failure are processed.
+fn records_after_a_rejected_one_are_processed_once() {
     let mut p = pipeline();
     let records = vec![
         good("1", "/aws/lambda/orders", &[ERR_LINE, INFO_LINE]),
@@ -166,12 +178,42 @@ fn records_after_a_failure_are_deferred_not_double_counted() {
         good("3", "/aws/lambda/orders", &[ERR_LINE, ERR_LINE, ERR_LINE]),
     ];
     let resp = handle(&event(records), &mut p, None, Limits::default()).unwrap();
-    assert_eq!(failure_ids(&resp.body), vec!["2"]);
+    assert!(failure_ids(&resp.body).is_empty());
+    assert_eq!(resp.driven.output.stats.events, 5, "records 1 and 3");
+    let kept = resp.driven.units[1].kept.as_ref().unwrap();
+    assert_eq!(kept.data, "***");
+}
+
+#[test]
+fn records_not_started_in_time_are_reported_for_the_retry() {
+    // The invocation's processing cutoff has passed before the batch starts: every decodable
+    // record is left for Lambda's retry, named in the partial batch response; the corrupt one is
+    // still rejected, since a retry could not fix it.
+    let mut p = pipeline();
+    let records = vec![
+        good("1", "/aws/lambda/orders", &[ERR_LINE]),
+        record("2", "***"),
+        good("3", "/aws/lambda/orders", &[ERR_LINE]),
+    ];
+    let clock = SystemClock;
+    let limits = Limits {
+        now_ms: None,
+        budget: Some(Budget {
+            deadline: std::time::Instant::now(),
+            clock: &clock,
+        }),
+    };
+    let resp = handle(&event(records), &mut p, None, limits).unwrap();
+    assert_eq!(failure_ids(&resp.body), vec!["1", "3"]);
+    // The serialized reply is what Lambda reads: the exact key names matter.
+    let wire: Value = serde_json::to_value(&resp.body).unwrap();
     assert_eq!(
-        resp.driven.output.stats.events, 2,
-        "only record 1's events are processed"
+        wire,
+        json!({"batchItemFailures": [{"itemIdentifier": "1"}, {"itemIdentifier": "3"}]})
     );
-    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_DEFERRED), 1);
+    assert_eq!(resp.driven.output.stats.events, 0);
+    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_RETRY), 2);
+    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_REJECTED), 1);
 }
 
 #[test]
@@ -236,12 +278,6 @@ fn unusable_events_fail_the_invocation() {
             logsieve::decode::encode::subscription_event(&document("/g", &[INFO_LINE]))
                 .into_bytes(),
         ),
-        (
-            "a failed record without sequenceNumber",
-            json!({"Records": [{"kinesis": {"data": "***"}}]})
-                .to_string()
-                .into_bytes(),
-        ),
     ];
     for (name, bytes) in cases {
         let mut p = pipeline();
@@ -251,16 +287,11 @@ fn unusable_events_fail_the_invocation() {
         match (name, &err) {
             ("not JSON", DriveError::Event(_)) => {}
             ("a subscription event", DriveError::WrongKind { .. }) => {}
-            (
-                "a failed record without sequenceNumber",
-                DriveError::Unidentified { index: 0, .. },
-            ) => {}
             _ => panic!("{name}: unexpected {err:?}"),
         }
         let want_type = match name {
             "not JSON" => "Logsieve.UndecodableEvent",
-            "a subscription event" => "Logsieve.WrongEventKind",
-            _ => "Logsieve.UnidentifiedRecord",
+            _ => "Logsieve.WrongEventKind",
         };
         assert_eq!(
             err.error_type(),

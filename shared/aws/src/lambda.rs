@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use lambda_runtime::Diagnostic;
-use logsieve::driver::{DriveError, Driven};
+use logsieve::driver::{DriveError, Driven, UnitStatus};
 use logsieve::metrics::encode_emf;
 use logsieve::pipeline::{Budget, Limits, SystemClock};
 use logsieve::sink::EmitReport;
@@ -126,8 +126,27 @@ pub fn close(
         }
     }
     write_stdout(&stdout);
+    keep_rejected(driven);
     summary(driven, failed_units, &report, duration_ms);
     report
+}
+
+/// One line per rejected Kinesis record, holding its data (redacted and bounded by the driver):
+/// the record is not retried, so this line is where its bytes stay.
+fn keep_rejected(driven: &Driven) {
+    for unit in driven.failed() {
+        let (Some(kept), UnitStatus::Failed(cause)) = (&unit.kept, &unit.status) else {
+            continue;
+        };
+        tracing::warn!(
+            record = unit.record_id.as_deref().unwrap_or_default(),
+            error = %cause,
+            bytes = kept.bytes,
+            whole = kept.whole,
+            data = %kept.data,
+            "Kinesis record can never be decoded: kept here, not retried"
+        );
+    }
 }
 
 /// The one structured line per invocation, the same for every function.
