@@ -128,13 +128,28 @@ def client(service: str, server: Server):
     return boto3.client(service, endpoint_url=server.url, region_name=REGION, **CREDS)
 
 
-@pytest.fixture(scope="session")
-def function_zip() -> bytes:
-    path = os.environ.get("LOGSIEVE_E2E_ZIP")
+def zip_from(variable: str) -> bytes:
+    path = os.environ.get(variable)
     if not path:
-        pytest.fail("LOGSIEVE_E2E_ZIP is not set: run tests/e2e/run.sh")
+        pytest.fail(f"{variable} is not set: run tests/e2e/run.sh")
     with open(path, "rb") as f:
         return f.read()
+
+
+@pytest.fixture(scope="session")
+def function_zip() -> bytes:
+    """log-processor, as deployed."""
+    return zip_from("LOGSIEVE_E2E_ZIP")
+
+
+@pytest.fixture(scope="session")
+def kinesis_zip() -> bytes:
+    return zip_from("LOGSIEVE_E2E_KINESIS_ZIP")
+
+
+@pytest.fixture(scope="session")
+def firehose_zip() -> bytes:
+    return zip_from("LOGSIEVE_E2E_FIREHOSE_ZIP")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test: the release log-processor binary runs as a provided.al2023 Lambda in ministack
-# (CloudWatch Logs subscription -> Lambda -> CloudWatch metrics; records to OTLP, Firehose, S3),
+# End-to-end test: the release function binaries run as provided.al2023 Lambdas in ministack
+# (CloudWatch Logs subscription -> Lambda -> CloudWatch metrics; records to OTLP, Firehose, S3;
+# Kinesis -> event source mapping -> kinesis-processor; Firehose -> firehose-filter -> S3),
 # with X-Ray served by moto and an OTLP receiver of the tests' own.
 # Self-contained and idempotent: creates/refreshes .venv, builds and zips the binary, runs pytest
 # (whose fixtures start both servers on free loopback ports and always stop them).
@@ -44,15 +45,17 @@ import json, sys
 names = {p["name"] for p in json.load(sys.stdin)["packages"]}
 print("logsieve-cli" if "logsieve-cli" in names else "logsieve")
 ')"
-cargo build --profile "$profile" --locked -p log-processor -p "$cli_pkg"
+cargo build --profile "$profile" --locked -p log-processor -p kinesis-processor -p firehose-filter \
+    -p "$cli_pkg"
 outdir="$profile"; [[ "$profile" == dev ]] && outdir=debug
-bin="$target/$outdir/log-processor"
-if [[ "$profile" == dev ]]; then
-    # Debug info makes a dev binary larger than Lambda's 250 MB unzipped limit.
-    strip --strip-debug -o "$work/bootstrap" "$bin"
-    bin="$work/bootstrap"
-fi
-"$venv/bin/python" - "$bin" "$work/function.zip" <<'PY'
+for fn in log-processor kinesis-processor firehose-filter; do
+    bin="$target/$outdir/$fn"
+    if [[ "$profile" == dev ]]; then
+        # Debug info makes a dev binary larger than Lambda's 250 MB unzipped limit.
+        strip --strip-debug -o "$work/bootstrap" "$bin"
+        bin="$work/bootstrap"
+    fi
+    "$venv/bin/python" - "$bin" "$work/$fn.zip" <<'PY'
 import sys, zipfile
 src, dst = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
@@ -61,9 +64,12 @@ with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
     with open(src, "rb") as f:
         z.writestr(info, f.read())
 PY
+done
 
 # 3. The tests (bounded: every wait in them has a deadline; the whole run has one too).
-export LOGSIEVE_E2E_ZIP="$work/function.zip"
+export LOGSIEVE_E2E_ZIP="$work/log-processor.zip"
+export LOGSIEVE_E2E_KINESIS_ZIP="$work/kinesis-processor.zip"
+export LOGSIEVE_E2E_FIREHOSE_ZIP="$work/firehose-filter.zip"
 export LOGSIEVE_E2E_CLI="$target/$outdir/logsieve"
 export LOGSIEVE_E2E_PIDS="$work/pids"
 export LOGSIEVE_E2E_LOGS="$work"
