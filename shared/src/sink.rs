@@ -379,7 +379,7 @@ async fn send_segments<T: TraceSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::encode_emf;
+    use crate::metrics::{encode_emf, Resolution, Unit};
     use serde_json::{Map, Value};
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -392,9 +392,9 @@ mod tests {
             namespace: ns.into(),
             metric_name: name.into(),
             dimensions: Map::new(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: NOW - 60_000,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: values.to_vec(),
             counts: counts.to_vec(),
         }

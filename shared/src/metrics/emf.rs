@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use super::aggregate::{
-    is_cloudwatch_value, MetricDatum, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
+    is_cloudwatch_value, MetricDatum, Resolution, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
 };
 use crate::stats::Counters;
 
@@ -92,7 +92,6 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
         || d.dimensions.contains_key(&d.metric_name)
         || d.dimensions.len() > MAX_EMF_DIMENSION_KEYS
         || d.namespace.is_empty()
-        || Unit::parse(&d.unit).is_none()
         || d.values.len() != d.counts.len()
     {
         return Err(bad);
@@ -124,8 +123,8 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
 /// One metric of a group: its definition and every sample, expanded.
 struct Slot<'a> {
     name: &'a str,
-    unit: &'a str,
-    resolution: u32,
+    unit: Unit,
+    resolution: Resolution,
     values: Vec<f64>,
 }
 
@@ -156,7 +155,7 @@ impl<'a> Group<'a> {
             None => {
                 self.slots.push(Slot {
                     name: &d.metric_name,
-                    unit: &d.unit,
+                    unit: d.unit,
                     resolution: d.storage_resolution,
                     values: Vec::new(),
                 });
@@ -247,7 +246,7 @@ impl<'a> Group<'a> {
 }
 
 fn definition(slot: &Slot<'_>) -> Value {
-    json!({"Name": slot.name, "Unit": slot.unit, "StorageResolution": slot.resolution})
+    json!({"Name": slot.name, "Unit": slot.unit.as_str(), "StorageResolution": slot.resolution.seconds()})
 }
 
 struct DocPlan<'a> {
