@@ -4,15 +4,10 @@
 //! differs between event sources is data ([`EventSource`]), not code: each function only turns
 //! a [`Driven`] into its Lambda response.
 
+use crate::counter_keys as ck;
 use crate::decode::{decode_input, DecodeError, InputKind};
 use crate::pipeline::{Limits, Output, Pipeline};
 use crate::record::Batch;
-
-/// Counter: events skipped because their batch came from this function's own log group
-/// (processing them would feed the function its own output forever). Also counted as dropped.
-pub const COUNTER_OWN_LOG_GROUP_EVENTS: &str = "loop_guard.own_log_group_events";
-/// Counter: Kinesis records left for Lambda's retry because an earlier record failed.
-pub const COUNTER_DEFERRED: &str = "kinesis.deferred_after_failure";
 
 /// Which event an entry point takes, and so how a unit that fails to decode is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +148,7 @@ pub fn drive(
                 outcome.status = UnitStatus::Failed(cause);
             }
             Ok(_) if failed_before && source == EventSource::Kinesis => {
-                output.stats.counters.incr(COUNTER_DEFERRED);
+                output.stats.counters.incr(ck::driver::KINESIS_DEFERRED);
                 outcome.status = UnitStatus::Deferred;
             }
             Ok(batches) => {
@@ -184,7 +179,9 @@ fn run_batch(
     if is_own_log_group(&batch.source.log_group, own_log_group) {
         let mut out = Output::default();
         let events = batch.events.len() as u64;
-        out.stats.counters.add(COUNTER_OWN_LOG_GROUP_EVENTS, events);
+        out.stats
+            .counters
+            .add(ck::driver::OWN_LOG_GROUP_EVENTS, events);
         out.stats.dropped += events;
         return out;
     }
@@ -335,7 +332,10 @@ mod tests {
                 let skipped = 2 - processed;
                 assert_eq!(d.output.stats.events, processed, "{source:?} {guard:?}");
                 assert_eq!(
-                    d.output.stats.counters.get(COUNTER_OWN_LOG_GROUP_EVENTS),
+                    d.output
+                        .stats
+                        .counters
+                        .get(ck::driver::OWN_LOG_GROUP_EVENTS),
                     skipped,
                     "{source:?} {guard:?}"
                 );
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(status, ["processed", "failed", "deferred"]);
         assert_eq!(d.failed().next().unwrap().record_id.as_deref(), Some("2"));
         assert_eq!(d.output.stats.events, 1);
-        assert_eq!(d.output.stats.counters.get(COUNTER_DEFERRED), 1);
+        assert_eq!(d.output.stats.counters.get(ck::driver::KINESIS_DEFERRED), 1);
         assert_eq!(d.output.stats.errors.len(), 1);
 
         // Kinesis: a failed record without a sequence number cannot be reported.

@@ -1,8 +1,9 @@
 //! Drives the kinesis-processor handler with Kinesis events shaped like the ones Lambda delivers
 //! (CloudWatch Logs → Kinesis Data Streams → event source mapping).
 
-use kinesis_processor::{handle, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
+use kinesis_processor::handle;
 use logsieve::config::CheckedConfig;
+use logsieve::counter_keys as ck;
 use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
 use logsieve::pipeline::{Limits, Pipeline};
@@ -171,7 +172,14 @@ fn records_after_a_failure_are_deferred_not_double_counted() {
         resp.driven.output.stats.events, 2,
         "only record 1's events are processed"
     );
-    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_DEFERRED), 1);
+    assert_eq!(
+        resp.driven
+            .output
+            .stats
+            .counters
+            .get(ck::driver::KINESIS_DEFERRED),
+        1
+    );
 }
 
 #[test]
@@ -221,7 +229,7 @@ fn own_log_group_is_skipped() {
             .output
             .stats
             .counters
-            .get(COUNTER_OWN_LOG_GROUP_EVENTS),
+            .get(ck::driver::OWN_LOG_GROUP_EVENTS),
         1
     );
     assert!(resp.body.batch_item_failures.is_empty());

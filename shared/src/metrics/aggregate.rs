@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::counter_keys as ck;
 use crate::stats::Counters;
 
 /// Distinct values per datum (`Values`/`Counts` entries) in one PutMetricData request.
@@ -355,14 +356,14 @@ pub fn is_cloudwatch_value(v: f64) -> bool {
 fn admit_sample(value: f64, count: f64, dims: usize, counters: &mut Counters) -> Option<f64> {
     let admitted = cloudwatch_value(value);
     let reason = if admitted.is_none() {
-        "metrics.value_out_of_range"
+        ck::metrics::VALUE_OUT_OF_RANGE
     } else if !count.is_finite() || count <= 0.0 || count > MAX_ABS_VALUE {
-        "metrics.count_out_of_range"
+        ck::metrics::COUNT_OUT_OF_RANGE
     } else if dims > MAX_DIMENSIONS {
-        "metrics.too_many_dimensions"
+        ck::metrics::TOO_MANY_DIMENSIONS
     } else {
         if admitted == Some(0.0) && value != 0.0 {
-            counters.incr("metrics.value_clamped_to_zero");
+            counters.incr(ck::metrics::VALUE_CLAMPED_TO_ZERO);
         }
         return admitted;
     };
@@ -512,13 +513,13 @@ impl Aggregator {
         };
         for (name, value) in &dims {
             if check_dimension_name(name).is_err() || check_dimension_value(value).is_err() {
-                counters.incr("metrics.dimension_invalid");
+                counters.incr(ck::metrics::DIMENSION_INVALID);
                 return;
             }
         }
         dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if dims.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
-            counters.incr("metrics.dimension_duplicate");
+            counters.incr(ck::metrics::DIMENSION_DUPLICATE);
             return;
         }
         let bucket_ms = metric.resolution.bucket_ms();
@@ -553,7 +554,7 @@ impl Aggregator {
             return;
         };
         if dims.iter().any(|(_, v)| check_dimension_value(v).is_err()) {
-            counters.incr("metrics.dimension_invalid");
+            counters.incr(ck::metrics::DIMENSION_INVALID);
             return;
         }
         debug_assert!(dims.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)));
@@ -594,7 +595,7 @@ impl Aggregator {
             // datum timestamp itself must be, so check the bucket start.
             if key.bucket < oldest || key.bucket > latest {
                 let dropped: f64 = values.values().sum();
-                counters.add("metrics.timestamp_out_of_window", dropped as u64);
+                counters.add(ck::metrics::TIMESTAMP_OUT_OF_WINDOW, dropped as u64);
                 continue;
             }
             let mut values: Vec<(f64, f64)> = values
@@ -625,7 +626,7 @@ impl Aggregator {
                 });
             }
         }
-        counters.add("metrics.datums", out.len() as u64);
+        counters.add(ck::metrics::DATUMS, out.len() as u64);
         out
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::aggregate::{
     is_cloudwatch_value, MetricDatum, Resolution, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
 };
+use crate::counter_keys as ck;
 use crate::stats::Counters;
 
 /// Metric definitions per directive (we use one directive per document).
@@ -83,7 +84,7 @@ type GroupKey<'a> = (&'a str, i64, Vec<(&'a str, &'a str)>);
 
 /// Checks a datum can be written as EMF.
 fn representable(d: &MetricDatum) -> Result<(), &'static str> {
-    let bad = "metrics.emf_unrepresentable";
+    let bad = ck::metrics::EMF_UNREPRESENTABLE;
     let too_long = |s: &str| s.chars().count() > MAX_EMF_NAME_LEN;
     if d.metric_name.is_empty()
         || too_long(&d.metric_name)
@@ -110,12 +111,12 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
             return Err(bad);
         }
         if c > MAX_EMF_SAMPLES_PER_DATUM as f64 {
-            return Err("metrics.emf_too_many_samples");
+            return Err(ck::metrics::EMF_TOO_MANY_SAMPLES);
         }
         total = total.saturating_add(c as u64);
     }
     if total > MAX_EMF_SAMPLES_PER_DATUM {
-        return Err("metrics.emf_too_many_samples");
+        return Err(ck::metrics::EMF_TOO_MANY_SAMPLES);
     }
     Ok(())
 }
@@ -201,7 +202,7 @@ impl<'a> Group<'a> {
             for chunk in slot.values.chunks(MAX_EMF_VALUES_PER_METRIC) {
                 let bytes = fixed + chunk.len() * MAX_NUMBER_JSON;
                 if base_bytes + bytes > MAX_EMF_DOCUMENT_BYTES {
-                    counters.incr("metrics.emf_too_large");
+                    counters.incr(ck::metrics::EMF_TOO_LARGE);
                     break;
                 }
                 let fits = |d: &DocPlan<'_>| {
