@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::counter_keys as ck;
 use crate::record::{Batch, LogEvent, Source};
 use crate::stats::Counters;
 
@@ -119,15 +120,15 @@ impl DecodeError {
     /// The counter key for this error kind.
     pub fn key(&self) -> &'static str {
         match self {
-            DecodeError::Empty => "decode.error.empty",
-            DecodeError::InvalidEventJson(_) => "decode.error.invalid_event_json",
-            DecodeError::UnknownShape => "decode.error.unknown_shape",
-            DecodeError::NotAString { .. } => "decode.error.not_a_string",
-            DecodeError::Base64 { .. } => "decode.error.base64",
-            DecodeError::NotGzip { .. } => "decode.error.not_gzip",
-            DecodeError::Gzip(_) => "decode.error.gzip",
-            DecodeError::TooLarge { .. } => "decode.error.too_large",
-            DecodeError::InvalidDocument(_) => "decode.error.invalid_document",
+            DecodeError::Empty => ck::decode::ERROR_EMPTY,
+            DecodeError::InvalidEventJson(_) => ck::decode::ERROR_INVALID_EVENT_JSON,
+            DecodeError::UnknownShape => ck::decode::ERROR_UNKNOWN_SHAPE,
+            DecodeError::NotAString { .. } => ck::decode::ERROR_NOT_A_STRING,
+            DecodeError::Base64 { .. } => ck::decode::ERROR_BASE64,
+            DecodeError::NotGzip { .. } => ck::decode::ERROR_NOT_GZIP,
+            DecodeError::Gzip(_) => ck::decode::ERROR_GZIP,
+            DecodeError::TooLarge { .. } => ck::decode::ERROR_TOO_LARGE,
+            DecodeError::InvalidDocument(_) => ck::decode::ERROR_INVALID_DOCUMENT,
         }
     }
 }
@@ -249,22 +250,22 @@ fn count_ignored(probe: &Probe<'_>, kind: InputKind, counters: &mut Counters) {
         (
             probe.awslogs.is_some(),
             InputKind::Subscription,
-            COUNTER_IGNORED_AWSLOGS,
+            ck::decode::IGNORED_AWSLOGS,
         ),
         (
             probe.kinesis_records.is_some(),
             InputKind::Kinesis,
-            COUNTER_IGNORED_KINESIS_RECORDS,
+            ck::decode::IGNORED_KINESIS_RECORDS,
         ),
         (
             probe.records.is_some(),
             InputKind::Firehose,
-            COUNTER_IGNORED_FIREHOSE_RECORDS,
+            ck::decode::IGNORED_FIREHOSE_RECORDS,
         ),
         (
             probe.log_events.is_some() || probe.message_type.is_some(),
             InputKind::Document,
-            COUNTER_IGNORED_DOCUMENT,
+            ck::decode::IGNORED_DOCUMENT,
         ),
     ];
     for (present, owner, counter) in parts {
@@ -273,15 +274,6 @@ fn count_ignored(probe: &Probe<'_>, kind: InputKind, counters: &mut Counters) {
         }
     }
 }
-
-/// Counter: documents the hand-written envelope reader handed to serde_json.
-pub const COUNTER_ENVELOPE_FALLBACK: &str = "perf.envelope_fallback";
-
-/// Counters: a top-level member ignored because another one decided the event's kind.
-pub const COUNTER_IGNORED_AWSLOGS: &str = "decode.ignored_part.awslogs";
-pub const COUNTER_IGNORED_KINESIS_RECORDS: &str = "decode.ignored_part.Records";
-pub const COUNTER_IGNORED_FIREHOSE_RECORDS: &str = "decode.ignored_part.records";
-pub const COUNTER_IGNORED_DOCUMENT: &str = "decode.ignored_part.logEvents";
 
 /// Decodes any supported Lambda event. An `Err` means the event itself is unusable; errors of
 /// single Kinesis/Firehose records are reported in their `Unit`.
@@ -485,14 +477,14 @@ impl<E> Document<E> {
     /// The batch source and the events, or `None` for a control message (counted).
     fn split(self, counters: &mut Counters) -> Result<Option<(Arc<Source>, E)>, DecodeError> {
         if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            counters.incr("decode.control_message");
+            counters.incr(ck::decode::CONTROL_MESSAGE);
             return Ok(None);
         }
         let events = self
             .log_events
             .ok_or_else(|| DecodeError::InvalidDocument("missing logEvents".to_string()))?;
         if self.log_group.is_none() {
-            counters.incr("decode.missing_log_group");
+            counters.incr(ck::decode::MISSING_LOG_GROUP);
         }
         let source = Arc::new(Source {
             owner: self.owner.unwrap_or_default(),
@@ -662,7 +654,7 @@ fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, 
     let one_pass = envelope::read(json).or_else(|| {
         // Counted: the hand-written reader giving up late costs a second parse, and a rise here
         // means AWS changed the document's shape.
-        counters.incr(COUNTER_ENVELOPE_FALLBACK);
+        counters.incr(ck::perf::ENVELOPE_FALLBACK);
         serde_json::from_slice::<ObjectOnly<Document<FastEvents>>>(json)
             .ok()
             .map(|ObjectOnly(doc)| doc)
@@ -671,7 +663,7 @@ fn decode_documents(json: &[u8], counters: &mut Counters) -> Result<Vec<Batch>, 
         let Some((source, fast)) = doc.split(counters)? else {
             return Ok(Vec::new());
         };
-        counters.add("decode.event_skipped.bad_timestamp", fast.bad_timestamps);
+        counters.add(ck::decode::EVENT_SKIPPED_BAD_TIMESTAMP, fast.bad_timestamps);
         return Ok(vec![Batch {
             source,
             events: fast.events,
@@ -722,10 +714,10 @@ fn stringify_fields(m: BTreeMap<String, Value>) -> BTreeMap<String, String> {
 fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
     // An array would otherwise be read positionally as [id, timestamp, message, …].
     if !raw.get().starts_with('{') {
-        return Err("decode.event_skipped.invalid");
+        return Err(ck::decode::EVENT_SKIPPED_INVALID);
     }
     let ev: RawEvent =
-        serde_json::from_str(raw.get()).map_err(|_| "decode.event_skipped.invalid")?;
+        serde_json::from_str(raw.get()).map_err(|_| ck::decode::EVENT_SKIPPED_INVALID)?;
     let id = match ev.id {
         Some(Value::String(s)) => s,
         Some(Value::Number(n)) => n.to_string(),
@@ -735,7 +727,7 @@ fn decode_event(raw: &RawValue) -> Result<LogEvent, &'static str> {
         .timestamp
         .as_ref()
         .and_then(timestamp_of)
-        .ok_or("decode.event_skipped.bad_timestamp")?;
+        .ok_or(ck::decode::EVENT_SKIPPED_BAD_TIMESTAMP)?;
     Ok(LogEvent {
         id,
         timestamp,
@@ -1124,7 +1116,11 @@ mod tests {
             let mut counters = Counters::new();
             let batches = decode_documents(doc.as_bytes(), &mut counters).unwrap();
             assert_eq!(batches.len(), 1, "{doc}");
-            assert_eq!(counters.get(COUNTER_ENVELOPE_FALLBACK), fallbacks, "{doc}");
+            assert_eq!(
+                counters.get(ck::perf::ENVELOPE_FALLBACK),
+                fallbacks,
+                "{doc}"
+            );
         }
     }
 
@@ -1135,19 +1131,22 @@ mod tests {
             (
                 format!(r#"{{"awslogs":{{"data":"{good}"}},"Records":[]}}"#),
                 InputKind::Subscription,
-                vec![COUNTER_IGNORED_KINESIS_RECORDS],
+                vec![ck::decode::IGNORED_KINESIS_RECORDS],
             ),
             (
                 format!(r#"{{"awslogs":{{"data":"{good}"}},"records":[],"logEvents":[]}}"#),
                 InputKind::Subscription,
-                vec![COUNTER_IGNORED_FIREHOSE_RECORDS, COUNTER_IGNORED_DOCUMENT],
+                vec![
+                    ck::decode::IGNORED_FIREHOSE_RECORDS,
+                    ck::decode::IGNORED_DOCUMENT,
+                ],
             ),
             (
                 format!(
                     r#"{{"Records":[{{"kinesis":{{"data":"{good}","sequenceNumber":"1"}}}}],"records":[]}}"#
                 ),
                 InputKind::Kinesis,
-                vec![COUNTER_IGNORED_FIREHOSE_RECORDS],
+                vec![ck::decode::IGNORED_FIREHOSE_RECORDS],
             ),
             (
                 format!(r#"{{"awslogs":{{"data":"{good}"}}}}"#),
@@ -1156,10 +1155,10 @@ mod tests {
             ),
         ];
         let all = [
-            COUNTER_IGNORED_AWSLOGS,
-            COUNTER_IGNORED_KINESIS_RECORDS,
-            COUNTER_IGNORED_FIREHOSE_RECORDS,
-            COUNTER_IGNORED_DOCUMENT,
+            ck::decode::IGNORED_AWSLOGS,
+            ck::decode::IGNORED_KINESIS_RECORDS,
+            ck::decode::IGNORED_FIREHOSE_RECORDS,
+            ck::decode::IGNORED_DOCUMENT,
         ];
         for (event, kind, ignored) in cases {
             let d = decode_input(event.as_bytes(), &limits()).unwrap();
@@ -1287,8 +1286,8 @@ mod tests {
         let b = decode_documents_slow(doc.as_bytes(), &mut slow).unwrap();
         assert_eq!(a, b);
         // The fast path also says the hand-written reader gave up (a string timestamp).
-        assert_eq!(fast.get(COUNTER_ENVELOPE_FALLBACK), 1);
-        slow.add(COUNTER_ENVELOPE_FALLBACK, 1);
+        assert_eq!(fast.get(ck::perf::ENVELOPE_FALLBACK), 1);
+        slow.add(ck::perf::ENVELOPE_FALLBACK, 1);
         assert_eq!(fast, slow);
         assert_eq!(a[0].events.len(), 2);
         assert_eq!(a[0].events[1].id, "3");

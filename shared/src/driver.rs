@@ -4,19 +4,10 @@
 //! differs between event sources is data ([`EventSource`]), not code: each function only turns
 //! a [`Driven`] into its Lambda response.
 
+use crate::counter_keys as ck;
 use crate::decode::{decode_input, DecodeError, InputKind};
 use crate::pipeline::{Limits, Output, Pipeline};
 use crate::record::Batch;
-
-/// Counter: events skipped because their batch came from this function's own log group
-/// (processing them would feed the function its own output forever). Also counted as dropped.
-pub const COUNTER_OWN_LOG_GROUP_EVENTS: &str = "loop_guard.own_log_group_events";
-/// Counter: Kinesis records that can never be decoded (not base64, not gzip, not a CloudWatch
-/// Logs document…): counted, kept in the invocation's log, and not retried.
-pub const COUNTER_REJECTED: &str = "kinesis.rejected_records";
-/// Counter: Kinesis records not started because the invocation's CPU budget ran out; reported as
-/// batch item failures, so Lambda delivers them again.
-pub const COUNTER_RETRY: &str = "kinesis.retried_after_budget";
 
 /// At most this many bytes of a rejected Kinesis record's data are kept in the log line (more
 /// than a CloudWatch Logs document's header, and a bounded line whatever the record).
@@ -189,14 +180,14 @@ pub fn drive(
                     None => cause.to_string(),
                 });
                 if source == EventSource::Kinesis {
-                    output.stats.counters.incr(COUNTER_REJECTED);
+                    output.stats.counters.incr(ck::driver::KINESIS_REJECTED);
                     let redactor = &pipeline.config().fields.redactor;
                     outcome.kept = unit.rejected.as_deref().map(|d| Kept::new(d, redactor));
                 }
                 outcome.status = UnitStatus::Failed(cause);
             }
             Ok(_) if unstarted => {
-                output.stats.counters.incr(COUNTER_RETRY);
+                output.stats.counters.incr(ck::driver::KINESIS_RETRY);
                 outcome.status = UnitStatus::Retry;
             }
             Ok(batches) => {
@@ -227,7 +218,9 @@ fn run_batch(
     if is_own_log_group(&batch.source.log_group, own_log_group) {
         let mut out = Output::default();
         let events = batch.events.len() as u64;
-        out.stats.counters.add(COUNTER_OWN_LOG_GROUP_EVENTS, events);
+        out.stats
+            .counters
+            .add(ck::driver::OWN_LOG_GROUP_EVENTS, events);
         out.stats.dropped += events;
         return out;
     }
@@ -384,7 +377,10 @@ mod tests {
                 let skipped = 2 - processed;
                 assert_eq!(d.output.stats.events, processed, "{source:?} {guard:?}");
                 assert_eq!(
-                    d.output.stats.counters.get(COUNTER_OWN_LOG_GROUP_EVENTS),
+                    d.output
+                        .stats
+                        .counters
+                        .get(ck::driver::OWN_LOG_GROUP_EVENTS),
                     skipped,
                     "{source:?} {guard:?}"
                 );
@@ -433,7 +429,7 @@ mod tests {
         let retry: Vec<_> = d.retry().filter_map(|u| u.record_id.as_deref()).collect();
         assert_eq!(retry, ["1", "3"]);
         assert_eq!(d.output.stats.events, 0);
-        assert_eq!(d.output.stats.counters.get(COUNTER_RETRY), 2);
+        assert_eq!(d.output.stats.counters.get(ck::driver::KINESIS_RETRY), 2);
 
         // Firehose and the CLI have no retry to leave records to: the budget skips events.
         let fh = firehose(&[(Some("r"), data("/g", 2))]);
@@ -495,7 +491,7 @@ mod tests {
         assert_eq!(d.failed().next().unwrap().record_id.as_deref(), Some("2"));
         assert_eq!(d.retry().count(), 0);
         assert_eq!(d.output.stats.events, 2);
-        assert_eq!(d.output.stats.counters.get(COUNTER_REJECTED), 1);
+        assert_eq!(d.output.stats.counters.get(ck::driver::KINESIS_REJECTED), 1);
         assert_eq!(d.output.stats.errors.len(), 1);
         let kept = d.units[1].kept.as_ref().unwrap();
         assert_eq!(

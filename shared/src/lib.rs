@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod config_error;
+pub mod counter_keys;
 pub mod dashboard;
 pub mod decode;
 pub mod driver;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::CheckedConfig;
+use crate::counter_keys as ck;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
@@ -226,7 +227,7 @@ impl Pipeline {
             if let Some(b) = limits.budget {
                 if i % BUDGET_CHECK_EVERY == 0 && b.clock.now() >= b.deadline {
                     let skipped = (total - i) as u64;
-                    counters.add("budget.events_skipped", skipped);
+                    counters.add(ck::driver::BUDGET_EVENTS_SKIPPED, skipped);
                     stats.dropped += skipped;
                     break;
                 }
@@ -259,11 +260,11 @@ impl Pipeline {
                         ));
                     }
                     Wanted::FilteredOut => {
-                        counters.incr("records.filtered_out");
+                        counters.incr(ck::records::FILTERED_OUT);
                         stats.dropped += 1;
                     }
                     Wanted::SampledOut => {
-                        counters.incr("records.sampled_out");
+                        counters.incr(ck::records::SAMPLED_OUT);
                         stats.dropped += 1;
                     }
                 }
@@ -386,19 +387,21 @@ fn count_parse(record: &Record, counters: &mut Counters, stats: &mut Stats) {
         stats.parsed += 1;
     }
     let key = match record.format {
-        Format::Json => "parse.json",
-        Format::LambdaJsonPlatform => "parse.lambda_json_platform",
-        Format::LambdaJsonApp => "parse.lambda_json_app",
-        Format::LambdaText => "parse.lambda_text",
-        Format::LambdaTextApp => "parse.lambda_text_app",
-        Format::KeyValue => "parse.key_value",
-        Format::AccessLog => "parse.access_log",
-        Format::Text => "parse.text",
+        Format::Json => ck::parse::JSON,
+        Format::LambdaJsonPlatform => ck::parse::LAMBDA_JSON_PLATFORM,
+        Format::LambdaJsonApp => ck::parse::LAMBDA_JSON_APP,
+        Format::LambdaText => ck::parse::LAMBDA_TEXT,
+        Format::LambdaTextApp => ck::parse::LAMBDA_TEXT_APP,
+        Format::KeyValue => ck::parse::KEY_VALUE,
+        Format::AccessLog => ck::parse::ACCESS_LOG,
+        Format::Text => ck::parse::TEXT,
     };
     counters.incr(key);
     match record.issue {
-        Some(ParseIssue::InvalidJson(_)) => counters.incr("parse.invalid_json"),
-        Some(ParseIssue::MalformedPlatformLine) => counters.incr("parse.malformed_platform_line"),
+        Some(ParseIssue::InvalidJson(_)) => counters.incr(ck::parse::INVALID_JSON),
+        Some(ParseIssue::MalformedPlatformLine) => {
+            counters.incr(ck::parse::MALFORMED_PLATFORM_LINE)
+        }
         None => {}
     }
 }

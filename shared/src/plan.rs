@@ -34,8 +34,8 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::config_error::ConfigError;
 use crate::metrics::{
-    encode_emf, MetricDatum, MetricSinkKind, RuleConfig, MAX_DATUMS_PER_REQUEST, MAX_ERROR_TYPES,
-    OVERFLOW_VALUE,
+    encode_emf, MetricDatum, MetricSinkKind, Resolution, RuleConfig, Unit, MAX_DATUMS_PER_REQUEST,
+    MAX_ERROR_TYPES, OVERFLOW_VALUE,
 };
 pub use crate::plan_config::{PlanConfig, Pricing, DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS};
 use crate::trace::TraceSinkKind;
@@ -416,7 +416,11 @@ fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
     let datums = |count: f64| -> Vec<MetricDatum> {
         metrics
             .iter()
-            .map(|m| {
+            // Planned units come from compiled rules or our own tables, so all parse; one that
+            // did not would have been skipped by the EMF encoder before units were typed.
+            .filter_map(|m| {
+                let unit = Unit::parse(&m.unit)?;
+                let storage_resolution = Resolution::from_seconds(m.storage_resolution)?;
                 let mut dims = Map::new();
                 for d in &m.dimensions {
                     let v = match d.kind {
@@ -425,16 +429,16 @@ fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
                     };
                     dims.insert(d.name.clone(), Value::String(v));
                 }
-                MetricDatum {
+                Some(MetricDatum {
                     namespace: m.namespace.clone(),
                     metric_name: m.name.clone(),
                     dimensions: dims,
-                    unit: m.unit.clone(),
+                    unit,
                     timestamp: 1_700_000_000_000,
-                    storage_resolution: m.storage_resolution,
+                    storage_resolution,
                     values: vec![123.456],
                     counts: vec![count],
-                }
+                })
             })
             .collect()
     };
@@ -999,12 +1003,14 @@ mod tests {
             let found = planned.iter().any(|m| {
                 let mut names: Vec<&str> = m.dimensions.iter().map(|x| x.name.as_str()).collect();
                 names.sort_unstable();
-                m.name == d.metric_name && m.unit == d.unit && names == dims
+                m.name == d.metric_name && m.unit == d.unit.as_str() && names == dims
             });
             assert!(
                 found,
                 "{} {:?} {} is not in the plan",
-                d.metric_name, dims, d.unit
+                d.metric_name,
+                dims,
+                d.unit.as_str()
             );
             seen.insert(d.metric_name.clone());
         }

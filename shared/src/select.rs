@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config_error::ConfigError;
+use crate::counter_keys as ck;
 use crate::json::object::MemberValue;
 use crate::record::{FieldPath, Fields, Format, PathSegment, Record};
 use crate::records::{
@@ -33,25 +34,6 @@ pub const METADATA_KEYS: &[&str] = &[
     LEVEL_KEY,
     SAMPLE_RATE_KEY,
 ];
-
-/// Secrets replaced in output records.
-const REDACTED: &str = "select.redacted";
-
-/// Counter keys this stage adds to.
-pub mod counter_keys {
-    /// String values shortened by `max_value_bytes`.
-    pub const TRUNCATED_VALUES: &str = "select.truncated_values";
-    /// Fields removed because the record exceeded `max_record_bytes`.
-    pub const RECORD_CAP_DROPPED_FIELDS: &str = "select.record_cap_dropped_fields";
-    /// Records that needed fields removed to fit `max_record_bytes`.
-    pub const RECORDS_CAPPED: &str = "select.records_capped";
-    /// Records still over `max_record_bytes` with only metadata left (metadata is never dropped).
-    pub const RECORDS_OVER_CAP: &str = "select.records_over_cap";
-    /// A field named like a metadata key (`@timestamp`…) was left out so metadata stays true.
-    pub const METADATA_COLLISIONS: &str = "select.metadata_collisions";
-    /// A rename target overwrote a field that already had that name.
-    pub const RENAME_COLLISIONS: &str = "select.rename_collisions";
-}
 
 /// `[fields]` in the config file. Paths in `keep`/`drop` name fields of the OUTPUT, i.e. after
 /// `rename` (so `rename = { msg = "message" }` pairs with `keep = ["message"]`).
@@ -407,7 +389,7 @@ impl Selector {
                 continue;
             }
             if METADATA_KEYS.contains(&name) {
-                counters.incr(counter_keys::METADATA_COLLISIONS);
+                counters.incr(ck::select::METADATA_COLLISIONS);
                 continue;
             }
             // A field named like a rename target is replaced by the renamed value.
@@ -417,7 +399,7 @@ impl Selector {
                     .iter()
                     .any(|(p, new)| new == k && p.lookup(record_fields).is_some());
             if shadowed {
-                counters.incr(counter_keys::RENAME_COLLISIONS);
+                counters.incr(ck::select::RENAME_COLLISIONS);
                 continue;
             }
             redacted += self.emit(&mut fields, name, &[k.as_str()], v, memo);
@@ -438,18 +420,18 @@ impl Selector {
             }
         }
         redacted += self.redactor.redact_keys_memo(&mut fields, memo);
-        counters.add(REDACTED, redacted as u64);
+        counters.add(ck::select::REDACTED, redacted as u64);
         for d in &self.drop {
             d.remove(&mut fields);
         }
         if let Some(cap) = self.max_value_bytes {
             let n = truncate_strings(&mut fields, cap);
-            counters.add(counter_keys::TRUNCATED_VALUES, n as u64);
+            counters.add(ck::select::TRUNCATED_VALUES, n as u64);
         }
         for (k, v) in fields {
             if METADATA_KEYS.contains(&k.as_str()) {
                 // A logged `@timestamp` must not replace the event's own metadata.
-                counters.incr(counter_keys::METADATA_COLLISIONS);
+                counters.incr(ck::select::METADATA_COLLISIONS);
                 continue;
             }
             out.push((k, v));
@@ -1126,12 +1108,12 @@ struct WriterCounts {
 
 impl WriterCounts {
     fn commit(&self, counters: &mut Counters, value_cap: bool) {
-        counters.add(REDACTED, self.redacted as u64);
+        counters.add(ck::select::REDACTED, self.redacted as u64);
         if value_cap {
-            counters.add(counter_keys::TRUNCATED_VALUES, self.truncated as u64);
+            counters.add(ck::select::TRUNCATED_VALUES, self.truncated as u64);
         }
-        counters.add(counter_keys::METADATA_COLLISIONS, self.metadata_collisions);
-        counters.add(counter_keys::RENAME_COLLISIONS, self.rename_collisions);
+        counters.add(ck::select::METADATA_COLLISIONS, self.metadata_collisions);
+        counters.add(ck::select::RENAME_COLLISIONS, self.rename_collisions);
     }
 }
 
@@ -1181,10 +1163,10 @@ fn enforce_record_cap(out: &mut Map<String, Value>, cap: usize, counters: &mut C
         size = size.saturating_sub(bytes);
         dropped += 1;
     }
-    counters.incr(counter_keys::RECORDS_CAPPED);
-    counters.add(counter_keys::RECORD_CAP_DROPPED_FIELDS, dropped);
+    counters.incr(ck::select::RECORDS_CAPPED);
+    counters.add(ck::select::RECORD_CAP_DROPPED_FIELDS, dropped);
     if json_len(out) > cap {
-        counters.incr(counter_keys::RECORDS_OVER_CAP);
+        counters.incr(ck::select::RECORDS_OVER_CAP);
     }
 }
 
@@ -1304,7 +1286,7 @@ mod tests {
         let mut c = Counters::new();
         let out = s.select_with_counters(&record(json!({"msg": "new", "message": "old"})), &mut c);
         assert_eq!(fields_of(&out), json!({"message": "new"}));
-        assert_eq!(c.get(counter_keys::RENAME_COLLISIONS), 1);
+        assert_eq!(c.get(ck::select::RENAME_COLLISIONS), 1);
     }
 
     #[test]
@@ -1316,7 +1298,7 @@ mod tests {
         );
         assert_eq!(out["@timestamp"], json!(1_705_321_845_123_i64));
         assert_eq!(fields_of(&out), json!({"a": 1}));
-        assert_eq!(c.get(counter_keys::METADATA_COLLISIONS), 1);
+        assert_eq!(c.get(ck::select::METADATA_COLLISIONS), 1);
     }
 
     #[test]
@@ -1347,7 +1329,7 @@ mod tests {
             assert_eq!(out["v"], json!(want), "cap {cap}");
             assert_eq!(out["n"], json!([want, {"deep": want}]), "cap {cap}");
             let expect = if input.len() > *cap { 3 } else { 0 };
-            assert_eq!(c.get(counter_keys::TRUNCATED_VALUES), expect);
+            assert_eq!(c.get(ck::select::TRUNCATED_VALUES), expect);
             // Metadata is never truncated.
             assert_eq!(out["@logGroup"], json!("/aws/lambda/app"));
         }
@@ -1369,9 +1351,9 @@ mod tests {
             fields_of(&out),
             json!({"medium": "y".repeat(100), "small": 1})
         );
-        assert_eq!(c.get(counter_keys::RECORDS_CAPPED), 1);
-        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 1);
-        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 0);
+        assert_eq!(c.get(ck::select::RECORDS_CAPPED), 1);
+        assert_eq!(c.get(ck::select::RECORD_CAP_DROPPED_FIELDS), 1);
+        assert_eq!(c.get(ck::select::RECORDS_OVER_CAP), 0);
 
         // Smaller than the metadata alone: every field goes, metadata stays, and it is counted.
         let s = selector("max_record_bytes = 10");
@@ -1379,8 +1361,8 @@ mod tests {
         let out = s.select_with_counters(&record(input), &mut c);
         assert_eq!(fields_of(&out), json!({}));
         assert!(out.keys().all(|k| METADATA_KEYS.contains(&k.as_str())));
-        assert_eq!(c.get(counter_keys::RECORD_CAP_DROPPED_FIELDS), 3);
-        assert_eq!(c.get(counter_keys::RECORDS_OVER_CAP), 1);
+        assert_eq!(c.get(ck::select::RECORD_CAP_DROPPED_FIELDS), 3);
+        assert_eq!(c.get(ck::select::RECORDS_OVER_CAP), 1);
 
         // A record under the cap is not touched or counted.
         let s = selector("max_record_bytes = 100000");

@@ -12,6 +12,7 @@ use std::io::Write;
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::counter_keys as ck;
 use crate::metrics::{
     encode_emf_counted, encode_put_metric_data, MetricDatum, PutMetricDataRequest,
     MAX_TIMESTAMP_FUTURE_MS, MAX_TIMESTAMP_PAST_MS,
@@ -190,7 +191,7 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
             let n = datums.len() as u64;
             report.emf_lines += write_emf(datums, out, &mut report.counters);
             report.metrics_emf = n;
-            report.counters.add("sink.metrics_emf_datums", n);
+            report.counters.add(ck::sink::METRICS_EMF_DATUMS, n);
             return report;
         }
         MetricTarget::Api(sink) => sink,
@@ -199,7 +200,7 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
     report.metric_requests = requests.len() as u64;
     report
         .counters
-        .add("sink.metrics_requests", requests.len() as u64);
+        .add(ck::sink::METRICS_REQUESTS, requests.len() as u64);
     // Each request is sent exactly once here; the sink's retries are its own business. Results
     // come back in completion order, each tagged with its request.
     let results: Vec<(&PutMetricDataRequest, Result<(), SinkError>)> =
@@ -213,7 +214,7 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
         match result {
             Ok(()) => {
                 report.metrics_sent += n;
-                report.counters.add("sink.metrics_sent", n);
+                report.counters.add(ck::sink::METRICS_SENT, n);
             }
             Err(e) => {
                 tracing::warn!(
@@ -224,10 +225,8 @@ pub async fn emit_metrics<S: MetricSink, W: Write>(
                 );
                 report.metric_requests_failed += 1;
                 report.metrics_fallback += n;
-                report
-                    .counters
-                    .incr(&format!("sink.metrics_error.{}", e.key()));
-                report.counters.add("sink.metrics_fallback_datums", n);
+                report.counters.incr(&ck::sink::metrics_error(e.key()));
+                report.counters.add(ck::sink::METRICS_FALLBACK_DATUMS, n);
                 report.emf_lines += write_emf(&request.datums, out, &mut report.counters);
             }
         }
@@ -254,7 +253,7 @@ fn within_put_metric_data_window<'d>(
     }
     let kept: Vec<MetricDatum> = datums.iter().filter(|d| ok(d)).cloned().collect();
     let dropped = (datums.len() - kept.len()) as u64;
-    counters.add("sink.metrics_timestamp_out_of_window", dropped);
+    counters.add(ck::sink::METRICS_TIMESTAMP_OUT_OF_WINDOW, dropped);
     tracing::warn!(
         datums = dropped,
         "metric datums outside PutMetricData's timestamp window (14 days back, 2 hours ahead) dropped"
@@ -274,7 +273,7 @@ fn write_emf<W: Write>(datums: &[MetricDatum], out: &mut W, counters: &mut Count
             Ok(()) => written += 1,
             Err(e) => {
                 tracing::error!(error = %e, "cannot write EMF line");
-                counters.incr("sink.emf_write_failed");
+                counters.incr(ck::sink::EMF_WRITE_FAILED);
             }
         }
     }
@@ -304,7 +303,7 @@ pub async fn emit_traces<T: TraceSink>(
     if report.segments_expired > 0 {
         report
             .counters
-            .add("sink.segments_expired", report.segments_expired);
+            .add(ck::sink::SEGMENTS_EXPIRED, report.segments_expired);
         tracing::warn!(
             count = report.segments_expired,
             "segments outside X-Ray's write window dropped"
@@ -317,10 +316,10 @@ pub async fn emit_traces<T: TraceSink>(
     }
     report
         .counters
-        .add("sink.segments_sent", report.segments_sent);
+        .add(ck::sink::SEGMENTS_SENT, report.segments_sent);
     report
         .counters
-        .add("sink.segments_failed", report.segments_failed);
+        .add(ck::sink::SEGMENTS_FAILED, report.segments_failed);
     report
 }
 
@@ -339,7 +338,7 @@ async fn send_segments<T: TraceSink>(
                 return (chunk.len() as u64, 0);
             }
             Ok(unprocessed) => {
-                counters.add("sink.segments_unprocessed", unprocessed.len() as u64);
+                counters.add(ck::sink::SEGMENTS_UNPROCESSED, unprocessed.len() as u64);
                 last_error = unprocessed
                     .iter()
                     .find_map(|u| u.error_code.clone().or_else(|| u.message.clone()))
@@ -352,7 +351,7 @@ async fn send_segments<T: TraceSink>(
                 }
             }
             Err(e) => {
-                counters.incr(&format!("sink.segments_error.{}", e.key()));
+                counters.incr(&ck::sink::segments_error(e.key()));
                 last_error = e.to_string();
                 // A rejected call fails the same way twice, and past the deadline nothing starts.
                 if matches!(e, SinkError::Rejected(_) | SinkError::DeadlinePassed) && attempt == 0 {
@@ -379,7 +378,7 @@ async fn send_segments<T: TraceSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::encode_emf;
+    use crate::metrics::{encode_emf, Resolution, Unit};
     use serde_json::{Map, Value};
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -392,9 +391,9 @@ mod tests {
             namespace: ns.into(),
             metric_name: name.into(),
             dimensions: Map::new(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: NOW - 60_000,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: values.to_vec(),
             counts: counts.to_vec(),
         }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::metrics::{MetricDatum, Unit};
+use crate::metrics::{MetricDatum, Resolution, Unit};
 use crate::pipeline::Output;
 use crate::sink::EmitReport;
 
@@ -175,9 +175,9 @@ pub fn self_metric_datums(
             namespace: config.namespace.clone(),
             metric_name: m.name.into(),
             dimensions: dimensions.clone(),
-            unit: m.unit.as_str().into(),
+            unit: m.unit,
             timestamp: now_ms,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: vec![numbers.value(m) as f64],
             counts: vec![1.0],
         })

@@ -66,8 +66,8 @@ fn datum_key(d: &MetricDatum) -> Key {
         d.namespace.clone(),
         d.metric_name.clone(),
         dims,
-        d.unit.clone(),
-        d.storage_resolution,
+        d.unit.as_str().to_string(),
+        d.storage_resolution.seconds(),
         d.timestamp,
     )
 }
@@ -235,9 +235,9 @@ fn emf_skips_what_it_cannot_represent() {
         namespace: "NS".into(),
         metric_name: "M".into(),
         dimensions: Map::new(),
-        unit: "Count".into(),
+        unit: Unit::Count,
         timestamp: T0,
-        storage_resolution: 60,
+        storage_resolution: Resolution::Standard,
         values: vec![1.0],
         counts: vec![1.0],
     };
@@ -270,9 +270,9 @@ fn emf_documents_split_before_one_megabyte() {
             namespace: "NS".into(),
             metric_name: format!("{i:03}{}", "\u{1}".repeat(1000)),
             dimensions: Map::new(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: T0,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: (0..100)
                 .map(|v| f64::from(v) + 0.123_456_789_012_345)
                 .collect(),
@@ -302,9 +302,9 @@ fn request_near_one_megabyte() {
                     )
                 })
                 .collect(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: T0,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: (0..150).map(f64::from).collect(),
             counts: vec![1.0; 150],
         })

@@ -10,15 +10,12 @@ use aws_lambda_events::firehose::{KinesisFirehoseResponse, KinesisFirehoseRespon
 use logsieve::driver::{drive, DriveError, Driven, EventSource, UnitStatus};
 use logsieve::pipeline::{Limits, Pipeline};
 
-pub use logsieve::driver::COUNTER_OWN_LOG_GROUP_EVENTS;
+use logsieve::counter_keys as ck;
 
 /// Lambda's synchronous response limit; Firehose fails the whole invocation beyond it.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 /// Room kept for the JSON around each record's data and for the response envelope.
 const RECORD_OVERHEAD_BYTES: usize = 256;
-
-/// Counter: records answered `ProcessingFailed` because the response would pass 6 MB.
-pub const COUNTER_RESPONSE_FULL: &str = "firehose.response_size_exceeded";
 
 /// Firehose's three transformation results, as the response spells them.
 pub const RESULT_OK: &str = "Ok";
@@ -70,7 +67,7 @@ pub fn handle(
                 if wire > budget {
                     // Failing this one record keeps the invocation (and every other record)
                     // alive; Firehose keeps the original under the error prefix.
-                    stats.counters.incr(COUNTER_RESPONSE_FULL);
+                    stats.counters.incr(ck::driver::FIREHOSE_RESPONSE_FULL);
                     stats.errors.push(format!(
                         "record {record_id}: response would exceed {MAX_RESPONSE_BYTES} bytes"
                     ));

@@ -8,8 +8,6 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use logsieve::driver::{drive, DriveError, Driven, EventSource};
 use logsieve::pipeline::{Limits, Pipeline};
 
-pub use logsieve::driver::{COUNTER_OWN_LOG_GROUP_EVENTS, COUNTER_REJECTED, COUNTER_RETRY};
-
 /// What one invocation produced: the reply for Lambda, and the driver's outcome for the sinks and
 /// the summary line.
 #[derive(Debug)]

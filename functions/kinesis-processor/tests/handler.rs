@@ -1,8 +1,9 @@
 //! Drives the kinesis-processor handler with Kinesis events shaped like the ones Lambda delivers
 //! (CloudWatch Logs → Kinesis Data Streams → event source mapping).
 
-use kinesis_processor::{handle, COUNTER_OWN_LOG_GROUP_EVENTS, COUNTER_REJECTED, COUNTER_RETRY};
+use kinesis_processor::handle;
 use logsieve::config::CheckedConfig;
+use logsieve::counter_keys as ck;
 use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
 use logsieve::pipeline::{Budget, Limits, Pipeline, SystemClock};
@@ -146,7 +147,11 @@ fn undecodable_records_are_rejected_not_retried() {
             .collect();
         assert_eq!(rejected, want, "{name}");
         assert_eq!(
-            resp.driven.output.stats.counters.get(COUNTER_REJECTED),
+            resp.driven
+                .output
+                .stats
+                .counters
+                .get(ck::driver::KINESIS_REJECTED),
             want.len() as u64,
             "{name}"
         );
@@ -212,8 +217,9 @@ fn records_not_started_in_time_are_reported_for_the_retry() {
         json!({"batchItemFailures": [{"itemIdentifier": "1"}, {"itemIdentifier": "3"}]})
     );
     assert_eq!(resp.driven.output.stats.events, 0);
-    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_RETRY), 2);
-    assert_eq!(resp.driven.output.stats.counters.get(COUNTER_REJECTED), 1);
+    let counters = &resp.driven.output.stats.counters;
+    assert_eq!(counters.get(ck::driver::KINESIS_RETRY), 2);
+    assert_eq!(counters.get(ck::driver::KINESIS_REJECTED), 1);
 }
 
 #[test]
@@ -263,7 +269,7 @@ fn own_log_group_is_skipped() {
             .output
             .stats
             .counters
-            .get(COUNTER_OWN_LOG_GROUP_EVENTS),
+            .get(ck::driver::OWN_LOG_GROUP_EVENTS),
         1
     );
     assert!(resp.body.batch_item_failures.is_empty());

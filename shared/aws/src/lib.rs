@@ -21,7 +21,7 @@ use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit};
 
-use logsieve::metrics::{MetricDatum, MetricSinkKind, PutMetricDataRequest};
+use logsieve::metrics::{MetricDatum, MetricSinkKind, PutMetricDataRequest, Resolution, Unit};
 use logsieve::pipeline::Output;
 use logsieve::record::scalar_to_string;
 use logsieve::sink::{
@@ -391,6 +391,48 @@ impl MetricSink for CloudWatchSink {
     }
 }
 
+/// The SDK's `StandardUnit` for ours. Spelled out (not through the SDK's `From<&str>`, which
+/// accepts any text as `Unknown`) so a unit the SDK does not know cannot compile silently.
+pub fn standard_unit(u: Unit) -> StandardUnit {
+    match u {
+        Unit::Seconds => StandardUnit::Seconds,
+        Unit::Microseconds => StandardUnit::Microseconds,
+        Unit::Milliseconds => StandardUnit::Milliseconds,
+        Unit::Bytes => StandardUnit::Bytes,
+        Unit::Kilobytes => StandardUnit::Kilobytes,
+        Unit::Megabytes => StandardUnit::Megabytes,
+        Unit::Gigabytes => StandardUnit::Gigabytes,
+        Unit::Terabytes => StandardUnit::Terabytes,
+        Unit::Bits => StandardUnit::Bits,
+        Unit::Kilobits => StandardUnit::Kilobits,
+        Unit::Megabits => StandardUnit::Megabits,
+        Unit::Gigabits => StandardUnit::Gigabits,
+        Unit::Terabits => StandardUnit::Terabits,
+        Unit::Percent => StandardUnit::Percent,
+        Unit::Count => StandardUnit::Count,
+        Unit::BytesPerSecond => StandardUnit::BytesSecond,
+        Unit::KilobytesPerSecond => StandardUnit::KilobytesSecond,
+        Unit::MegabytesPerSecond => StandardUnit::MegabytesSecond,
+        Unit::GigabytesPerSecond => StandardUnit::GigabytesSecond,
+        Unit::TerabytesPerSecond => StandardUnit::TerabytesSecond,
+        Unit::BitsPerSecond => StandardUnit::BitsSecond,
+        Unit::KilobitsPerSecond => StandardUnit::KilobitsSecond,
+        Unit::MegabitsPerSecond => StandardUnit::MegabitsSecond,
+        Unit::GigabitsPerSecond => StandardUnit::GigabitsSecond,
+        Unit::TerabitsPerSecond => StandardUnit::TerabitsSecond,
+        Unit::CountPerSecond => StandardUnit::CountSecond,
+        Unit::None => StandardUnit::None,
+    }
+}
+
+/// `StorageResolution` as the API takes it: 1 (high) or 60 (standard) seconds.
+pub fn storage_resolution(r: Resolution) -> i32 {
+    match r {
+        Resolution::High => 1,
+        Resolution::Standard => 60,
+    }
+}
+
 /// One of our datums in the SDK's shape. The encoder already enforced every request limit.
 pub fn to_sdk_datum(d: &MetricDatum) -> CwDatum {
     let dimensions = d
@@ -406,9 +448,9 @@ pub fn to_sdk_datum(d: &MetricDatum) -> CwDatum {
     CwDatum::builder()
         .metric_name(&d.metric_name)
         .set_dimensions(Some(dimensions))
-        .unit(StandardUnit::from(d.unit.as_str()))
+        .unit(standard_unit(d.unit))
         .timestamp(DateTime::from_millis(d.timestamp))
-        .storage_resolution(d.storage_resolution as i32)
+        .storage_resolution(storage_resolution(d.storage_resolution))
         .set_values(Some(d.values.clone()))
         .set_counts((!d.counts.is_empty()).then(|| d.counts.clone()))
         .build()
@@ -542,9 +584,9 @@ mod tests {
             namespace: "App".into(),
             metric_name: "Latency".into(),
             dimensions: dims,
-            unit: "Milliseconds".into(),
+            unit: Unit::Milliseconds,
             timestamp: 1_764_000_000_123,
-            storage_resolution: 1,
+            storage_resolution: Resolution::High,
             values: vec![1.5, 2.0],
             counts: vec![3.0, 1.0],
         };
@@ -569,5 +611,23 @@ mod tests {
             ..d
         };
         assert!(to_sdk_datum(&no_counts).counts().is_empty());
+    }
+
+    #[test]
+    fn every_unit_reaches_the_sdk_spelled_as_cloudwatch_spells_it() {
+        // The request carries `StandardUnit::as_str()`: it must be our spelling (the one EMF and
+        // the CLI output carry), and a known SDK variant, never `Unknown`.
+        for u in Unit::ALL {
+            let sdk = standard_unit(u);
+            assert_eq!(sdk.as_str(), u.as_str(), "{u:?}");
+            assert!(
+                StandardUnit::values().contains(&sdk.as_str()),
+                "{u:?} is not a variant the SDK knows"
+            );
+            assert_eq!(StandardUnit::from(u.as_str()), sdk, "{u:?}");
+        }
+        assert_eq!(standard_unit(Unit::BytesPerSecond).as_str(), "Bytes/Second");
+        assert_eq!(storage_resolution(Resolution::High), 1);
+        assert_eq!(storage_resolution(Resolution::Standard), 60);
     }
 }

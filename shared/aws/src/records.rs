@@ -20,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use prost::Message;
 
+use logsieve::counter_keys as ck;
 use logsieve::pipeline::Output;
 use logsieve::records::ndjson::{
     firehose_batches, read_spill, s3_object, spill_object, FirehoseEntry, SpillSection,
@@ -43,8 +44,6 @@ const OTLP_MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub const FIREHOSE_MAX_ROUNDS: u32 = 3;
 /// OTLP requests of one sink in flight at once.
 const OTLP_CONCURRENCY: usize = 4;
-/// Records whose log group no sink takes.
-pub const COUNTER_ROUTED_NONE: &str = "records.routed_none";
 /// Largest OTLP response body read (a partial-success message is a few hundred bytes).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -201,7 +200,7 @@ impl RecordShipper {
             .filter(|b| self.sinks.for_group(&b.log_group).next().is_none())
             .map(|b| (b.end - b.start) as u64)
             .sum();
-        report.counters.add(COUNTER_ROUTED_NONE, unrouted);
+        report.counters.add(ck::records::ROUTED_NONE, unrouted);
         let send_by = deadline.earlier_by(SPILL_RESERVE);
         let outcomes = futures_util::future::join_all(
             self.sinks
@@ -216,7 +215,7 @@ impl RecordShipper {
             report.counters.merge(&outcome.counters);
             report
                 .counters
-                .add(&format!("records.{}.sent", sink.name), outcome.sent);
+                .add(&ck::records::sent(&sink.name), outcome.sent);
             if outcome.unsent.is_empty() {
                 continue;
             }
@@ -242,14 +241,12 @@ impl RecordShipper {
             match result {
                 Ok(key) => {
                     report.spilled += n;
-                    report
-                        .counters
-                        .add(&format!("records.{}.spilled", sink.name), n);
+                    report.counters.add(&ck::records::spilled(&sink.name), n);
                     tracing::warn!(sink = %sink.name, records = n, key = %key, "records spilled; `logsieve redrive` sends them again");
                 }
                 Err(why) => {
                     report.lost += n;
-                    report.counters.add("records.lost", n);
+                    report.counters.add(ck::records::LOST, n);
                     tracing::error!(sink = %sink.name, records = n, error = %why, "records neither delivered nor spilled; the invocation fails so that Lambda retries it");
                 }
             }
@@ -308,7 +305,7 @@ impl RecordShipper {
             Err(e) => {
                 outcome
                     .counters
-                    .incr(&format!("records.{}.headers_unavailable", sink.name));
+                    .incr(&ck::records::headers_unavailable(&sink.name));
                 return outcome.fail(all(), Undelivered::Headers(e));
             }
         };
@@ -337,17 +334,14 @@ impl RecordShipper {
             let n = records.len() as u64;
             match result {
                 Ok(sent) => {
-                    outcome.counters.add(
-                        &format!("records.{name}.retries"),
-                        u64::from(sent.attempts - 1),
-                    );
-                    outcome.counters.incr(&format!("records.{name}.requests"));
+                    outcome
+                        .counters
+                        .add(&ck::records::retries(name), u64::from(sent.attempts - 1));
+                    outcome.counters.incr(&ck::records::requests(name));
                     // Rejected records were refused for good by the backend (OTLP says never
                     // retry a partial success): counted, not spilled.
                     let rejected = sent.rejected.min(n);
-                    outcome
-                        .counters
-                        .add(&format!("records.{name}.rejected"), rejected);
+                    outcome.counters.add(&ck::records::rejected(name), rejected);
                     if rejected > 0 {
                         tracing::warn!(sink = %name, rejected, message = %sent.message, "OTLP partial success");
                     }
@@ -355,14 +349,12 @@ impl RecordShipper {
                 }
                 Err((attempts, why)) => {
                     outcome.counters.add(
-                        &format!("records.{name}.retries"),
+                        &ck::records::retries(name),
                         u64::from(attempts.saturating_sub(1)),
                     );
-                    outcome
-                        .counters
-                        .incr(&format!("records.{name}.failed_requests"));
+                    outcome.counters.incr(&ck::records::failed_requests(name));
                     if let Undelivered::Status(s) = why {
-                        outcome.counters.incr(&format!("records.{name}.http_{s}"));
+                        outcome.counters.incr(&ck::records::http_status(name, s));
                     }
                     outcome.fail(records, why);
                 }
@@ -498,10 +490,9 @@ impl RecordShipper {
         };
         let (batches, oversized) = firehose_batches(&output.records, indices, pack);
         if !oversized.is_empty() {
-            outcome.counters.add(
-                &format!("records.{}.oversized", sink.name),
-                oversized.len() as u64,
-            );
+            outcome
+                .counters
+                .add(&ck::records::oversized(&sink.name), oversized.len() as u64);
             outcome.fail(oversized, Undelivered::TooLarge);
         }
         for batch in batches {
@@ -547,7 +538,7 @@ impl RecordShipper {
                             break;
                         }
                         outcome.counters.add(
-                            &format!("records.{}.failed_entries", sink.name),
+                            &ck::records::failed_entries(&sink.name),
                             failed.len() as u64,
                         );
                         pending = failed;
@@ -576,9 +567,7 @@ impl RecordShipper {
                     }
                 }
                 if round < FIREHOSE_MAX_ROUNDS {
-                    outcome
-                        .counters
-                        .incr(&format!("records.{}.retries", sink.name));
+                    outcome.counters.incr(&ck::records::retries(&sink.name));
                     if !send_by.sleep(backoff).await {
                         break;
                     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::config::{Credentials, Region};
-use logsieve::metrics::{encode_put_metric_data, MetricDatum, MetricSinkKind};
+use logsieve::metrics::{encode_put_metric_data, MetricDatum, MetricSinkKind, Resolution, Unit};
 use logsieve::pipeline::Output;
 use logsieve::trace::{Segment, TraceSinkKind};
 use logsieve_aws::{AwsClients, Deadline, Emitter, ATTEMPT_TIMEOUT, DEADLINE_SAFETY_MARGIN};
@@ -81,9 +81,9 @@ fn output(datums: usize, segments: usize) -> Output {
                 namespace: "DeadlineTest".into(),
                 metric_name: "Hits".into(),
                 dimensions,
-                unit: "Count".into(),
+                unit: Unit::Count,
                 timestamp: now,
-                storage_resolution: 60,
+                storage_resolution: Resolution::Standard,
                 values: vec![1.0],
                 counts: vec![1.0],
             }

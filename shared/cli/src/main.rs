@@ -404,7 +404,7 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
             samples,
             format_num(sum),
             format_num(avg),
-            m.unit
+            m.unit.as_str()
         )?;
     }
     writeln!(w)?;

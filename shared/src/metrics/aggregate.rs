@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::counter_keys as ck;
 use crate::stats::Counters;
 
 /// Distinct values per datum (`Values`/`Counts` entries) in one PutMetricData request.
@@ -142,6 +143,14 @@ impl Unit {
     }
 }
 
+/// Serialized as CloudWatch spells it, so the JSON a datum serializes to (`logsieve process`
+/// output) carries the same text as PutMetricData and EMF.
+impl Serialize for Unit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// `StorageResolution`: standard (60 s) or high resolution (1 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Resolution {
@@ -168,6 +177,13 @@ impl Resolution {
     /// The aggregation bucket: samples in the same bucket share one datum timestamp.
     fn bucket_ms(self) -> i64 {
         i64::from(self.seconds()) * 1000
+    }
+}
+
+/// Serialized as the API's `StorageResolution` number (1 or 60), as before it was an enum.
+impl Serialize for Resolution {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.seconds())
     }
 }
 
@@ -340,14 +356,14 @@ pub fn is_cloudwatch_value(v: f64) -> bool {
 fn admit_sample(value: f64, count: f64, dims: usize, counters: &mut Counters) -> Option<f64> {
     let admitted = cloudwatch_value(value);
     let reason = if admitted.is_none() {
-        "metrics.value_out_of_range"
+        ck::metrics::VALUE_OUT_OF_RANGE
     } else if !count.is_finite() || count <= 0.0 || count > MAX_ABS_VALUE {
-        "metrics.count_out_of_range"
+        ck::metrics::COUNT_OUT_OF_RANGE
     } else if dims > MAX_DIMENSIONS {
-        "metrics.too_many_dimensions"
+        ck::metrics::TOO_MANY_DIMENSIONS
     } else {
         if admitted == Some(0.0) && value != 0.0 {
-            counters.incr("metrics.value_clamped_to_zero");
+            counters.incr(ck::metrics::VALUE_CLAMPED_TO_ZERO);
         }
         return admitted;
     };
@@ -497,13 +513,13 @@ impl Aggregator {
         };
         for (name, value) in &dims {
             if check_dimension_name(name).is_err() || check_dimension_value(value).is_err() {
-                counters.incr("metrics.dimension_invalid");
+                counters.incr(ck::metrics::DIMENSION_INVALID);
                 return;
             }
         }
         dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if dims.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
-            counters.incr("metrics.dimension_duplicate");
+            counters.incr(ck::metrics::DIMENSION_DUPLICATE);
             return;
         }
         let bucket_ms = metric.resolution.bucket_ms();
@@ -538,7 +554,7 @@ impl Aggregator {
             return;
         };
         if dims.iter().any(|(_, v)| check_dimension_value(v).is_err()) {
-            counters.incr("metrics.dimension_invalid");
+            counters.incr(ck::metrics::DIMENSION_INVALID);
             return;
         }
         debug_assert!(dims.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)));
@@ -579,7 +595,7 @@ impl Aggregator {
             // datum timestamp itself must be, so check the bucket start.
             if key.bucket < oldest || key.bucket > latest {
                 let dropped: f64 = values.values().sum();
-                counters.add("metrics.timestamp_out_of_window", dropped as u64);
+                counters.add(ck::metrics::TIMESTAMP_OUT_OF_WINDOW, dropped as u64);
                 continue;
             }
             let mut values: Vec<(f64, f64)> = values
@@ -602,28 +618,30 @@ impl Aggregator {
                     namespace: key.metric.namespace.clone(),
                     metric_name: key.metric.name.clone(),
                     dimensions: dims.clone(),
-                    unit: key.metric.unit.as_str().to_string(),
+                    unit: key.metric.unit,
                     timestamp: key.bucket,
-                    storage_resolution: key.metric.resolution.seconds(),
+                    storage_resolution: key.metric.resolution,
                     values: chunk.iter().map(|p| p.0).collect(),
                     counts: chunk.iter().map(|p| p.1).collect(),
                 });
             }
         }
-        counters.add("metrics.datums", out.len() as u64);
+        counters.add(ck::metrics::DATUMS, out.len() as u64);
         out
     }
 }
 
 /// One PutMetricData datum (serialized, the `metrics` entries of `logsieve process` in the README).
+/// Unit and resolution are the enums, so a datum cannot carry a unit or resolution CloudWatch
+/// would refuse: config text is parsed once, when the rule compiles.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricDatum {
     pub namespace: String,
     pub metric_name: String,
     pub dimensions: Map<String, Value>,
-    pub unit: String,
+    pub unit: Unit,
     pub timestamp: i64,
-    pub storage_resolution: u32,
+    pub storage_resolution: Resolution,
     pub values: Vec<f64>,
     pub counts: Vec<f64>,
 }
@@ -635,10 +653,6 @@ pub enum DatumError {
     Namespace(NameError),
     #[error("metric name {0}")]
     MetricName(NameError),
-    #[error("unit {0:?} is not a CloudWatch unit")]
-    Unit(String),
-    #[error("storage resolution {0} is not 1 or 60")]
-    Resolution(u32),
     #[error("{0} dimensions, the limit is {MAX_DIMENSIONS}")]
     TooManyDimensions(usize),
     #[error("dimension {name:?}: {error}")]
@@ -663,12 +677,6 @@ impl MetricDatum {
     pub fn check(&self) -> Result<(), DatumError> {
         check_namespace(&self.namespace).map_err(DatumError::Namespace)?;
         check_metric_name(&self.metric_name).map_err(DatumError::MetricName)?;
-        if Unit::parse(&self.unit).is_none() {
-            return Err(DatumError::Unit(self.unit.clone()));
-        }
-        if Resolution::from_seconds(self.storage_resolution).is_none() {
-            return Err(DatumError::Resolution(self.storage_resolution));
-        }
         if self.dimensions.len() > MAX_DIMENSIONS {
             return Err(DatumError::TooManyDimensions(self.dimensions.len()));
         }
@@ -821,9 +829,9 @@ mod tests {
             namespace: "N".into(),
             metric_name: "M".into(),
             dimensions: Map::new(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: T0,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: vec![0.0, MIN_ABS_VALUE],
             counts: vec![1.0, 1.0],
         };
@@ -879,7 +887,7 @@ mod tests {
             .map(|d| (d.timestamp, d.counts.clone()))
             .collect();
         assert_eq!(ts, vec![(T0 + 1_000, vec![2.0]), (T0 + 2_000, vec![1.0])]);
-        assert!(out.iter().all(|d| d.storage_resolution == 1));
+        assert!(out.iter().all(|d| d.storage_resolution == Resolution::High));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use super::aggregate::{
-    is_cloudwatch_value, MetricDatum, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
+    is_cloudwatch_value, MetricDatum, Resolution, Unit, MAX_DIMENSIONS, MAX_DIMENSION_VALUE_LEN,
 };
+use crate::counter_keys as ck;
 use crate::stats::Counters;
 
 /// Metric definitions per directive (we use one directive per document).
@@ -83,7 +84,7 @@ type GroupKey<'a> = (&'a str, i64, Vec<(&'a str, &'a str)>);
 
 /// Checks a datum can be written as EMF.
 fn representable(d: &MetricDatum) -> Result<(), &'static str> {
-    let bad = "metrics.emf_unrepresentable";
+    let bad = ck::metrics::EMF_UNREPRESENTABLE;
     let too_long = |s: &str| s.chars().count() > MAX_EMF_NAME_LEN;
     if d.metric_name.is_empty()
         || too_long(&d.metric_name)
@@ -92,7 +93,6 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
         || d.dimensions.contains_key(&d.metric_name)
         || d.dimensions.len() > MAX_EMF_DIMENSION_KEYS
         || d.namespace.is_empty()
-        || Unit::parse(&d.unit).is_none()
         || d.values.len() != d.counts.len()
     {
         return Err(bad);
@@ -111,12 +111,12 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
             return Err(bad);
         }
         if c > MAX_EMF_SAMPLES_PER_DATUM as f64 {
-            return Err("metrics.emf_too_many_samples");
+            return Err(ck::metrics::EMF_TOO_MANY_SAMPLES);
         }
         total = total.saturating_add(c as u64);
     }
     if total > MAX_EMF_SAMPLES_PER_DATUM {
-        return Err("metrics.emf_too_many_samples");
+        return Err(ck::metrics::EMF_TOO_MANY_SAMPLES);
     }
     Ok(())
 }
@@ -124,8 +124,8 @@ fn representable(d: &MetricDatum) -> Result<(), &'static str> {
 /// One metric of a group: its definition and every sample, expanded.
 struct Slot<'a> {
     name: &'a str,
-    unit: &'a str,
-    resolution: u32,
+    unit: Unit,
+    resolution: Resolution,
     values: Vec<f64>,
 }
 
@@ -156,7 +156,7 @@ impl<'a> Group<'a> {
             None => {
                 self.slots.push(Slot {
                     name: &d.metric_name,
-                    unit: &d.unit,
+                    unit: d.unit,
                     resolution: d.storage_resolution,
                     values: Vec::new(),
                 });
@@ -202,7 +202,7 @@ impl<'a> Group<'a> {
             for chunk in slot.values.chunks(MAX_EMF_VALUES_PER_METRIC) {
                 let bytes = fixed + chunk.len() * MAX_NUMBER_JSON;
                 if base_bytes + bytes > MAX_EMF_DOCUMENT_BYTES {
-                    counters.incr("metrics.emf_too_large");
+                    counters.incr(ck::metrics::EMF_TOO_LARGE);
                     break;
                 }
                 let fits = |d: &DocPlan<'_>| {
@@ -247,7 +247,7 @@ impl<'a> Group<'a> {
 }
 
 fn definition(slot: &Slot<'_>) -> Value {
-    json!({"Name": slot.name, "Unit": slot.unit, "StorageResolution": slot.resolution})
+    json!({"Name": slot.name, "Unit": slot.unit.as_str(), "StorageResolution": slot.resolution.seconds()})
 }
 
 struct DocPlan<'a> {

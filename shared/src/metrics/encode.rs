@@ -53,7 +53,7 @@ pub fn estimate_datum_bytes(d: &MetricDatum) -> usize {
             ));
     }
     n = n
-        .saturating_add(field("Unit".len(), encoded(&d.unit)))
+        .saturating_add(field("Unit".len(), encoded(d.unit.as_str())))
         .saturating_add(MEMBER_PREFIX + TIMESTAMP_FIELD + 1)
         .saturating_add(field("StorageResolution".len(), 2));
     let per_value = field("Values.member.150".len(), MAX_NUMBER_CHARS)
@@ -131,6 +131,7 @@ fn split_values(d: &MetricDatum) -> Vec<MetricDatum> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::aggregate::{Resolution, Unit};
     use super::*;
     use serde_json::{Map, Value};
 
@@ -139,9 +140,9 @@ mod tests {
             namespace: ns.into(),
             metric_name: name.into(),
             dimensions: Map::new(),
-            unit: "Count".into(),
+            unit: Unit::Count,
             timestamp: 1_700_000_000_000,
-            storage_resolution: 60,
+            storage_resolution: Resolution::Standard,
             values: (0..n_values).map(|v| v as f64).collect(),
             counts: vec![1.0; n_values],
         }
@@ -190,7 +191,7 @@ mod tests {
         d.values = vec![-2.2250738585072014e-308, 1e300, 0.1];
         d.dimensions
             .insert("Service Name".into(), Value::String("a&b=c/d".into()));
-        d.unit = "Bytes/Second".into();
+        d.unit = Unit::BytesPerSecond;
         let enc = |s: &str| -> String {
             s.bytes()
                 .map(|b| {
@@ -206,7 +207,7 @@ mod tests {
         let mut body = format!("{p}MetricName={}&", enc(&d.metric_name));
         body += &format!("{p}Dimensions.member.1.Name={}&", enc("Service Name"));
         body += &format!("{p}Dimensions.member.1.Value={}&", enc("a&b=c/d"));
-        body += &format!("{p}Unit={}&", enc(&d.unit));
+        body += &format!("{p}Unit={}&", enc(d.unit.as_str()));
         body += &format!("{p}Timestamp={}&", enc("2023-11-14T22:13:20.000Z"));
         body += &format!("{p}StorageResolution=60&");
         for (i, (v, c)) in d.values.iter().zip(&d.counts).enumerate() {
@@ -248,7 +249,7 @@ mod tests {
             let name = format!("{i:02}{}", "d".repeat(253));
             d.dimensions.insert(name, Value::String("v".repeat(1024)));
         }
-        d.unit = "Megabytes/Second".into();
+        d.unit = Unit::MegabytesPerSecond;
         assert!(d.check().is_ok());
         let total = estimate_request_overhead(&d.namespace) + estimate_datum_bytes(&d);
         assert!(total < MAX_REQUEST_BYTES / 4, "{total}");

@@ -20,6 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::aggregate::{Aggregator, Dimension, MetricId, MetricIdError, Resolution, Unit};
+use crate::counter_keys as ck;
 use crate::record::{PlatformEvent, Record, Report};
 use crate::stats::Counters;
 
@@ -187,7 +188,7 @@ impl LambdaMetrics {
                     && first(
                         &mut state.timeouts,
                         Some(&r.request_id),
-                        DUP_TIMEOUT,
+                        ck::metrics::LAMBDA_DUPLICATE_TIMEOUT,
                         counters,
                     )
                 {
@@ -201,7 +202,7 @@ impl LambdaMetrics {
                     && first(
                         &mut state.out_of_memory,
                         Some(&r.request_id),
-                        DUP_OOM,
+                        ck::metrics::LAMBDA_DUPLICATE_OUT_OF_MEMORY,
                         counters,
                     )
                 {
@@ -228,7 +229,7 @@ impl LambdaMetrics {
                 let fresh = first(
                     &mut state.timeouts,
                     request_id.as_deref(),
-                    DUP_TIMEOUT,
+                    ck::metrics::LAMBDA_DUPLICATE_TIMEOUT,
                     counters,
                 );
                 if fresh {
@@ -239,7 +240,7 @@ impl LambdaMetrics {
                 let fresh = first(
                     &mut state.out_of_memory,
                     request_id.as_deref(),
-                    DUP_OOM,
+                    ck::metrics::LAMBDA_DUPLICATE_OUT_OF_MEMORY,
                     counters,
                 );
                 if fresh {
@@ -307,6 +308,3 @@ fn first(
         _ => true,
     }
 }
-
-const DUP_TIMEOUT: &str = "metrics.lambda_duplicate_timeout";
-const DUP_OOM: &str = "metrics.lambda_duplicate_out_of_memory";

@@ -15,6 +15,7 @@ use super::aggregate::{
 };
 use super::emf::MAX_EMF_DIMENSION_NAME_LEN;
 use crate::config_error::ConfigError;
+use crate::counter_keys as ck;
 use crate::exits::{masked_scalar_text, name_is_sensitive, path_is_sensitive};
 use crate::pattern::{FilterPattern, Match, MatchInput};
 use crate::record::{scalar_to_string, value_as_f64, FieldPath, Record};
@@ -363,7 +364,7 @@ impl SeenValues {
             self.0.insert(value.to_string());
             return true;
         }
-        counters.incr("metrics.cardinality_overflow");
+        counters.incr(ck::metrics::CARDINALITY_OVERFLOW);
         false
     }
 
@@ -376,7 +377,7 @@ impl SeenValues {
             self.0.insert(value.clone());
             return value;
         }
-        counters.incr("metrics.cardinality_overflow");
+        counters.incr(ck::metrics::CARDINALITY_OVERFLOW);
         OVERFLOW_VALUE.to_string()
     }
 }
@@ -478,7 +479,7 @@ impl CompiledRule {
             ValueSource::Extracted(n) => extracted(n, &m, record).as_ref().and_then(value_as_f64),
         };
         let Some(value) = value else {
-            counters.incr("metrics.value_not_numeric");
+            counters.incr(ck::metrics::VALUE_NOT_NUMERIC);
             return verdict;
         };
         // Values borrow from the record where they can: the aggregator copies them only for a
@@ -494,7 +495,7 @@ impl CompiledRule {
                 DimSource::Field(p) if sensitive => record.get(p).and_then(|v| {
                     let (text, replaced) = masked_scalar_text(v)?;
                     if replaced {
-                        counters.incr("select.redacted");
+                        counters.incr(ck::select::REDACTED);
                     }
                     Some(text)
                 }),
@@ -502,7 +503,7 @@ impl CompiledRule {
                     extracted(n, &m, record).as_ref().and_then(|v| {
                         let (text, replaced) = masked_scalar_text(v)?;
                         if replaced {
-                            counters.incr("select.redacted");
+                            counters.incr(ck::select::REDACTED);
                         }
                         Some(Cow::Owned(text.into_owned()))
                     })
@@ -514,17 +515,17 @@ impl CompiledRule {
                     .map(Cow::Owned),
             };
             let Some(mut v) = v else {
-                counters.incr("metrics.dimension_missing");
+                counters.incr(ck::metrics::DIMENSION_MISSING);
                 return verdict;
             };
             if let Some((r, memo)) = redactor.as_mut() {
                 if let (Cow::Owned(clean), n) = memo.redact_counted(r, &v) {
                     v = Cow::Owned(clean);
-                    counters.add("select.redacted", n as u64);
+                    counters.add(ck::select::REDACTED, n as u64);
                 }
             }
             if check_dimension_value(&v).is_err() {
-                counters.incr("metrics.dimension_invalid");
+                counters.incr(ck::metrics::DIMENSION_INVALID);
                 return verdict;
             }
             dims.push((name, v));

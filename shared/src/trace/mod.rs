@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::config_error::ConfigError;
+use crate::counter_keys as ck;
 use crate::record::{FieldPath, Record, Source};
 use crate::stats::Counters;
 
@@ -320,18 +321,18 @@ impl<'a> TraceCollector<'a> {
         let found = id::find(record, &self.rules.id_fields, &mut malformed);
         // Counted per record: one bad id is often seen twice (in a field and in the JSON text).
         if malformed > 0 {
-            counters.incr("trace.malformed_id");
+            counters.incr(ck::trace::MALFORMED_ID);
         }
         let found = found?;
         if !building {
             return Some(found);
         }
-        counters.incr("trace.records_with_id");
+        counters.incr(ck::trace::RECORDS_WITH_ID);
         let slot = match self.index.get(&found.trace_id) {
             Some(&i) => i,
             None => {
                 if self.traces.len() >= self.rules.max_segments_per_batch {
-                    counters.incr("trace.segments_over_cap");
+                    counters.incr(ck::trace::SEGMENTS_OVER_CAP);
                     return Some(found);
                 }
                 self.traces.push(TraceAcc::new(self.rules, record, &found));
@@ -350,12 +351,12 @@ impl<'a> TraceCollector<'a> {
         let mut out = Vec::with_capacity(self.traces.len());
         for acc in self.traces {
             if acc.sampled == Some(false) && !self.rules.include_unsampled {
-                counters.incr("trace.unsampled_skipped");
+                counters.incr(ck::trace::UNSAMPLED_SKIPPED);
                 continue;
             }
             out.push(acc.into_segment(self.rules, &self.ctx, &mut self.redact_memo, counters));
         }
-        counters.add("trace.segments", out.len() as u64);
+        counters.add(ck::trace::SEGMENTS, out.len() as u64);
         out
     }
 }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::counter_keys as ck;
 use crate::record::{FieldPath, Level, PlatformEvent, Record, Source};
 use crate::stats::Counters;
 
@@ -419,7 +420,7 @@ impl TraceAcc {
                 }
                 match record.get(path)? {
                     Value::Array(_) | Value::Object(_) => {
-                        counters.incr("trace.annotation_not_scalar");
+                        counters.incr(ck::trace::ANNOTATION_NOT_SCALAR);
                         None
                     }
                     v => AnnotationValue::from_json(v),
@@ -430,7 +431,7 @@ impl TraceAcc {
             offer(slot, severity, || {
                 let v = record.get(path)?;
                 if json_len_within(v, MAX_SEGMENT_DOCUMENT_BYTES).is_none() {
-                    counters.incr("trace.metadata_dropped");
+                    counters.incr(ck::trace::METADATA_DROPPED);
                     return None;
                 }
                 Some(v.clone())
@@ -501,7 +502,7 @@ impl TraceAcc {
         }
         if out.len() > MAX_ANNOTATIONS {
             counters.add(
-                "trace.annotations_dropped",
+                ck::trace::ANNOTATIONS_DROPPED,
                 (out.len() - MAX_ANNOTATIONS) as u64,
             );
             out.truncate(MAX_ANNOTATIONS);
@@ -550,7 +551,7 @@ impl TraceAcc {
             })
             .collect();
         if masked > 0 {
-            counters.add("select.redacted", masked as u64);
+            counters.add(ck::select::REDACTED, masked as u64);
         }
         // Records reach this stage unredacted when the pipeline does not output them (the
         // subscription function): what leaves in the document is redacted here instead.
@@ -570,7 +571,7 @@ impl TraceAcc {
             for (_, value) in metadata.iter_mut() {
                 n += redactor.redact_value(value);
             }
-            counters.add("select.redacted", n as u64);
+            counters.add(ck::select::REDACTED, n as u64);
         }
         let fault = self.error_count > 0 || self.http_status.is_some_and(|s| s >= 500);
         let client_error = !fault && self.http_status.is_some_and(|s| (400..500).contains(&s));
@@ -626,7 +627,7 @@ impl TraceAcc {
                 budget -= cost;
                 kept_annotations.push((*key, value));
             } else {
-                counters.incr("trace.annotations_dropped");
+                counters.incr(ck::trace::ANNOTATIONS_DROPPED);
             }
         }
         let mut kept_metadata = Vec::with_capacity(metadata.len());
@@ -638,7 +639,7 @@ impl TraceAcc {
                 budget -= cost;
                 kept_metadata.push((*key, value));
             } else {
-                counters.incr("trace.metadata_dropped");
+                counters.incr(ck::trace::METADATA_DROPPED);
             }
         }
         doc.annotations = Entries(kept_annotations);
@@ -650,7 +651,7 @@ impl TraceAcc {
         let mut document = serde_json::to_string(&doc).unwrap_or_default();
         if document.len() > MAX_SEGMENT_DOCUMENT_BYTES || document.is_empty() {
             // The budget above is exact up to the wrapper slack, so this is a safety net only.
-            counters.incr("trace.document_trimmed");
+            counters.incr(ck::trace::DOCUMENT_TRIMMED);
             doc.annotations = Entries(Vec::new());
             doc.metadata = None;
             document = serde_json::to_string(&doc).unwrap_or_default();
@@ -675,7 +676,7 @@ fn mask_annotation(value: &mut AnnotationValue, counters: &mut Counters) {
     };
     if masked {
         *value = AnnotationValue::String(crate::exits::SENSITIVE_MARKER.to_string());
-        counters.incr("select.redacted");
+        counters.incr(ck::select::REDACTED);
     }
 }
 
