@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json
 
-.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
+.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e load bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -68,6 +68,9 @@ fuzz-check: ## The fuzz targets still build (cargo check; no nightly needed), so
 
 fuzz: ## Bounded fuzzing of every target (FUZZ_SECONDS per target, default 60; cargo-fuzz + nightly)
 	bash fuzz/run.sh
+
+load: ## Kinesis path under load in ministack: events/s, function share, records per invocation per batch size (target/load/summary.json; not in make test)
+	bash tests/load/run.sh $(LOAD_ARGS)
 
 soak: ## 1,000 warm invocations through a Runtime API stand-in; RSS must stay flat (target/soak/summary.json)
 	bash tests/soak/run.sh
