@@ -155,6 +155,7 @@ sink = "none"
 
 def test_firehose_delivery_stream_with_the_filter_as_processor(ministack, firehose_zip):
     lam, fh, s3 = client("lambda", ministack), client("firehose", ministack), client("s3", ministack)
+    logs = client("logs", ministack)
     name = "logsieve-e2e-firehose-filter"
     env = {
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
@@ -225,3 +226,17 @@ def test_firehose_delivery_stream_with_the_filter_as_processor(ministack, fireho
         assert isinstance(r["@timestamp"], int)
     text = json.dumps(records)
     assert "dave@example.com" not in text and "hunter2" not in text
+    # The function's own account of the records (ministack may invoke it once per record): one
+    # answered ProcessingFailed, the control message Dropped, both application events selected.
+    runs = wait_for(
+        "the filter's summaries of all three records",
+        lambda: (lambda got: got if sum(s["units"] for s in got) >= 3 else None)(
+            summaries(function_log_lines(logs, name))
+        ),
+    )
+    assert sum(s["units"] for s in runs) == 3, runs
+    assert sum(s["failed_units"] for s in runs) == 1, runs
+    assert sum(s["selected"] for s in runs) == len(rows), runs
+    counters = [json.loads(s["counters"]) for s in runs]
+    assert sum(c.get("decode.error.not_gzip", 0) for c in counters) == 1, counters
+    assert sum(c.get("decode.control_message", 0) for c in counters) == 1, counters
