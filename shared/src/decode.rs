@@ -427,7 +427,21 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
     // Grown by hand rather than `read_to_end`, which doubles the buffer: at a 16 MiB cap a
     // bomb would make it reserve 64 MiB to hold the one byte that proves the cap is exceeded.
     // Here the buffer never holds more than `cap` bytes, nor reserves more.
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(cap));
+    // The trailer's ISIZE (the last member's length mod 2^32) sizes the buffer in one allocation
+    // for the usual single-member payload; a lying or multi-member trailer only costs growth, as
+    // the guess did before, and the cap still bounds both.
+    let hint = match bytes.len().checked_sub(4).and_then(|at| bytes.get(at..)) {
+        Some(&[a, b, c, d]) if bytes.len() >= GZIP_MIN_LEN => {
+            u32::from_le_bytes([a, b, c, d]) as usize
+        }
+        _ => 0,
+    };
+    let guess = if hint > 0 {
+        hint
+    } else {
+        bytes.len().saturating_mul(8)
+    };
+    let mut out = Vec::with_capacity(guess.min(cap));
     let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
     let mut chunk = [0u8; GUNZIP_CHUNK];
     loop {
@@ -448,6 +462,10 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
     }
     Ok(Cow::Owned(out))
 }
+
+/// A gzip member's header (10 bytes) and trailer (CRC32 and ISIZE, 8 bytes): anything shorter
+/// has no trailer to read a size from.
+const GZIP_MIN_LEN: usize = 18;
 
 /// Bytes inflated per read in `gunzip_capped`.
 const GUNZIP_CHUNK: usize = 32 * 1024;
@@ -1449,5 +1467,37 @@ mod tests {
         assert!(bomb.len() < 64 * 1024);
         let e = gunzip_capped(&bomb, 1024 * 1024).unwrap_err();
         assert_eq!(e, DecodeError::TooLarge { limit: 1024 * 1024 });
+    }
+
+    #[test]
+    fn the_trailer_sizes_the_buffer_and_a_lying_one_changes_nothing_else() {
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("{i} ").into_bytes())
+            .collect();
+        let honest = gzip(&text);
+        let with_isize = |n: u32| {
+            let mut g = honest.clone();
+            let at = g.len() - 4;
+            g[at..].copy_from_slice(&n.to_le_bytes());
+            g
+        };
+        let cap = 4 * 1024 * 1024;
+        // (payload, capacity of the result): exact when honest; a lie is bounded by the cap, or
+        // grown from as before. flate2 checks ISIZE only after the data, so a lie is also an
+        // error there: what matters is that it is an error, not a panic or an oversized buffer.
+        let out = gunzip_capped(&honest, cap).unwrap();
+        assert_eq!(out.as_ref(), text.as_slice());
+        let Cow::Owned(v) = out else {
+            panic!("gzip input gives an owned buffer")
+        };
+        assert_eq!(v.capacity(), text.len());
+        for lie in [u32::MAX, 1] {
+            match gunzip_capped(&with_isize(lie), cap) {
+                Ok(out) => assert_eq!(out.as_ref(), text.as_slice()),
+                Err(e) => assert!(matches!(e, DecodeError::Gzip(_)), "{e:?}"),
+            }
+        }
+        // A payload shorter than a header and trailer has no size to read.
+        assert!(gunzip_capped(&GZIP_MAGIC, cap).is_err());
     }
 }
