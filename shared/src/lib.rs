@@ -3,18 +3,14 @@
 
 pub mod config;
 pub mod config_error;
-pub mod dashboard;
 pub mod decode;
 pub mod driver;
 pub mod exits;
-pub mod generate;
-pub mod import;
 pub mod json;
 pub mod metrics;
 pub mod parse;
 pub mod pattern;
 pub mod pipeline;
-pub mod plan;
 pub mod plan_config;
 pub mod record;
 pub mod records;

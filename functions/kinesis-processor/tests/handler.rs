@@ -3,9 +3,9 @@
 
 use kinesis_processor::{handle, COUNTER_DEFERRED, COUNTER_OWN_LOG_GROUP_EVENTS};
 use logsieve::config::CheckedConfig;
-use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
 use logsieve::pipeline::{Limits, Pipeline};
+use logsieve_testkit::encode::{b64, gzip};
 use serde_json::{json, Value};
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/logsieve";
@@ -233,7 +233,7 @@ fn unusable_events_fail_the_invocation() {
         ("not JSON", b"{\"Records\": [".to_vec()),
         (
             "a subscription event",
-            logsieve::decode::encode::subscription_event(&document("/g", &[INFO_LINE]))
+            logsieve_testkit::encode::subscription_event(&document("/g", &[INFO_LINE]))
                 .into_bytes(),
         ),
         (

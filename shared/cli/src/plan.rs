@@ -31,14 +31,14 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::Config;
-use crate::config_error::ConfigError;
-use crate::metrics::{
+use logsieve::config::Config;
+use logsieve::config_error::ConfigError;
+use logsieve::metrics::{
     encode_emf, MetricDatum, MetricSinkKind, RuleConfig, MAX_DATUMS_PER_REQUEST, MAX_ERROR_TYPES,
     OVERFLOW_VALUE,
 };
-pub use crate::plan_config::{PlanConfig, Pricing, DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS};
-use crate::trace::TraceSinkKind;
+pub use logsieve::plan_config::{PlanConfig, Pricing, DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS};
+use logsieve::trace::TraceSinkKind;
 
 /// Average month, as AWS bills it: 730 hours.
 pub const DAYS_PER_MONTH: f64 = 730.0 / 24.0;
@@ -970,10 +970,10 @@ mod tests {
 
     #[test]
     fn builtin_list_covers_what_the_pipeline_emits() {
-        use crate::config::CheckedConfig;
-        use crate::generate::{events, Mix};
-        use crate::pipeline::Pipeline;
-        use crate::record::{Batch, LogEvent, Source};
+        use logsieve::config::CheckedConfig;
+        use logsieve::pipeline::Pipeline;
+        use logsieve::record::{Batch, LogEvent, Source};
+        use logsieve_testkit::generate::{events, Mix};
         // Generated Lambda traffic has cold starts, timeouts, out-of-memory kills and errors.
         let batch = Batch {
             source: std::sync::Arc::new(Source {
