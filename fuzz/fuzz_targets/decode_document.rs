@@ -6,7 +6,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use logsieve::decode::{decode_input, encode, DecodeError, DecodeLimits};
+use logsieve::decode::{decode_input, DecodeError, DecodeLimits};
+use logsieve_testkit::encode;
 
 fuzz_target!(|data: &[u8]| {
     // The hand-written reader of the usual document answers nothing or what serde_json does.

@@ -15,10 +15,10 @@ use logsieve::config::CheckedConfig;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logsieve::decode::{decode_input, DecodeLimits};
-use logsieve::generate::{self, Mix};
 use logsieve::metrics::encode_put_metric_data;
 use logsieve::pipeline::Pipeline;
 use logsieve::records::{otlp, OtlpTarget, ResourceSettings, DEFAULT_OTLP_MAX_REQUEST_BYTES};
+use logsieve_testkit::generate::{self, Mix};
 use serde_json::json;
 
 fn otlp_target() -> OtlpTarget {
@@ -189,7 +189,7 @@ fn main() {
         for &n in sizes {
             let evs = generate::events(mix, n, 42);
             let doc = generate::document(mix, &evs);
-            let payload = logsieve::decode::encode::subscription_event(&doc).into_bytes();
+            let payload = logsieve_testkit::encode::subscription_event(&doc).into_bytes();
             cases.push(Case {
                 mix,
                 events: n,

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logsieve::config::CheckedConfig;
 use logsieve::decode::{decode_input, DecodeLimits};
-use logsieve::generate::{self, Mix};
 use logsieve::metrics::{encode_emf, encode_put_metric_data, Aggregator, MetricState};
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
 use logsieve::pipeline::{match_input, Pipeline};
 use logsieve::record::{LogEvent, Record, Source};
 use logsieve::stats::Counters;
+use logsieve_testkit::generate::{self, Mix};
 
 const N: usize = 1000;
 

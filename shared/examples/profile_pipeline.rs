@@ -10,8 +10,8 @@ use logsieve::config::CheckedConfig;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use logsieve::decode::{decode_input, DecodeLimits};
-use logsieve::generate::{self, Mix};
 use logsieve::pipeline::Pipeline;
+use logsieve_testkit::generate::{self, Mix};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

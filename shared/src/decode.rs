@@ -945,38 +945,10 @@ fn truncate(s: String) -> String {
     s
 }
 
-/// Test and fixture helpers: build the payloads AWS sends (padded base64 of gzip of the JSON).
-pub mod encode {
-    use std::io::Write;
-
-    use base64::Engine;
-
-    /// gzip of `bytes`.
-    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        // Writing into a Vec cannot fail.
-        let _ = enc.write_all(bytes);
-        enc.finish().unwrap_or_default()
-    }
-
-    /// Standard padded base64.
-    pub fn b64(bytes: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    }
-
-    /// `{"awslogs":{"data":…}}` for a CloudWatch Logs document.
-    pub fn subscription_event(document: &str) -> String {
-        format!(
-            "{{\"awslogs\":{{\"data\":\"{}\"}}}}",
-            b64(&gzip(document.as_bytes()))
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::encode::*;
     use super::*;
+    use logsieve_testkit::encode::*;
 
     const DOC: &str = r#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/echo","logStream":"2019/03/13/[$LATEST]94fa","subscriptionFilters":["f"],"policyLevel":"ACCOUNT_LEVEL_POLICY","newSystemField":{"x":1},"logEvents":[{"id":"34622316099697884706540976068822859012661220141643892546","timestamp":1552518348220,"message":"REPORT RequestId: 6234\tDuration: 46.84 ms\t\n","extractedFields":{"ip":"127.0.0.1","n":5}},{"id":"2","timestamp":"1552518348221","message":"hello","unknown":true}]}"#;
     const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1438485463442,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}"#;

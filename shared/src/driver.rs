@@ -252,7 +252,7 @@ impl Driven {
 mod tests {
     use super::*;
     use crate::config::CheckedConfig;
-    use crate::decode::encode::{b64, gzip, subscription_event};
+    use logsieve_testkit::encode::{b64, gzip, subscription_event};
     use serde_json::Value;
 
     fn pipeline(records: bool) -> Pipeline {

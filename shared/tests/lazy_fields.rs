@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::{decode_input, encode, DecodeLimits};
-use logsieve::generate::{self, Mix};
+use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::pipeline::Pipeline;
 use logsieve::record::Batch;
+use logsieve_testkit::encode;
+use logsieve_testkit::generate::{self, Mix};
 use serde_json::{json, Value};
 
 fn repo() -> PathBuf {

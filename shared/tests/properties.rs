@@ -14,13 +14,14 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::{decode_input, encode, DecodeLimits, Decoded};
+use logsieve::decode::{decode_input, DecodeLimits, Decoded};
 use logsieve::metrics::{
     encode_emf, encode_put_metric_data, estimate_datum_bytes, estimate_request_overhead,
     MAX_DATUMS_PER_REQUEST, MAX_EMF_DOCUMENT_BYTES, MAX_REQUEST_BYTES,
 };
 use logsieve::pipeline::{Output, Pipeline};
 use logsieve::record::Batch;
+use logsieve_testkit::encode;
 
 const CONFIG: &str = include_str!("../../tests/fixtures/bad/hostile.toml");
 

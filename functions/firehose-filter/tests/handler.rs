@@ -6,9 +6,9 @@ use aws_lambda_events::firehose::KinesisFirehoseResponseRecord;
 use base64::Engine;
 use firehose_filter::{handle, RESULT_DROPPED, RESULT_FAILED, RESULT_OK};
 use logsieve::config::CheckedConfig;
-use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
 use logsieve::pipeline::{Limits, Pipeline};
+use logsieve_testkit::encode::{b64, gzip};
 use serde_json::{json, Map, Value};
 
 const CONTROL: &str = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1438485463442,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;

@@ -4,9 +4,9 @@
 use kinesis_processor::handle;
 use logsieve::config::CheckedConfig;
 use logsieve::counter_keys as ck;
-use logsieve::decode::encode::{b64, gzip};
 use logsieve::driver::DriveError;
 use logsieve::pipeline::{Budget, Limits, Pipeline, SystemClock};
+use logsieve_testkit::encode::{b64, gzip};
 use serde_json::{json, Value};
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/logsieve";
@@ -281,7 +281,7 @@ fn unusable_events_fail_the_invocation() {
         ("not JSON", b"{\"Records\": [".to_vec()),
         (
             "a subscription event",
-            logsieve::decode::encode::subscription_event(&document("/g", &[INFO_LINE]))
+            logsieve_testkit::encode::subscription_event(&document("/g", &[INFO_LINE]))
                 .into_bytes(),
         ),
     ];

@@ -5,9 +5,9 @@
 //! own rule, not the detectors'.)
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::encode::{b64, gzip};
 use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::pipeline::{Output, Pipeline};
+use logsieve_testkit::encode::{b64, gzip};
 use serde_json::{json, Value};
 
 fn planted() -> Vec<Value> {

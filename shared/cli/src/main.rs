@@ -124,7 +124,7 @@ enum Command {
         #[arg(long = "function")]
         functions: Vec<String>,
         /// Seconds per data point.
-        #[arg(long, default_value_t = logsieve::dashboard::DEFAULT_PERIOD)]
+        #[arg(long, default_value_t = logsieve_cli::dashboard::DEFAULT_PERIOD)]
         period: u32,
     },
     /// Send spilled records again, and delete each spill object once all its records were
@@ -559,7 +559,7 @@ fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
 }
 
 fn generate(mix: &str, n: usize, seed: u64, format: &str) -> Result<ExitCode, Failure> {
-    use logsieve::generate::{document, events, subscription_event, Mix};
+    use logsieve_testkit::generate::{document, events, subscription_event, Mix};
     let m = Mix::parse(mix).ok_or_else(|| {
         usage(format!(
             "unknown mix {mix:?} (json-app | lambda | access | mixed)"
@@ -651,9 +651,9 @@ fn plan_cmd(
     if let Some(n) = events_per_batch {
         cfg.plan.events_per_batch = n;
     }
-    let plan = logsieve::plan::plan(&cfg).map_err(|e| usage(format!("plan: {e}")))?;
+    let plan = logsieve_cli::plan::plan(&cfg).map_err(|e| usage(format!("plan: {e}")))?;
     let text = match output {
-        OutputFormat::Table => logsieve::plan::render_table(&plan),
+        OutputFormat::Table => logsieve_cli::plan::render_table(&plan),
         OutputFormat::Json => serde_json::to_string(&plan)
             .map(|s| s + "\n")
             .map_err(|e| usage(format!("json: {e}")))?,
@@ -663,7 +663,7 @@ fn plan_cmd(
 }
 
 fn import_cmd(file: &str, output: Option<PathBuf>) -> Result<ExitCode, Failure> {
-    use logsieve::import::{import_metric_filters, render_issues, MAX_IMPORT_BYTES};
+    use logsieve_cli::import::{import_metric_filters, render_issues, MAX_IMPORT_BYTES};
     let bytes = read_input(file)?;
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(usage(format!(
@@ -698,7 +698,7 @@ fn dashboard_cmd(
     functions: Vec<String>,
     period: u32,
 ) -> Result<ExitCode, Failure> {
-    use logsieve::dashboard::{dashboard, DashboardOptions};
+    use logsieve_cli::dashboard::{dashboard, DashboardOptions};
     let cfg = load_raw_config(config)?;
     let opts = DashboardOptions {
         region,

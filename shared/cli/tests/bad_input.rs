@@ -19,8 +19,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::{decode_input, encode, DEFAULT_MAX_DECOMPRESSED_BYTES};
+use logsieve::decode::{decode_input, DEFAULT_MAX_DECOMPRESSED_BYTES};
 use logsieve::pipeline::{Output, Pipeline};
+use logsieve_testkit::encode;
 
 // ---------------------------------------------------------------------------------------------
 // Per-thread allocation accounting.

@@ -11,9 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use logsieve::config::CheckedConfig;
-use logsieve::decode::{decode_input, encode, DecodeLimits};
+use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::pipeline::{Output, Pipeline};
 use logsieve::record::{Batch, LogEvent, Source};
+use logsieve_testkit::encode;
 use serde_json::{json, Value};
 
 const CONFIG: &str = r#"

@@ -23,8 +23,8 @@ pub use lambda::{
     DEFAULT_PRICE_PER_GB_SECOND, DEFAULT_PRICE_PER_REQUEST, MAX_ERROR_TYPES, RECENT_IDS,
 };
 pub use rules::{
-    CompiledRule, NumberOrText, RuleConfig, DEFAULT_MAX_CARDINALITY, MAX_CARDINALITY_LIMIT,
-    MAX_FILTER_PATTERN_LEN, OVERFLOW_VALUE,
+    CompiledRule, DimensionSource, NumberOrText, RuleConfig, DEFAULT_MAX_CARDINALITY,
+    MAX_CARDINALITY_LIMIT, MAX_FILTER_PATTERN_LEN, OVERFLOW_VALUE,
 };
 
 use crate::config_error::ConfigError;
@@ -656,6 +656,42 @@ mod tests {
         assert_eq!(ds[0].values, vec![0.0, 1.0]);
         assert_eq!(ds[0].counts, vec![2.0, 3.0]);
         assert_eq!(ds[0].dimensions["Stage"], json!("prod"));
+    }
+
+    #[test]
+    fn compiled_rules_describe_their_dimensions() {
+        let rules = config(
+            r#"
+            [metrics]
+            [[metrics.rule]]
+            metric_name = "Hits"
+            filter_pattern = "[ip, status_code, size]"
+            dimensions = { Version = "$$LATEST", Env = "prod", Service = "$.svc['name']", Code = "$status_code", Cash = "$$" }
+            max_cardinality = 7
+            [[metrics.rule]]
+            metric_name = "Rate"
+            default_value = 0
+            "#,
+        )
+        .validate()
+        .unwrap();
+        let path = crate::record::FieldPath::parse("$.svc['name']").unwrap();
+        let dims: Vec<(&str, DimensionSource<'_>)> = rules.rules[0].dimensions().collect();
+        assert_eq!(
+            dims,
+            vec![
+                ("Cash", DimensionSource::Literal("$")),
+                ("Code", DimensionSource::Extracted("$status_code")),
+                ("Env", DimensionSource::Literal("prod")),
+                ("Service", DimensionSource::Field(&path)),
+                ("Version", DimensionSource::Literal("$LATEST")),
+            ]
+        );
+        assert_eq!(rules.rules[0].max_cardinality(), 7);
+        assert_eq!(rules.rules[0].default_value(), None);
+        assert_eq!(rules.rules[1].dimensions().len(), 0);
+        assert_eq!(rules.rules[1].max_cardinality(), DEFAULT_MAX_CARDINALITY);
+        assert_eq!(rules.rules[1].default_value(), Some(0.0));
     }
 
     #[test]

@@ -122,6 +122,18 @@ enum DimSource {
     Extracted(String),
 }
 
+/// Where a compiled rule's dimension takes its value, as the rule reads it: what tools that
+/// describe a configuration (`logsieve plan`) read instead of parsing the sources again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimensionSource<'a> {
+    /// Sent as it is; `$$LATEST` in the config is sent as `$LATEST`.
+    Literal(&'a str),
+    /// Read from the record's fields.
+    Field(&'a FieldPath),
+    /// A `$name` of a space-delimited pattern, with its `$`.
+    Extracted(&'a str),
+}
+
 /// A checked rule, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
@@ -406,6 +418,28 @@ impl CompiledRule {
 
     pub fn metric(&self) -> &Arc<MetricId> {
         &self.metric
+    }
+
+    /// The dimensions, by name (sorted), with where each value comes from.
+    pub fn dimensions(&self) -> impl ExactSizeIterator<Item = (&str, DimensionSource<'_>)> {
+        self.dims.iter().map(|(name, source)| {
+            let source = match source {
+                DimSource::Literal(v) => DimensionSource::Literal(v.as_str()),
+                DimSource::Field(p) => DimensionSource::Field(p),
+                DimSource::Extracted(n) => DimensionSource::Extracted(n.as_str()),
+            };
+            (&**name, source)
+        })
+    }
+
+    /// The value sent for every record the pattern does not match, if any.
+    pub fn default_value(&self) -> Option<f64> {
+        self.default_value
+    }
+
+    /// Distinct values kept per dimension read from events before `other`.
+    pub fn max_cardinality(&self) -> usize {
+        self.max_cardinality
     }
 
     /// Marks the value and dimensions read from paths (or `$name`s) naming a sensitive key of

@@ -109,8 +109,25 @@ pub fn records_hash<'a>(
 
 /// `yyyy/mm/dd/HH` (UTC) of an epoch-milliseconds time.
 pub fn hour_path(millis: i64) -> String {
-    let (y, m, d, h, _, _) = crate::generate::civil(millis.div_euclid(1000));
+    let secs = millis.div_euclid(1000);
+    let (y, m, d) = civil_date(secs.div_euclid(86_400));
+    let h = secs.rem_euclid(86_400) / 3600;
     format!("{y:04}/{m:02}/{d:02}/{h:02}")
+}
+
+/// Days since 1970-01-01 → UTC (year, month, day): Howard Hinnant's `civil_from_days`
+/// (https://howardhinnant.github.io/date_algorithms.html#civil_from_days), exact over the whole
+/// proleptic Gregorian calendar, so any `i64` timestamp names an hour without a date crate.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The S3 sink's object for one batch: key

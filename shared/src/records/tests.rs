@@ -617,6 +617,11 @@ fn s3_keys_are_deterministic_and_dated_by_the_events() {
     assert_eq!(lines[2]["@id"], "e2");
     assert_eq!(hour_path(0), "1970/01/01/00");
     assert_eq!(hour_path(951_782_400_000), "2000/02/29/00");
+    // 1700000000 s is 2023-11-14T22:13:20Z (`date -u -d @1700000000`); a millisecond before
+    // the epoch is still 1969's last hour, not 1970's first.
+    assert_eq!(hour_path(1_700_000_000_000), "2023/11/14/22");
+    assert_eq!(hour_path(-1), "1969/12/31/23");
+    assert_eq!(hour_path(1_709_251_199_999), "2024/02/29/23");
 }
 
 #[test]
@@ -648,7 +653,7 @@ fn spill_objects_read_back_whole() {
     assert_eq!(back[1].header.log_group, "/b");
     // Damaged objects are typed errors, never a panic.
     assert!(matches!(read_spill(b"nope"), Err(SpillError::Inflate(_))));
-    let gz = |t: &str| crate::decode::encode::gzip(t.as_bytes());
+    let gz = |t: &str| logsieve_testkit::encode::gzip(t.as_bytes());
     assert_eq!(
         read_spill(&gz("{\"a\":1}\n")),
         Err(SpillError::NoHeader { line: 1 })

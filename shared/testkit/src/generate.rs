@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::decode::encode;
+use crate::encode;
 
 /// Which kind of log lines a batch holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,7 +376,7 @@ fn clf_time(ms: i64) -> String {
 }
 
 /// Days-from-civil inverse (Howard Hinnant's algorithm): epoch seconds → UTC calendar fields.
-pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -401,7 +401,7 @@ pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{decode_input, DecodeLimits};
+    use logsieve::decode::{decode_input, DecodeLimits};
 
     #[test]
     fn deterministic_and_decodable() {

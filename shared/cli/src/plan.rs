@@ -31,14 +31,15 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::Config;
-use crate::config_error::ConfigError;
-use crate::metrics::{
-    encode_emf, MetricDatum, MetricSinkKind, Resolution, RuleConfig, Unit, MAX_DATUMS_PER_REQUEST,
-    MAX_ERROR_TYPES, OVERFLOW_VALUE,
+use logsieve::config::Config;
+use logsieve::config_error::ConfigError;
+use logsieve::metrics::{
+    encode_emf, CompiledRule, DimensionSource, MetricDatum, MetricSinkKind, Resolution, RuleConfig,
+    Unit, MAX_DATUMS_PER_REQUEST, MAX_ERROR_TYPES, OVERFLOW_VALUE,
 };
-pub use crate::plan_config::{PlanConfig, Pricing, DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS};
-use crate::trace::TraceSinkKind;
+pub use logsieve::plan_config::{PlanConfig, Pricing, DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS};
+use logsieve::record::{FieldPath, PathSegment};
+use logsieve::trace::TraceSinkKind;
 
 /// Average month, as AWS bills it: 730 hours.
 pub const DAYS_PER_MONTH: f64 = 730.0 / 24.0;
@@ -96,9 +97,11 @@ pub enum DimensionKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedDimension {
     pub name: String,
-    /// The source as written (`$.service`, `prod`, `$status_code`).
+    /// The source as written (`$.service`, `prod`, `$status_code`, `$$LATEST`).
     pub source: String,
     pub kind: DimensionKind,
+    /// The value sent, for a literal (`$$LATEST` sends `$LATEST`).
+    pub value: Option<String>,
     /// Worst-case distinct values, `other` included.
     pub values: u64,
     /// Why the values look unbounded (ids, addresses, timestamps…), if they do.
@@ -164,22 +167,25 @@ const METRIC_FILTER_MAX_DIMENSIONS: usize = 3;
 const METRIC_FILTERS_PER_LOG_GROUP: usize = 100;
 const METRIC_FILTER_MAX_COMBINATIONS: u64 = 1000;
 
-/// Plans `config` with the assumptions in its `[plan]` section (validating it first).
+/// Plans `config` with the assumptions in its `[plan]` section (validating it first, `[plan]`
+/// included). What each rule publishes is read from the rules as the pipeline compiled them,
+/// so the plan cannot describe a metric other than the one sent.
 pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
     let checked = config.validate()?;
-    config.plan.validate()?;
     let a = &config.plan;
     let m = &config.metrics;
     let mut metrics = Vec::new();
-    for (i, rule) in m.rules.iter().enumerate() {
+    for (i, rule) in checked.metrics.rules.iter().enumerate() {
+        // Compiled in order, one per `[[metrics.rule]]`: the written rule gives the sources as
+        // the user wrote them, for display only.
         metrics.push(plan_rule(
             &format!("metrics.rule[{i}]"),
             rule,
-            &m.namespace,
+            m.rules.get(i),
             a,
         ));
     }
-    if m.lambda_platform {
+    if checked.metrics.lambda.is_some() {
         metrics.extend(plan_lambda(&m.namespace, m.lambda_max_functions as u64, a));
     }
     let mut warnings = Vec::new();
@@ -207,60 +213,70 @@ pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
     })
 }
 
-/// Mirrors the rule compiler's reading of a dimension source (rules.rs `parse_dimension`).
-fn dimension_kind(source: &str) -> DimensionKind {
-    if source.starts_with("$$") {
-        DimensionKind::Literal
-    } else if source.starts_with("$.") || source.starts_with("$[") {
-        DimensionKind::Field
-    } else if source.starts_with('$') {
-        DimensionKind::Extracted
-    } else {
-        DimensionKind::Literal
-    }
-}
-
-fn plan_rule(origin: &str, rule: &RuleConfig, namespace: &str, a: &PlanConfig) -> PlannedMetric {
-    let cap = rule.max_cardinality as u64 + 1;
+fn plan_rule(
+    origin: &str,
+    rule: &CompiledRule,
+    written: Option<&RuleConfig>,
+    a: &PlanConfig,
+) -> PlannedMetric {
+    let cap = rule.max_cardinality() as u64 + 1;
     let dimensions: Vec<PlannedDimension> = rule
-        .dimensions
-        .iter()
+        .dimensions()
         .map(|(name, source)| {
-            let kind = dimension_kind(source);
-            let from_event = kind != DimensionKind::Literal;
+            let (kind, value, key) = match source {
+                DimensionSource::Literal(v) => (DimensionKind::Literal, Some(v.to_string()), None),
+                DimensionSource::Field(p) => (DimensionKind::Field, None, last_key(p)),
+                DimensionSource::Extracted(n) => (
+                    DimensionKind::Extracted,
+                    None,
+                    Some(n.strip_prefix('$').unwrap_or(n)),
+                ),
+            };
+            let as_written = written
+                .and_then(|w| w.dimensions.get(name))
+                .cloned()
+                .unwrap_or_else(|| match source {
+                    DimensionSource::Literal(v) => v.to_string(),
+                    DimensionSource::Field(p) => p.as_str().to_string(),
+                    DimensionSource::Extracted(n) => n.to_string(),
+                });
             PlannedDimension {
-                name: name.clone(),
-                source: source.clone(),
+                name: name.to_string(),
+                source: as_written,
                 kind,
-                values: if from_event { cap } else { 1 },
-                unbounded: if from_event {
-                    unbounded_reason(source)
-                } else {
-                    None
-                },
+                values: if value.is_some() { 1 } else { cap },
+                unbounded: key.and_then(unbounded_reason),
+                value,
             }
         })
         .collect();
     let series = dimensions
         .iter()
         .fold(1u64, |acc, d| acc.saturating_mul(d.values));
+    let metric = rule.metric();
     PlannedMetric {
         origin: origin.to_string(),
-        namespace: rule
-            .metric_namespace
-            .clone()
-            .unwrap_or_else(|| namespace.to_string()),
-        name: rule.metric_name.clone(),
-        unit: rule.unit.clone(),
-        storage_resolution: rule.storage_resolution,
+        namespace: metric.namespace().to_string(),
+        name: metric.name().to_string(),
+        unit: metric.unit().as_str().to_string(),
+        storage_resolution: metric.resolution().seconds(),
         dimensions,
         series,
-        samples_per_event: if rule.default_value.is_some() {
+        samples_per_event: if rule.default_value().is_some() {
             1.0
         } else {
             a.match_fraction
         },
     }
+}
+
+/// The key a path's value is found under (`id` of `$.user.id`), skipping array indexes and
+/// keys that are only digits, which say nothing about the value.
+fn last_key(path: &FieldPath) -> Option<&str> {
+    path.segments().iter().rev().find_map(|s| match s {
+        PathSegment::Key(k) if k.chars().any(char::is_alphabetic) => Some(k.as_str()),
+        _ => None,
+    })
 }
 
 /// The built-in metrics (lambda.rs), each with one `FunctionName` per function.
@@ -287,6 +303,7 @@ fn plan_lambda(namespace: &str, max_functions: u64, a: &PlanConfig) -> Vec<Plann
         name: "FunctionName".into(),
         source: "<log group>".into(),
         kind: DimensionKind::Builtin,
+        value: None,
         values: functions,
         unbounded: None,
     };
@@ -317,6 +334,7 @@ fn plan_lambda(namespace: &str, max_functions: u64, a: &PlanConfig) -> Vec<Plann
                 name: "ErrorType".into(),
                 source: "<error type>".into(),
                 kind: DimensionKind::Builtin,
+                value: None,
                 values: error_types,
                 unbounded: None,
             },
@@ -423,10 +441,10 @@ fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
                 let storage_resolution = Resolution::from_seconds(m.storage_resolution)?;
                 let mut dims = Map::new();
                 for d in &m.dimensions {
-                    let v = match d.kind {
-                        DimensionKind::Literal => d.source.trim_start_matches('$').to_string(),
-                        _ => "x".repeat(ASSUMED_DIMENSION_VALUE_LEN),
-                    };
+                    let v = d
+                        .value
+                        .clone()
+                        .unwrap_or_else(|| "x".repeat(ASSUMED_DIMENSION_VALUE_LEN));
                     dims.insert(d.name.clone(), Value::String(v));
                 }
                 Some(MetricDatum {
@@ -455,10 +473,10 @@ fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
 
 fn beyond_metric_filters(rules: &[RuleConfig], metrics: &[PlannedMetric]) -> Vec<String> {
     let mut out = Vec::new();
-    let wide: Vec<&str> = rules
-        .iter()
-        .filter(|r| r.dimensions.len() > METRIC_FILTER_MAX_DIMENSIONS)
-        .map(|r| r.metric_name.as_str())
+    let rule_metrics = || metrics.iter().filter(|m| m.origin != "lambda");
+    let wide: Vec<&str> = rule_metrics()
+        .filter(|m| m.dimensions.len() > METRIC_FILTER_MAX_DIMENSIONS)
+        .map(|m| m.name.as_str())
         .collect();
     if !wide.is_empty() {
         out.push(format!(
@@ -481,20 +499,15 @@ fn beyond_metric_filters(rules: &[RuleConfig], metrics: &[PlannedMetric]) -> Vec
             "up to {busiest} rules apply to one log group; metric filters stop at {METRIC_FILTERS_PER_LOG_GROUP} per log group"
         ));
     }
-    let capped = metrics
-        .iter()
-        .filter(|m| m.origin != "lambda" && m.series > METRIC_FILTER_MAX_COMBINATIONS)
+    let capped = rule_metrics()
+        .filter(|m| m.series > METRIC_FILTER_MAX_COMBINATIONS)
         .count();
     if capped > 0 {
         out.push(format!(
             "{capped} rule(s) may exceed {METRIC_FILTER_MAX_COMBINATIONS} dimension combinations, where CloudWatch disables a metric filter; logsieve folds values past max_cardinality into {OVERFLOW_VALUE:?} and keeps publishing"
         ));
     }
-    if rules.iter().any(|r| {
-        r.dimensions
-            .values()
-            .any(|s| dimension_kind(s) != DimensionKind::Literal)
-    }) {
+    if rule_metrics().any(|m| m.dimensions.iter().any(|d| d.value.is_none())) {
         out.push(
             "dimensions read from events are capped per rule (max_cardinality), so a burst of new values costs at most the cap, not a new metric per value"
                 .to_string(),
@@ -553,14 +566,11 @@ const UNBOUNDED_TOKENS: &[(&str, &str)] = &[
     ("msg", "free text"),
 ];
 
-/// Why a dimension read from `source` (`$.request_id`, `$remote_addr`) looks unbounded.
-pub fn unbounded_reason(source: &str) -> Option<String> {
-    // The last key of the path names the value; `$.user.id` reads `id` of a user.
-    let body = source.trim_start_matches('$');
-    let last = body
-        .rsplit(['.', '[', ']', '\'', '"'])
-        .find(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit() || b == b'*'))?;
-    let tokens = name_tokens(last);
+/// Why a dimension read from a key named `key` looks unbounded: the last key of its path
+/// (`request_id` of `$.request_id`, `id` of `$.user.id`) or the `$name` without its `$`
+/// (`remote_addr`).
+pub fn unbounded_reason(key: &str) -> Option<String> {
+    let tokens = name_tokens(key);
     if let Some(t) = tokens.last() {
         if t == "id" || t == "ids" {
             return Some("an identifier, one value per entity".into());
@@ -750,14 +760,20 @@ mod tests {
     fn tiered_metric_prices() {
         let p = Pricing::default();
         // Hand computation from the us-east-1 tiers.
+        // $0.30 for each of the first 10,000 metrics, $0.10 for the next 240,000, $0.05 for the
+        // next 750,000, $0.02 beyond 1,000,000 (https://aws.amazon.com/cloudwatch/pricing/).
         let cases: [(u64, f64); 7] = [
             (0, 0.0),
             (1, 0.30),
+            // 10,000 × 0.30
             (10_000, 3_000.0),
             (10_001, 3_000.10),
-            (250_000, 3_000.0 + 240_000.0 * 0.10),
-            (1_000_000, 27_000.0 + 750_000.0 * 0.05),
-            (2_000_000, 64_500.0 + 1_000_000.0 * 0.02),
+            // 3,000 + 240,000 × 0.10
+            (250_000, 27_000.0),
+            // 27,000 + 750,000 × 0.05
+            (1_000_000, 64_500.0),
+            // 64,500 + 1,000,000 × 0.02
+            (2_000_000, 84_500.0),
         ];
         for (series, want) in cases {
             let got = custom_metrics_cost(series, &p);
@@ -809,56 +825,97 @@ mod tests {
             series,
             vec![("Latency", 10), ("ClientErrors", 25), ("Ratio", 1)]
         );
-        // 3 log groups, cap 2: functions a, b and other = 3. 13 metrics × 3, plus Errors by
-        // ErrorType 3 × 101.
+        // 3 log groups, cap 2: functions a, b and other = 3. 13 metrics × 3 = 39, plus Errors
+        // by ErrorType 3 × 101 = 303: 342.
         let lambda: u64 = p
             .metrics
             .iter()
             .filter(|m| m.origin == "lambda")
             .map(|m| m.series)
             .sum();
-        assert_eq!(lambda, 13 * 3 + 3 * 101);
-        let total = 36 + 342;
-        assert_eq!(p.cost.series, total);
-        assert!((p.cost.custom_metrics_usd - 378.0 * 0.30).abs() < 1e-9);
+        assert_eq!(lambda, 342);
+        // 10 + 25 + 1 + 342 = 378 series, all in the first tier: 378 × $0.30.
+        assert_eq!(p.cost.series, 378);
+        assert!((p.cost.custom_metrics_usd - 113.40).abs() < 1e-9);
 
         // Volume: 8640 batches/day of 100 events. Samples per batch: Latency 50, ClientErrors
         // 50, Ratio 100 (default value: every event), Lambda 8 metrics × 10 REPORT lines.
         // Datums per batch: min(10, 50) + min(25, 50) + min(1, 100) + 8 × min(3, 10) = 60.
         assert!((p.cost.batches_per_day - 8640.0).abs() < 1e-9);
         assert!((p.cost.datums_per_batch - 60.0).abs() < 1e-9);
-        // One request per batch (60 ≤ 1000), 8640 × 730/24 requests a month at $0.01 / 1000.
-        let requests = 8640.0 * DAYS_PER_MONTH;
-        assert!((p.cost.put_metric_data_requests - requests).abs() < 1e-6);
-        assert!((p.cost.put_metric_data_usd - requests / 1000.0 * 0.01).abs() < 1e-9);
+        // One request per batch (60 ≤ 1000): 8640 × 730 h / 24 = 262,800 requests a month,
+        // at $0.01 per 1,000 PutMetricData requests: $2.628.
+        assert!((p.cost.put_metric_data_requests - 262_800.0).abs() < 1e-6);
+        assert!((p.cost.put_metric_data_usd - 2.628).abs() < 1e-9);
         // Samples/day: 864000 × (0.5 + 0.5 + 1 + 8 × 0.1) = 2,419,200.
         assert!((p.cost.samples_per_day - 2_419_200.0).abs() < 1e-6);
-        // Lambda: one invocation per batch at $0.0000002, compute at the default rate.
-        let lambda_usd = requests * 0.000_000_2
-            + 864_000.0 * DAYS_PER_MONTH / 1e6 * DEFAULT_LAMBDA_COST_PER_MILLION_EVENTS;
-        assert!((p.cost.lambda_usd - lambda_usd).abs() < 1e-9);
+        // Lambda: one invocation per batch, 262,800 × $0.20 per million requests = $0.05256
+        // (https://aws.amazon.com/lambda/pricing/), plus compute for 864,000 × 730 / 24 =
+        // 26.28 million events at the measured $0.00006 per million = $0.0015768.
+        assert!((p.cost.lambda_invocations - 262_800.0).abs() < 1e-6);
+        assert!((p.cost.lambda_usd - 0.054_136_8).abs() < 1e-9);
         // Traces are off.
+        assert_eq!(p.cost.xray_traces, 0.0);
         assert_eq!(p.cost.xray_usd, 0.0);
-        let total_usd = 378.0 * 0.30 + requests / 1000.0 * 0.01 + lambda_usd;
-        assert!((p.cost.total_usd - total_usd).abs() < 1e-9);
-        // EMF: each extra sample costs at least a number and a comma.
-        assert!(p.cost.emf_bytes_per_extra_sample >= 8.0);
-        let emf = (8640.0 * 60.0 * p.cost.emf_bytes_per_datum
-            + (2_419_200.0 - 8640.0 * 60.0) * p.cost.emf_bytes_per_extra_sample)
-            * DAYS_PER_MONTH
-            / BYTES_PER_GB
-            * 0.5;
-        assert!((p.cost.emf_usd - emf).abs() < 1e-9);
+        // 113.40 + 2.628 (the configured sink, cloudwatch) + 0.0541368.
+        assert_eq!(p.cost.configured_sink, MetricSinkKind::Cloudwatch);
+        assert!((p.cost.total_usd - 116.082_136_8).abs() < 1e-9);
+        // EMF sizes and their cost are checked by hand on a smaller config (emf_cost_by_hand)
+        // and against the pipeline's own output (emf_sizes_equal_what_the_pipeline_writes).
+    }
+
+    #[test]
+    fn emf_cost_by_hand() {
+        let cfg = config(
+            r#"
+            [metrics]
+            namespace = "Shop"
+            sink = "emf"
+            lambda_platform = false
+            [[metrics.rule]]
+            metric_name = "Orders"
+            metric_value = 123.456
+            unit = "Count"
+            [traces]
+            sink = "none"
+            [plan]
+            events_per_day = 1000000
+            events_per_batch = 100
+            match_fraction = 1.0
+            "#,
+        );
+        // The document the pipeline writes for one sample: 184 bytes, 185 with its newline;
+        // each further sample of the same datum adds ",123.456", 8 bytes.
+        let doc = r#"{"Orders":[123.456],"_aws":{"CloudWatchMetrics":[{"Dimensions":[[]],"Metrics":[{"Name":"Orders","StorageResolution":60,"Unit":"Count"}],"Namespace":"Shop"}],"Timestamp":1699999980000}}"#;
+        assert_eq!(pipeline_emf(&cfg, &[r#"{"a":1}"#]), vec![doc.to_string()]);
+        assert_eq!(doc.len(), 184);
+        let p = plan(&cfg).unwrap();
+        assert_eq!(p.cost.emf_bytes_per_datum, 185.0);
+        assert_eq!(p.cost.emf_bytes_per_extra_sample, 8.0);
+        // 10,000 batches a day, one datum each (1 series), 1,000,000 samples: 10,000 × 185 +
+        // 990,000 × 8 = 9,770,000 bytes a day; × 730 / 24 = 297,170,833.3 bytes a month
+        // = 0.276762 GB (2^30 bytes) at $0.50 per GB ingested
+        // (https://aws.amazon.com/cloudwatch/pricing/, Logs, standard class): $0.138381.
+        assert!((p.cost.emf_gb - 0.276_761_905_6).abs() < 1e-9);
+        assert!((p.cost.emf_usd - 0.138_380_952_8).abs() < 1e-9);
+        // PutMetricData instead: 10,000 × 730 / 24 = 304,166.7 requests at $0.01 per 1,000.
+        assert!((p.cost.put_metric_data_usd - 3.041_666_667).abs() < 1e-8);
+        assert_eq!(p.cost.cheaper_sink, MetricSinkKind::Emf);
+        // 1 metric × $0.30 + EMF (the configured sink) + Lambda: 304,166.7 invocations ×
+        // $0.0000002 = $0.0608333 and 30.4167 million events × $0.00006 = $0.001825.
+        assert!((p.cost.lambda_usd - 0.062_658_333).abs() < 1e-8);
+        assert!((p.cost.total_usd - 0.501_039_286).abs() < 1e-8);
     }
 
     #[test]
     fn xray_and_sink_choice() {
         let mut cfg = config("[plan]\nevents_per_day = 1000000\nevents_per_trace = 4\n");
         let p = plan(&cfg).unwrap();
-        // Default traces sink is xray: 1M/4 traces a day.
-        let traces = 250_000.0 * DAYS_PER_MONTH;
-        assert!((p.cost.xray_traces - traces).abs() < 1e-6);
-        assert!((p.cost.xray_usd - traces / 1e6 * 5.0).abs() < 1e-9);
+        // Default traces sink is xray: 1M / 4 = 250,000 traces a day, × 730 / 24 =
+        // 7,604,166.7 a month, at $5.00 per million traces recorded
+        // (https://aws.amazon.com/xray/pricing/): $38.0208.
+        assert!((p.cost.xray_traces - 7_604_166.666_667).abs() < 1e-3);
+        assert!((p.cost.xray_usd - 38.020_833_333).abs() < 1e-8);
         // Few datums per batch: EMF bytes cost less than a request per batch.
         assert!(p.cost.datums_per_batch < 20.0);
         assert_eq!(p.cost.cheaper_sink, MetricSinkKind::Emf);
@@ -905,11 +962,23 @@ mod tests {
             ("$.tier", false),
         ];
         for (source, flagged) in cases {
-            assert_eq!(unbounded_reason(source).is_some(), flagged, "{source}");
+            let d = planned_dimension(source);
+            assert_eq!(
+                d.unbounded.is_some(),
+                flagged,
+                "{source}: {:?}",
+                d.unbounded
+            );
+            assert_eq!(d.source, source);
+            assert_eq!(d.values, 101, "{source}");
         }
         assert_eq!(
-            unbounded_reason("$.user_agent").as_deref(),
+            planned_dimension("$.user_agent").unbounded.as_deref(),
             Some("user agents are free text")
+        );
+        assert_eq!(
+            planned_dimension("$.user.id").unbounded.as_deref(),
+            Some("an identifier, one value per entity")
         );
         let cfg = config(
             "[[metrics.rule]]\nmetric_name = \"X\"\ndimensions = { R = \"$.requestId\", S = \"$.service\" }\n",
@@ -974,10 +1043,10 @@ mod tests {
 
     #[test]
     fn builtin_list_covers_what_the_pipeline_emits() {
-        use crate::config::CheckedConfig;
-        use crate::generate::{events, Mix};
-        use crate::pipeline::Pipeline;
-        use crate::record::{Batch, LogEvent, Source};
+        use logsieve::config::CheckedConfig;
+        use logsieve::pipeline::Pipeline;
+        use logsieve::record::{Batch, LogEvent, Source};
+        use logsieve_testkit::generate::{events, Mix};
         // Generated Lambda traffic has cold starts, timeouts, out-of-memory kills and errors.
         let batch = Batch {
             source: std::sync::Arc::new(Source {
@@ -1026,13 +1095,135 @@ mod tests {
         }
     }
 
+    /// EMF bytes of what the pipeline writes for `messages` under `cfg`, one newline per
+    /// document as on stdout.
+    fn pipeline_emf_bytes(cfg: &Config, messages: &[&str]) -> usize {
+        pipeline_emf(cfg, messages)
+            .iter()
+            .map(|d| d.len() + 1)
+            .sum()
+    }
+
+    /// The EMF documents the pipeline writes for `messages` (one event each, a millisecond
+    /// apart from 1700000000000) in log group `/ecs/shop` under `cfg`.
+    fn pipeline_emf(cfg: &Config, messages: &[&str]) -> Vec<String> {
+        use logsieve::metrics::encode_emf;
+        use logsieve::pipeline::Pipeline;
+        use logsieve::record::{Batch, LogEvent, Source};
+        let batch = Batch {
+            source: std::sync::Arc::new(Source {
+                log_group: "/ecs/shop".into(),
+                ..Source::default()
+            }),
+            events: messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| LogEvent {
+                    id: i.to_string(),
+                    timestamp: 1_700_000_000_000 + i as i64,
+                    message: (*m).to_string(),
+                    extracted_fields: None,
+                })
+                .collect(),
+        };
+        let out = Pipeline::new(cfg.validate().unwrap())
+            .with_records(false)
+            .process(batch);
+        assert_eq!(out.metrics.len(), 1, "{:?}", out.metrics);
+        encode_emf(&out.metrics)
+    }
+
+    #[test]
+    fn emf_sizes_equal_what_the_pipeline_writes() {
+        // A `$$` literal is sent with one `$` ("$LATEST"); a dimension read from the event is
+        // sized at 12 characters, which "checkout-api" has.
+        let cfg = config(
+            r#"
+            [metrics]
+            namespace = "Shop"
+            sink = "emf"
+            lambda_platform = false
+            [[metrics.rule]]
+            metric_name = "Deploys"
+            metric_value = 123.456
+            unit = "Count"
+            dimensions = { Version = "$$LATEST", Env = "prod", Service = "$.service" }
+            [traces]
+            sink = "none"
+            "#,
+        );
+        let p = plan(&cfg).unwrap();
+        let event = r#"{"service":"checkout-api"}"#;
+        let one = pipeline_emf_bytes(&cfg, &[event]);
+        let two = pipeline_emf_bytes(&cfg, &[event, event]);
+        assert_eq!(p.cost.emf_bytes_per_datum, one as f64);
+        assert_eq!(p.cost.emf_bytes_per_extra_sample, (two - one) as f64);
+    }
+
+    /// The one dimension `D = source` of a rule, as planned.
+    fn planned_dimension(source: &str) -> PlannedDimension {
+        let cfg = config(&format!(
+            "[metrics]\nlambda_platform = false\n[[metrics.rule]]\nmetric_name = \"X\"\nfilter_pattern = \"[a, remote_addr, ip, status_code]\"\ndimensions = {{ D = {source:?} }}\n"
+        ));
+        let mut p = plan(&cfg).unwrap();
+        assert_eq!(p.metrics.len(), 1);
+        assert_eq!(p.metrics[0].dimensions.len(), 1);
+        p.metrics[0].dimensions.remove(0)
+    }
+
     #[test]
     fn hostile_names_stay_bounded() {
-        let long = format!("$.{}", "aB_".repeat(100_000));
-        let _ = unbounded_reason(&long);
-        let _ = unbounded_reason("$");
-        let _ = unbounded_reason("$['']");
-        let _ = unbounded_reason("$.a[0]");
-        assert!(unbounded_reason("$.ids[0]").is_some());
+        // 300,000 characters of camel case: only the first 256 are split into words, none of
+        // which names an unbounded value.
+        assert_eq!(unbounded_reason(&"aB_".repeat(100_000)), None);
+        assert_eq!(unbounded_reason(""), None);
+        assert_eq!(unbounded_reason("$"), None);
+        // Paths are read as the pipeline compiled them: indexes and keys of digits say nothing,
+        // the key before them names the value.
+        for (source, flagged) in [
+            ("$['']", false),
+            ("$.a[0]", false),
+            ("$.ids[0]", true),
+            ("$.request_id[3]", true),
+            ("$['user.id']", true),
+            ("$.items.0", false),
+            ("$.session.0", true),
+        ] {
+            let d = planned_dimension(source);
+            assert_eq!(d.kind, DimensionKind::Field, "{source}");
+            assert_eq!(
+                d.unbounded.is_some(),
+                flagged,
+                "{source}: {:?}",
+                d.unbounded
+            );
+        }
+    }
+
+    #[test]
+    fn literal_dimensions_are_read_as_compiled() {
+        // `$$` escapes a leading `$`: one value, sent with one `$`; never flagged.
+        for (source, value) in [
+            ("$$LATEST", "$LATEST"),
+            ("$$", "$"),
+            ("$$$x", "$$x"),
+            ("prod", "prod"),
+            ("request_id", "request_id"),
+        ] {
+            let d = planned_dimension(source);
+            assert_eq!(d.kind, DimensionKind::Literal, "{source}");
+            assert_eq!(d.value.as_deref(), Some(value), "{source}");
+            assert_eq!(d.source, source);
+            assert_eq!((d.values, d.unbounded), (1, None), "{source}");
+        }
+        let d = planned_dimension("$status_code");
+        assert_eq!(
+            (d.kind, d.value, d.values),
+            (DimensionKind::Extracted, None, 101)
+        );
+        assert_eq!(
+            planned_dimension("$remote_addr").unbounded.as_deref(),
+            Some("one value per client address")
+        );
     }
 }

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use logsieve::config::{CheckedConfig, Config};
-use logsieve::import::{import_metric_filters, Severity};
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
 use logsieve::pipeline::{match_input, Pipeline};
 use logsieve::record::{Batch, LogEvent, Source};
+use logsieve_cli::import::{import_metric_filters, Severity};
 use serde_json::{json, Value};
 
 const TRAIL: &str = r#"{"eventType":"UpdateTrail","sourceIPAddress":"111.111.111.111","arrayKey":["value","another value"],"objectList":[{"name":"a","id":1},{"name":"b","id":2}],"SomeObject":null,"ThisFlag":true}"#;

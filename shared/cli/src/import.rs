@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::metrics::{NumberOrText, RuleConfig, MAX_CARDINALITY_LIMIT};
+use logsieve::metrics::{NumberOrText, RuleConfig, MAX_CARDINALITY_LIMIT};
 
 /// Largest document accepted (describe-metric-filters pages hold at most 50 filters, so a real
 /// document is a few hundred KB even when several pages are concatenated by hand).
@@ -300,7 +300,7 @@ fn translate(
         ));
         MAX_CARDINALITY_LIMIT
     } else {
-        crate::metrics::DEFAULT_MAX_CARDINALITY
+        logsieve::metrics::DEFAULT_MAX_CARDINALITY
     };
     RuleConfig {
         metric_name: t.metric_name.clone(),
@@ -367,7 +367,7 @@ fn rule_toml(r: &RuleConfig) -> String {
             .collect();
         let _ = writeln!(s, "dimensions = {{ {} }}", dims.join(", "));
     }
-    if r.max_cardinality != crate::metrics::DEFAULT_MAX_CARDINALITY {
+    if r.max_cardinality != logsieve::metrics::DEFAULT_MAX_CARDINALITY {
         let _ = writeln!(s, "max_cardinality = {}", r.max_cardinality);
     }
     if !r.log_groups.is_empty() {
@@ -447,7 +447,7 @@ pub fn render_issues(issues: &[ImportIssue]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use logsieve::config::Config;
 
     fn filter(pattern: &str, transformation: Value) -> String {
         serde_json::json!({"metricFilters": [{

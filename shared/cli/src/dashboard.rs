@@ -8,9 +8,9 @@
 
 use serde_json::{json, Value};
 
-use crate::config::Config;
-use crate::config_error::ConfigError;
-use crate::metrics::{check_dimension_value, RuleConfig};
+use logsieve::config::Config;
+use logsieve::config_error::ConfigError;
+use logsieve::metrics::{check_dimension_value, RuleConfig};
 
 /// Widgets one dashboard may hold (CloudWatch quota).
 pub const MAX_WIDGETS: usize = 500;

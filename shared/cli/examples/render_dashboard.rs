@@ -6,7 +6,7 @@
 //! `examples/logsieve.toml`; the datums it emits are folded per minute into the same statistics
 //! the dashboard asks CloudWatch for.
 //!
-//! cargo run -p logsieve --example render_dashboard [-- OUT.png [FONT.ttf]]
+//! cargo run -p logsieve-cli --example render_dashboard [-- OUT.png [FONT.ttf]]
 //! The font defaults to DejaVu Sans (Debian's fonts-dejavu-core). The image is written with a
 //! 256-colour palette (the chart has few colours; anti-aliased edges snap to the nearest one),
 //! which keeps the committed PNG small.
@@ -20,10 +20,10 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use logsieve::config::CheckedConfig;
-use logsieve::generate::{events, Mix, BASE_TS};
 use logsieve::metrics::MetricDatum;
 use logsieve::pipeline::Pipeline;
 use logsieve::record::{Batch, LogEvent, Source};
+use logsieve_testkit::generate::{events, Mix, BASE_TS};
 
 const MINUTES: usize = 60;
 const WIDTH: u32 = 1600;
@@ -45,7 +45,7 @@ type Samples = Vec<Vec<(f64, f64)>>;
 type Line = (String, Vec<f64>);
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut args = std::env::args().skip(1);
     let out = args
         .next()

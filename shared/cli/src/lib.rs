@@ -1,0 +1,7 @@
+//! The command's planning and porting tools, which only the `logsieve` command needs: what a
+//! configuration costs (`plan`), a CloudWatch dashboard for it (`dashboard`), and CloudWatch
+//! metric filters turned into rules (`import`). The pipeline itself is the `logsieve` crate.
+
+pub mod dashboard;
+pub mod import;
+pub mod plan;
