@@ -428,15 +428,17 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
     // bomb would make it reserve 64 MiB to hold the one byte that proves the cap is exceeded.
     // Here the buffer never holds more than `cap` bytes, nor reserves more.
     // The trailer's ISIZE (the last member's length mod 2^32) sizes the buffer in one allocation
-    // for the usual single-member payload; a lying or multi-member trailer only costs growth, as
-    // the guess did before, and the cap still bounds both.
+    // for the usual single-member payload. It is only a claim: one past what log text compresses
+    // to (a truncated payload's last bytes, a lie) falls back to the guess grown as needed, so a
+    // small payload cannot make the buffer reserve more than a bounded multiple of its size.
     let hint = match bytes.len().checked_sub(4).and_then(|at| bytes.get(at..)) {
         Some(&[a, b, c, d]) if bytes.len() >= GZIP_MIN_LEN => {
             u32::from_le_bytes([a, b, c, d]) as usize
         }
         _ => 0,
     };
-    let guess = if hint > 0 {
+    let plausible = hint > 0 && hint <= bytes.len().saturating_mul(MAX_TRUSTED_RATIO);
+    let guess = if plausible {
         hint
     } else {
         bytes.len().saturating_mul(8)
@@ -466,6 +468,10 @@ pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, DecodeEr
 /// A gzip member's header (10 bytes) and trailer (CRC32 and ISIZE, 8 bytes): anything shorter
 /// has no trailer to read a size from.
 const GZIP_MIN_LEN: usize = 18;
+
+/// The largest inflate ratio an ISIZE claim is believed for (JSON logs compress 10-30x; the
+/// deflate format allows ~1,000x, which a bomb would claim).
+const MAX_TRUSTED_RATIO: usize = 64;
 
 /// Bytes inflated per read in `gunzip_capped`.
 const GUNZIP_CHUNK: usize = 32 * 1024;
@@ -1469,6 +1475,13 @@ mod tests {
                 Err(e) => assert!(matches!(e, DecodeError::Gzip(_)), "{e:?}"),
             }
         }
+        // A truncated payload's last bytes read as a size: not believed past a bounded ratio (the
+        // allocation budgets of the bad-input suite hold it to a few hundred KB).
+        let truncated = &honest[..honest.len() / 2];
+        assert!(matches!(
+            gunzip_capped(truncated, cap),
+            Err(DecodeError::Gzip(_))
+        ));
         // A payload shorter than a header and trailer has no size to read.
         assert!(gunzip_capped(&GZIP_MAGIC, cap).is_err());
     }
