@@ -9,8 +9,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-venv="$root/.venv"
-req="$root/tests/e2e/requirements.txt"
+# shellcheck source=tests/e2e/setup.sh
+source "$root/tests/e2e/setup.sh"
 target="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/logsieve-e2e.XXXXXX")"
 
@@ -26,14 +26,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # 1. Python tools, reinstalled only when requirements.txt changes.
-stamp="$venv/.logsieve-e2e-requirements"
-if [[ ! -x "$venv/bin/python" ]]; then
-    python3 -m venv "$venv"
-fi
-if ! cmp -s "$req" "$stamp" 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-    cp "$req" "$stamp"
-fi
+e2e_venv
 
 # 2. The function exactly as deployed: release binary named bootstrap at the zip root; and the
 # `logsieve` CLI, whose `redrive` the records tests run. The CLI's package is `logsieve-cli` when
@@ -55,15 +48,7 @@ for fn in log-processor kinesis-processor firehose-filter; do
         strip --strip-debug -o "$work/bootstrap" "$bin"
         bin="$work/bootstrap"
     fi
-    "$venv/bin/python" - "$bin" "$work/$fn.zip" <<'PY'
-import sys, zipfile
-src, dst = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
-    info = zipfile.ZipInfo("bootstrap")
-    info.external_attr = 0o755 << 16
-    with open(src, "rb") as f:
-        z.writestr(info, f.read())
-PY
+    lambda_zip "$bin" "$work/$fn.zip"
 done
 
 # 3. The tests (bounded: every wait in them has a deadline; the whole run has one too).

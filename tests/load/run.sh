@@ -4,27 +4,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-venv="$root/.venv"
-req="$root/tests/e2e/requirements.txt"
-stamp="$venv/.logsieve-e2e-requirements"
-if [[ ! -x "$venv/bin/python" ]]; then
-    python3 -m venv "$venv"
-fi
-if ! cmp -s "$req" "$stamp" 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-    cp "$req" "$stamp"
-fi
+# shellcheck source=tests/e2e/setup.sh
+source "$root/tests/e2e/setup.sh"
+e2e_venv
 target="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --release --locked -p kinesis-processor
 mkdir -p "$target/load"
-"$venv/bin/python" - "$target/release/kinesis-processor" "$target/load/kinesis-processor.zip" <<'PY'
-import sys, zipfile
-src, dst = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
-    info = zipfile.ZipInfo("bootstrap")
-    info.external_attr = 0o755 << 16
-    with open(src, "rb") as f:
-        z.writestr(info, f.read())
-PY
+lambda_zip "$target/release/kinesis-processor" "$target/load/kinesis-processor.zip"
 exec "$venv/bin/python" tests/load/kinesis_load.py "$target/load/kinesis-processor.zip" \
     --out "$target/load/summary.json" "$@"
