@@ -1,7 +1,7 @@
 //! `logsieve`: the pipeline on the command line, with the same stages the Lambda runs and dry-run
 //! sinks. Exit status: 0 success, 1 processing error, 2 usage or config error.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use logsieve::pattern::FilterPattern;
 use logsieve::pipeline::{match_input, Limits, Output, Pipeline};
 use logsieve::record::{LogEvent, Source};
 use logsieve::records::OutputRecord;
+use logsieve::trace::Segment;
 
 /// mimalloc, as in the functions and the bench: the pipeline allocates many small strings per
 /// event, and glibc's malloc was a fifth of `process`'s profile (perf, 50,000 JSON events).
@@ -252,9 +253,10 @@ fn process(
     let mut w = io::BufWriter::new(stdout.lock());
     let io_err = stdout_error;
     // Records leave as each input is done, so memory holds one input's records at a time; the
-    // table shows the first few of all of them, so it keeps them.
+    // table keeps only the few it shows, and a count.
     let mut records = RecordStream::new(format);
     records.start(&mut w).map_err(io_err)?;
+    let mut segments = SegmentStream::new(format).map_err(spool_error)?;
     let mut out = Output::default();
     for name in files {
         let bytes = read_input(name)?;
@@ -272,11 +274,12 @@ fn process(
                     let sep = if e.starts_with("record ") { " " } else { ": " };
                     *e = format!("{name}{sep}{e}");
                 }
-                if format != ProcessOutput::Table {
-                    records.write(&mut w, &got.records).map_err(io_err)?;
-                    got.records.clear();
-                    got.batches.clear();
-                }
+                records.write(&mut w, &got.records).map_err(io_err)?;
+                segments
+                    .take(std::mem::take(&mut got.segments))
+                    .map_err(spool_error)?;
+                got.records.clear();
+                got.batches.clear();
                 out.merge(got);
             }
             Err(e) => {
@@ -288,19 +291,19 @@ fn process(
         }
     }
     let written = match format {
-        ProcessOutput::Json => write_json_tail(&mut w, &out),
+        ProcessOutput::Json => write_json_tail(&mut w, &out, &mut segments),
         ProcessOutput::Ndjson => {
             eprintln!(
                 "{} events, {} records, {} metric datums, {} segments, {} errors",
                 out.stats.events,
                 out.stats.selected,
                 out.metrics.len(),
-                out.segments.len(),
+                segments.count,
                 out.stats.errors.len()
             );
             Ok(())
         }
-        ProcessOutput::Table => write_table(&mut w, &out),
+        ProcessOutput::Table => write_table(&mut w, &out, &records, &segments),
     };
     written.and_then(|_| w.flush()).map_err(stdout_error)?;
     match out.stats.errors.first() {
@@ -319,13 +322,22 @@ fn process(
 struct RecordStream {
     format: ProcessOutput,
     first: bool,
+    /// Every record written (or, for the table, seen).
+    count: usize,
+    /// The table's first few records; empty for the other formats.
+    shown: Vec<OutputRecord>,
 }
+
+/// Records the table prints; the rest are only counted.
+const TABLE_RECORDS_SHOWN: usize = 15;
 
 impl RecordStream {
     fn new(format: ProcessOutput) -> RecordStream {
         RecordStream {
             format,
             first: true,
+            count: 0,
+            shown: Vec::new(),
         }
     }
 
@@ -337,6 +349,7 @@ impl RecordStream {
     }
 
     fn write(&mut self, w: &mut impl Write, records: &[OutputRecord]) -> io::Result<()> {
+        self.count += records.len();
         for r in records {
             match self.format {
                 ProcessOutput::Json => {
@@ -349,36 +362,110 @@ impl RecordStream {
                     w.write_all(r.json().as_bytes())?;
                     w.write_all(b"\n")?;
                 }
-                ProcessOutput::Table => {}
+                ProcessOutput::Table => {
+                    if self.shown.len() < TABLE_RECORDS_SHOWN {
+                        self.shown.push(r.clone());
+                    }
+                }
             }
         }
         Ok(())
     }
 }
 
+/// Segments as they come. The JSON document lists them after `records` and `metrics`, so they
+/// wait in an anonymous temporary file (deleted when closed) rather than in memory: memory stays
+/// bounded by the largest input, whatever the number of inputs. The table keeps the few it shows;
+/// NDJSON only counts them.
+struct SegmentStream {
+    format: ProcessOutput,
+    spool: Option<io::BufWriter<std::fs::File>>,
+    count: usize,
+    shown: Vec<Segment>,
+}
+
+/// Segments the table prints; the rest are only counted.
+const TABLE_SEGMENTS_SHOWN: usize = 20;
+
+impl SegmentStream {
+    fn new(format: ProcessOutput) -> io::Result<SegmentStream> {
+        let spool = match format {
+            ProcessOutput::Json => Some(io::BufWriter::new(tempfile::tempfile()?)),
+            ProcessOutput::Ndjson | ProcessOutput::Table => None,
+        };
+        Ok(SegmentStream {
+            format,
+            spool,
+            count: 0,
+            shown: Vec::new(),
+        })
+    }
+
+    fn take(&mut self, segments: Vec<Segment>) -> io::Result<()> {
+        for seg in segments {
+            match (self.format, self.spool.as_mut()) {
+                (ProcessOutput::Json, Some(spool)) => {
+                    if self.count > 0 {
+                        spool.write_all(b",")?;
+                    }
+                    // Our own JSON; were it ever not, it goes as a string (as `Output`'s
+                    // serialization has it), so the document stays valid.
+                    match serde_json::from_str::<&RawValue>(&seg.document) {
+                        Ok(raw) => spool.write_all(raw.get().as_bytes())?,
+                        Err(_) => serde_json::to_writer(&mut *spool, &seg.document)
+                            .map_err(io::Error::other)?,
+                    }
+                }
+                (ProcessOutput::Table, _) if self.shown.len() < TABLE_SEGMENTS_SHOWN => {
+                    self.shown.push(seg);
+                }
+                _ => {}
+            }
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    /// Copies the spooled segments out, comma-separated, as they were taken.
+    fn copy_to(&mut self, w: &mut impl Write) -> io::Result<()> {
+        if let Some(spool) = self.spool.take() {
+            let mut file = spool.into_inner().map_err(|e| e.into_error())?;
+            file.seek(io::SeekFrom::Start(0))?;
+            io::copy(&mut file, w)?;
+        }
+        Ok(())
+    }
+}
+
+fn spool_error(e: io::Error) -> Failure {
+    Failure {
+        code: 1,
+        message: format!("segments spool (a temporary file): {e}"),
+    }
+}
+
 /// Closes the `records` array and writes the rest of `Output`: `metrics`, `segments` (each
 /// document as it is) and `stats`, without building values for them.
-fn write_json_tail(w: &mut impl Write, out: &Output) -> io::Result<()> {
+fn write_json_tail(
+    w: &mut impl Write,
+    out: &Output,
+    segments: &mut SegmentStream,
+) -> io::Result<()> {
     w.write_all(b"],\"metrics\":")?;
     serde_json::to_writer(&mut *w, &out.metrics).map_err(io::Error::other)?;
     w.write_all(b",\"segments\":[")?;
-    for (i, seg) in out.segments.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",")?;
-        }
-        // Our own JSON; were it ever not, it goes as a string (as `Output`'s serialization
-        // has it), so the document stays valid.
-        match serde_json::from_str::<&RawValue>(&seg.document) {
-            Ok(raw) => w.write_all(raw.get().as_bytes())?,
-            Err(_) => serde_json::to_writer(&mut *w, &seg.document).map_err(io::Error::other)?,
-        }
-    }
+    segments.copy_to(w)?;
     w.write_all(b"],\"stats\":")?;
     serde_json::to_writer(&mut *w, &out.stats).map_err(io::Error::other)?;
     w.write_all(b"}\n")
 }
 
-fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
+fn write_table(
+    w: &mut impl Write,
+    out: &Output,
+    records: &RecordStream,
+    segments: &SegmentStream,
+) -> io::Result<()> {
     writeln!(w, "== METRICS ({} datums) ==", out.metrics.len())?;
     writeln!(
         w,
@@ -408,8 +495,8 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
         )?;
     }
     writeln!(w)?;
-    writeln!(w, "== SEGMENTS ({}) ==", out.segments.len())?;
-    for s in &out.segments {
+    writeln!(w, "== SEGMENTS ({}) ==", segments.count)?;
+    for s in &segments.shown {
         let doc: Value = serde_json::from_str(&s.document).unwrap_or(Value::Null);
         let ann = doc
             .get("annotations")
@@ -430,21 +517,27 @@ fn write_table(w: &mut impl Write, out: &Output) -> io::Result<()> {
             clip(&ann, 120)
         )?;
     }
+    if segments.count > segments.shown.len() {
+        writeln!(
+            w,
+            "… {} more (use --output json for all)",
+            segments.count - segments.shown.len()
+        )?;
+    }
     writeln!(w)?;
-    writeln!(w, "== RECORDS ({} selected) ==", out.records.len())?;
-    const SHOWN: usize = 15;
-    for r in out.records.iter().take(SHOWN) {
+    writeln!(w, "== RECORDS ({} selected) ==", records.count)?;
+    for r in &records.shown {
         let mut r: Map<String, Value> = r.to_map();
         for k in ["@logStream", "@id"] {
             r.remove(k);
         }
         writeln!(w, "{}", clip(&Value::Object(r).to_string(), 160))?;
     }
-    if out.records.len() > SHOWN {
+    if records.count > records.shown.len() {
         writeln!(
             w,
             "… {} more (use --output json for all)",
-            out.records.len() - SHOWN
+            records.count - records.shown.len()
         )?;
     }
     writeln!(w)?;

@@ -257,3 +257,49 @@ fn a_reader_that_stops_early_ends_ndjson_quietly() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn segments_of_several_inputs_come_out_in_order_and_the_table_counts_them_all() {
+    // Segments wait outside memory until the document reaches them: the JSON of two inputs
+    // must hold exactly each input's own segments, in input order.
+    let config = demo_config();
+    let files = [
+        fixture("flask-api.json"),
+        fixture("lambda-json-format.json"),
+    ];
+    let mut expected = Vec::new();
+    for f in &files {
+        let v = process_json(&["process", "--config", &config, f]);
+        expected.extend(v["segments"].as_array().unwrap().iter().cloned());
+    }
+    assert!(expected.len() > 1, "{} segments", expected.len());
+    let both = process_json(&["process", "--config", &config, &files[0], &files[1]]);
+    assert_eq!(both["segments"].as_array().unwrap(), &expected);
+
+    // The table keeps only what it prints, yet counts every record and segment.
+    let out = run(
+        &[
+            "process", "--config", &config, "--output", "table", &files[0], &files[1],
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let records = both["records"].as_array().unwrap().len();
+    assert!(records > 15, "{records} records");
+    assert!(
+        table.contains(&format!("== RECORDS ({records} selected) ==")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "… {} more (use --output json for all)",
+            records - 15
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("== SEGMENTS ({}) ==", expected.len())),
+        "{table}"
+    );
+}
