@@ -1,0 +1,207 @@
+//! `[[profile]]`: settings chosen per log group. Each profile names its log groups (globs) and
+//! replaces, whole, any of the top-level `[fields]`, `[records]` (`filter_pattern`,
+//! `sample_rate`), `[traces]`, `[multiline]` and `[metrics]` sections for them; sections it does
+//! not name are the top level's. The first profile whose globs match a batch's log group wins;
+//! no match: the top-level settings. Sinks are the function's, never a profile's.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::config::{CheckedConfig, Config};
+use crate::config_error::ConfigError;
+use crate::metrics::MetricsConfig;
+use crate::multiline::MultilineConfig;
+use crate::select::FieldsConfig;
+use crate::trace::TracesConfig;
+
+/// Longest profile name (it becomes part of counter keys).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Most profiles in one configuration.
+pub const MAX_PROFILES: usize = 100;
+
+/// One `[[profile]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub name: String,
+    pub log_groups: Vec<String>,
+    #[serde(default)]
+    pub fields: Option<FieldsConfig>,
+    #[serde(default)]
+    pub records: Option<ProfileRecords>,
+    #[serde(default)]
+    pub traces: Option<TracesConfig>,
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// The part of `[records]` a profile may set (where records go is the function's).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileRecords {
+    pub filter_pattern: String,
+    pub sample_rate: u64,
+}
+
+impl Default for ProfileRecords {
+    fn default() -> Self {
+        ProfileRecords {
+            filter_pattern: String::new(),
+            sample_rate: 1,
+        }
+    }
+}
+
+/// A checked profile: its globs and the whole configuration its log groups get.
+#[derive(Debug, Clone)]
+pub struct CheckedProfile {
+    pub name: String,
+    pub log_groups: Vec<String>,
+    globs: GlobSet,
+    pub config: Box<CheckedConfig>,
+}
+
+impl CheckedProfile {
+    pub fn matches(&self, log_group: &str) -> bool {
+        self.globs.is_match(log_group)
+    }
+}
+
+/// The index of the profile `log_group` gets: the first whose globs match.
+pub fn choose(profiles: &[CheckedProfile], log_group: &str) -> Option<usize> {
+    profiles.iter().position(|p| p.matches(log_group))
+}
+
+/// Keys a profile may not set, found in the config text (serde cannot tell a default from a
+/// value written out): the metric and trace sinks are the function's.
+pub fn forbidden_keys(text: &str, count: usize) -> Option<(String, String)> {
+    if count == 0 {
+        return None;
+    }
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let profiles = doc.get("profile")?;
+    for i in 0..count {
+        let Some(p) = profiles.get(i) else { continue };
+        for section in ["metrics", "traces"] {
+            if p.get(section).and_then(|s| s.get("sink")).is_some() {
+                return Some((
+                    format!("profile[{i}].{section}.sink"),
+                    format!("sinks are per function, not per profile: set `{section}.sink` at the top level"),
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn has_glob_syntax(g: &str) -> bool {
+    g.contains(['*', '?', '[', ']', '{', '}', '\\'])
+}
+
+/// Checks every profile against the (already valid) top level in `base`.
+pub fn validate(base: &Config) -> Result<Vec<CheckedProfile>, ConfigError> {
+    if base.profile.len() > MAX_PROFILES {
+        return Err(ConfigError::new(
+            "profile",
+            format!("{} profiles, more than {MAX_PROFILES}", base.profile.len()),
+        ));
+    }
+    let mut out: Vec<CheckedProfile> = Vec::with_capacity(base.profile.len());
+    for (j, p) in base.profile.iter().enumerate() {
+        let key = |k: &str| format!("profile[{j}].{k}");
+        let name = &p.name;
+        if name.is_empty()
+            || name.len() > MAX_NAME_LEN
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ConfigError::new(
+                key("name"),
+                format!("{name:?}: a profile name is 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 _ -"),
+            ));
+        }
+        if let Some(i) = out.iter().position(|q| &q.name == name) {
+            return Err(ConfigError::new(
+                key("name"),
+                format!(
+                    "profile[{j}] and profile[{i}] are both named {name:?}; profile names must be unique"
+                ),
+            ));
+        }
+        if p.log_groups.is_empty() {
+            return Err(ConfigError::new(
+                key("log_groups"),
+                format!("profile {name:?} names no log groups"),
+            ));
+        }
+        let mut b = GlobSetBuilder::new();
+        for (k, g) in p.log_groups.iter().enumerate() {
+            b.add(Glob::new(g).map_err(|e| {
+                ConfigError::new(
+                    key(&format!("log_groups[{k}]")),
+                    format!("profile {name:?}: {e}"),
+                )
+            })?);
+        }
+        let globs = b
+            .build()
+            .map_err(|e| ConfigError::new(key("log_groups"), e.to_string()))?;
+        // A profile every one of whose globs an earlier profile already takes is never chosen:
+        // almost surely an ordering mistake. (Caught for identical globs and plain names.)
+        let shadowed_by = |g: &String| {
+            out.iter().position(|q| {
+                q.log_groups.contains(g) || (!has_glob_syntax(g) && q.globs.is_match(g.as_str()))
+            })
+        };
+        let shadows: Vec<Option<usize>> = p.log_groups.iter().map(shadowed_by).collect();
+        if let Some(Some(i)) = shadows.first().copied() {
+            if shadows.iter().all(Option::is_some) {
+                return Err(ConfigError::new(
+                    key("log_groups"),
+                    format!(
+                        "profile {name:?} (profile[{j}]) can never be chosen: profile {:?} (profile[{i}]) comes first and takes every log group it names (the first match wins)",
+                        out[i].name
+                    ),
+                ));
+            }
+        }
+        let mut cfg = base.clone();
+        cfg.profile = Vec::new();
+        if let Some(f) = &p.fields {
+            cfg.fields = f.clone();
+        }
+        if let Some(r) = &p.records {
+            cfg.records.filter_pattern = r.filter_pattern.clone();
+            cfg.records.sample_rate = r.sample_rate;
+        }
+        if let Some(t) = &p.traces {
+            let sink = cfg.traces.sink;
+            cfg.traces = t.clone();
+            cfg.traces.sink = sink;
+        }
+        if let Some(m) = &p.metrics {
+            let sink = cfg.metrics.sink;
+            cfg.metrics = m.clone();
+            cfg.metrics.sink = sink;
+        }
+        if let Some(m) = &p.multiline {
+            cfg.multiline = Some(m.clone());
+        }
+        let checked = cfg.validate().map_err(|mut e| {
+            e.key = key(&e.key);
+            e.message = format!("profile {name:?}: {}", e.message);
+            e
+        })?;
+        out.push(CheckedProfile {
+            name: name.clone(),
+            log_groups: p.log_groups.clone(),
+            globs,
+            config: Box::new(checked),
+        });
+    }
+    Ok(out)
+}
