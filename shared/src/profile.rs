@@ -205,3 +205,138 @@ pub fn validate(base: &Config) -> Result<Vec<CheckedProfile>, ConfigError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::CheckedConfig;
+
+    const PROFILES: &str = r#"
+[fields]
+keep = ["message"]
+
+[[profile]]
+name = "api"
+log_groups = ["/ecs/api", "/ecs/api-*"]
+[profile.fields]
+keep = ["message", "status"]
+
+[[profile]]
+name = "ecs"
+log_groups = ["/ecs/*"]
+[profile.multiline]
+detectors = ["java"]
+
+[[profile]]
+name = "lambda-python"
+log_groups = ["/aws/lambda/py-*"]
+[profile.records]
+sample_rate = 10
+"#;
+
+    #[test]
+    fn the_first_matching_profile_wins() {
+        let cfg = CheckedConfig::from_toml(PROFILES).unwrap();
+        for (group, want) in [
+            ("/ecs/api", Some("api")),
+            ("/ecs/api-canary", Some("api")),
+            ("/ecs/apis", Some("ecs")),
+            ("/ecs/billing", Some("ecs")),
+            ("/ecs", None),
+            ("/aws/lambda/py-orders", Some("lambda-python")),
+            ("/aws/lambda/node-orders", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                cfg.profile_for(group).map(|p| p.name.as_str()),
+                want,
+                "{group}"
+            );
+        }
+        // Sections a profile names replace the top level's; the others are inherited.
+        let api = &cfg.profiles[0].config;
+        let ecs = &cfg.profiles[1].config;
+        assert!(api.multiline.is_none());
+        assert!(ecs.multiline.is_some());
+        assert!(cfg.multiline.is_none());
+        assert_eq!(cfg.profiles[2].config.records_sample_rate, 10);
+        assert_eq!(cfg.records_sample_rate, 1);
+    }
+
+    /// (config text, error key, words the message must hold, line)
+    #[test]
+    fn conflicting_or_invalid_profiles_are_errors_naming_both() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[profile]]\nname = \"{a}\"\nlog_groups = [\"/a/*\"]\n\n[[profile]]\nname = \"{b}\"\nlog_groups = [\"/b/*\"]\n"
+            )
+        };
+        let cases: Vec<(String, &str, Vec<&str>, Option<usize>)> = vec![
+            (
+                two("api", "api"),
+                "profile[1].name",
+                vec!["profile[1] and profile[0]", "\"api\"", "unique"],
+                Some(6),
+            ),
+            (
+                "[[profile]]\nname = \"all-ecs\"\nlog_groups = [\"/ecs/*\"]\n\n[[profile]]\nname = \"api\"\nlog_groups = [\"/ecs/api\"]\n".into(),
+                "profile[1].log_groups",
+                vec!["\"api\"", "\"all-ecs\"", "never be chosen"],
+                Some(7),
+            ),
+            (
+                format!(
+                    "{}[profile.metrics]\nnamespace = \"X\"\n[[profile.metrics.rule]]\nmetric_name = \"E\"\nunit = \"Bogus\"\n",
+                    two("a", "b")
+                ),
+                "profile[1].metrics.rule[0].unit",
+                vec!["profile \"b\"", "Bogus"],
+                Some(12),
+            ),
+            (
+                format!("{}[profile.metrics]\nsink = \"emf\"\n", two("a", "b")),
+                "profile[1].metrics.sink",
+                vec!["per function"],
+                Some(9),
+            ),
+            (
+                format!("{}[profile.records]\nsinks = []\n", two("a", "b")),
+                "config",
+                vec!["sinks"],
+                Some(9),
+            ),
+            (
+                two("a", "b c"),
+                "profile[1].name",
+                vec!["\"b c\""],
+                Some(6),
+            ),
+            (
+                "[[profile]]\nname = \"a\"\nlog_groups = []\n".into(),
+                "profile[0].log_groups",
+                vec!["no log groups"],
+                Some(3),
+            ),
+            (
+                format!("{}[profile.multiline]\nmax_lines = 5\n", two("a", "b")),
+                "profile[1].multiline",
+                vec!["profile \"b\"", "nothing to join by"],
+                Some(8),
+            ),
+        ];
+        for (text, key, words, line) in cases {
+            let e = CheckedConfig::from_toml(&text).unwrap_err();
+            assert_eq!(e.key, key, "{text}\n{e}");
+            for w in words {
+                assert!(e.message.contains(w), "{w:?} not in {e}");
+            }
+            assert_eq!(e.line, line, "{text}\n{e}");
+        }
+    }
+
+    #[test]
+    fn without_profiles_nothing_is_chosen() {
+        let cfg = CheckedConfig::default_config().unwrap();
+        assert!(cfg.profiles.is_empty());
+        assert!(cfg.profile_for("/ecs/api").is_none());
+    }
+}
