@@ -455,9 +455,7 @@ impl MultilineRules {
                 }
             }
             State::DotnetAfterException | State::DotnetFrames => {
-                if indented && rest.starts_with("at ") {
-                    Some(State::DotnetFrames)
-                } else if rest.starts_with("--- End of ") {
+                if (indented && rest.starts_with("at ")) || rest.starts_with("--- End of ") {
                     Some(State::DotnetFrames)
                 } else if rest.starts_with("---> ") {
                     Some(State::DotnetAfterException)
