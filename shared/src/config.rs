@@ -116,7 +116,7 @@ pub struct CheckedConfig {
     /// `None` when nothing is joined.
     pub multiline: Option<crate::multiline::MultilineRules>,
     /// `[[profile]]`s in order; each holds the whole configuration its log groups get.
-    pub profiles: Vec<crate::profile::CheckedProfile>,
+    pub profiles: Vec<crate::profile::CheckedProfile<CheckedConfig>>,
 }
 
 impl Config {
@@ -180,6 +180,36 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration a profile's log groups get: each section the profile sets replaces the
+    /// top level's; the sinks stay the function's.
+    fn with_profile(&self, p: &crate::profile::ProfileConfig) -> Config {
+        let mut cfg = self.clone();
+        cfg.profile = Vec::new();
+        if let Some(f) = &p.fields {
+            cfg.fields = f.clone();
+        }
+        if let Some(r) = &p.records {
+            cfg.records.filter_pattern = r.filter_pattern.clone();
+            cfg.records.sample_rate = r.sample_rate;
+        }
+        if let Some(t) = &p.traces {
+            cfg.traces = TracesConfig {
+                sink: self.traces.sink,
+                ..t.clone()
+            };
+        }
+        if let Some(m) = &p.metrics {
+            cfg.metrics = MetricsConfig {
+                sink: self.metrics.sink,
+                ..m.clone()
+            };
+        }
+        if let Some(m) = &p.multiline {
+            cfg.multiline = Some(m.clone());
+        }
+        cfg
+    }
+
     pub fn validate(&self) -> Result<CheckedConfig, ConfigError> {
         let records_filter = if self.records.filter_pattern.trim().is_empty() {
             None
@@ -230,7 +260,8 @@ impl Config {
             .as_ref()
             .map(|m| m.validate("multiline"))
             .transpose()?;
-        let profiles = crate::profile::validate(self)?;
+        let profiles =
+            crate::profile::validate(&self.profile, |p| self.with_profile(p).validate())?;
         Ok(CheckedConfig {
             decode,
             metrics,
@@ -247,7 +278,10 @@ impl Config {
 
 impl CheckedConfig {
     /// The profile `log_group` gets (the first whose globs match), if any.
-    pub fn profile_for(&self, log_group: &str) -> Option<&crate::profile::CheckedProfile> {
+    pub fn profile_for(
+        &self,
+        log_group: &str,
+    ) -> Option<&crate::profile::CheckedProfile<CheckedConfig>> {
         crate::profile::choose(&self.profiles, log_group).map(|i| &self.profiles[i])
     }
 

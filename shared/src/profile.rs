@@ -7,7 +7,6 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::config::{CheckedConfig, Config};
 use crate::config_error::ConfigError;
 use crate::metrics::MetricsConfig;
 use crate::multiline::MultilineConfig;
@@ -55,23 +54,24 @@ impl Default for ProfileRecords {
     }
 }
 
-/// A checked profile: its globs and the whole configuration its log groups get.
+/// A checked profile: its globs and the whole configuration `C` its log groups get (the
+/// checked configuration type lives in `config`, which builds it from the overrides).
 #[derive(Debug, Clone)]
-pub struct CheckedProfile {
+pub struct CheckedProfile<C> {
     pub name: String,
     pub log_groups: Vec<String>,
     globs: GlobSet,
-    pub config: Box<CheckedConfig>,
+    pub config: Box<C>,
 }
 
-impl CheckedProfile {
+impl<C> CheckedProfile<C> {
     pub fn matches(&self, log_group: &str) -> bool {
         self.globs.is_match(log_group)
     }
 }
 
 /// The index of the profile `log_group` gets: the first whose globs match.
-pub fn choose(profiles: &[CheckedProfile], log_group: &str) -> Option<usize> {
+pub fn choose<C>(profiles: &[CheckedProfile<C>], log_group: &str) -> Option<usize> {
     profiles.iter().position(|p| p.matches(log_group))
 }
 
@@ -101,16 +101,20 @@ fn has_glob_syntax(g: &str) -> bool {
     g.contains(['*', '?', '[', ']', '{', '}', '\\'])
 }
 
-/// Checks every profile against the (already valid) top level in `base`.
-pub fn validate(base: &Config) -> Result<Vec<CheckedProfile>, ConfigError> {
-    if base.profile.len() > MAX_PROFILES {
+/// Checks every profile: names, globs, order; `settings` builds and checks the configuration a
+/// profile's log groups get (its errors are located in the profile).
+pub fn validate<C>(
+    profiles: &[ProfileConfig],
+    settings: impl Fn(&ProfileConfig) -> Result<C, ConfigError>,
+) -> Result<Vec<CheckedProfile<C>>, ConfigError> {
+    if profiles.len() > MAX_PROFILES {
         return Err(ConfigError::new(
             "profile",
-            format!("{} profiles, more than {MAX_PROFILES}", base.profile.len()),
+            format!("{} profiles, more than {MAX_PROFILES}", profiles.len()),
         ));
     }
-    let mut out: Vec<CheckedProfile> = Vec::with_capacity(base.profile.len());
-    for (j, p) in base.profile.iter().enumerate() {
+    let mut out: Vec<CheckedProfile<C>> = Vec::with_capacity(profiles.len());
+    for (j, p) in profiles.iter().enumerate() {
         let key = |k: &str| format!("profile[{j}].{k}");
         let name = &p.name;
         if name.is_empty()
@@ -169,29 +173,7 @@ pub fn validate(base: &Config) -> Result<Vec<CheckedProfile>, ConfigError> {
                 ));
             }
         }
-        let mut cfg = base.clone();
-        cfg.profile = Vec::new();
-        if let Some(f) = &p.fields {
-            cfg.fields = f.clone();
-        }
-        if let Some(r) = &p.records {
-            cfg.records.filter_pattern = r.filter_pattern.clone();
-            cfg.records.sample_rate = r.sample_rate;
-        }
-        if let Some(t) = &p.traces {
-            let sink = cfg.traces.sink;
-            cfg.traces = t.clone();
-            cfg.traces.sink = sink;
-        }
-        if let Some(m) = &p.metrics {
-            let sink = cfg.metrics.sink;
-            cfg.metrics = m.clone();
-            cfg.metrics.sink = sink;
-        }
-        if let Some(m) = &p.multiline {
-            cfg.multiline = Some(m.clone());
-        }
-        let checked = cfg.validate().map_err(|mut e| {
+        let checked = settings(p).map_err(|mut e| {
             e.key = key(&e.key);
             e.message = format!("profile {name:?}: {}", e.message);
             e
