@@ -7,7 +7,7 @@ BIN := target/release/logsieve
 DEMO_CONFIG := examples/logsieve.toml
 FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
-            tests/fixtures/planted-secrets.json
+            tests/fixtures/planted-secrets.json tests/fixtures/ecs-multiline.json
 
 .PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e load bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra

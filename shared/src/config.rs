@@ -45,6 +45,10 @@ pub struct Config {
     pub records: RecordsConfig,
     /// Volume assumptions and prices for `logsieve plan` (the pipeline ignores them).
     pub plan: PlanConfig,
+    /// Joining split multi-line messages (`[multiline]`; absent: never).
+    pub multiline: Option<crate::multiline::MultilineConfig>,
+    /// Per-log-group settings (`[[profile]]`), first match wins.
+    pub profile: Vec<crate::profile::ProfileConfig>,
 }
 
 /// `[records]`: which selected records are output (the CLI's `records`, the Firehose filter's
@@ -109,13 +113,17 @@ pub struct CheckedConfig {
     pub records_sample_rate: u64,
     /// Where kept records are sent, and the spill location.
     pub record_sinks: crate::records::RecordSinks,
+    /// `None` when nothing is joined.
+    pub multiline: Option<crate::multiline::MultilineRules>,
+    /// `[[profile]]`s in order; each holds the whole configuration its log groups get.
+    pub profiles: Vec<crate::profile::CheckedProfile<CheckedConfig>>,
 }
 
 impl Config {
     /// Parses TOML; errors carry the line of the offending key.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         check_size(text.len())?;
-        toml::from_str::<Config>(text).map_err(|e| {
+        let config = toml::from_str::<Config>(text).map_err(|e| {
             let span = e.span();
             ConfigError {
                 key: "config".to_string(),
@@ -123,7 +131,17 @@ impl Config {
                 line: span.as_ref().map(|s| line_of(text, s.start)),
                 span,
             }
-        })
+        })?;
+        if let Some((key, message)) = crate::profile::forbidden_keys(text, config.profile.len()) {
+            let span = span_of(text, &key);
+            return Err(ConfigError {
+                line: span.as_ref().map(|s| line_of(text, s.start)),
+                span,
+                key,
+                message,
+            });
+        }
+        Ok(config)
     }
 
     /// Applies the environment overrides documented in the README.
@@ -160,6 +178,36 @@ impl Config {
         self.records.region = get("AWS_REGION").filter(|r| !r.is_empty());
         self.records.resource_attributes = get(crate::records::ENV_RESOURCE_ATTRIBUTES);
         Ok(())
+    }
+
+    /// The configuration a profile's log groups get: each section the profile sets replaces the
+    /// top level's; the sinks stay the function's.
+    fn with_profile(&self, p: &crate::profile::ProfileConfig) -> Config {
+        let mut cfg = self.clone();
+        cfg.profile = Vec::new();
+        if let Some(f) = &p.fields {
+            cfg.fields = f.clone();
+        }
+        if let Some(r) = &p.records {
+            cfg.records.filter_pattern = r.filter_pattern.clone();
+            cfg.records.sample_rate = r.sample_rate;
+        }
+        if let Some(t) = &p.traces {
+            cfg.traces = TracesConfig {
+                sink: self.traces.sink,
+                ..t.clone()
+            };
+        }
+        if let Some(m) = &p.metrics {
+            cfg.metrics = MetricsConfig {
+                sink: self.metrics.sink,
+                ..m.clone()
+            };
+        }
+        if let Some(m) = &p.multiline {
+            cfg.multiline = Some(m.clone());
+        }
+        cfg
     }
 
     pub fn validate(&self) -> Result<CheckedConfig, ConfigError> {
@@ -207,6 +255,13 @@ impl Config {
         // whether or not whole records are (see `exits`).
         metrics.guard_exits(&fields.redactor);
         traces.guard_exits(&fields.redactor);
+        let multiline = self
+            .multiline
+            .as_ref()
+            .map(|m| m.validate("multiline"))
+            .transpose()?;
+        let profiles =
+            crate::profile::validate(&self.profile, |p| self.with_profile(p).validate())?;
         Ok(CheckedConfig {
             decode,
             metrics,
@@ -215,11 +270,21 @@ impl Config {
             records_filter,
             records_sample_rate: self.records.sample_rate,
             record_sinks,
+            multiline,
+            profiles,
         })
     }
 }
 
 impl CheckedConfig {
+    /// The profile `log_group` gets (the first whose globs match), if any.
+    pub fn profile_for(
+        &self,
+        log_group: &str,
+    ) -> Option<&crate::profile::CheckedProfile<CheckedConfig>> {
+        crate::profile::choose(&self.profiles, log_group).map(|i| &self.profiles[i])
+    }
+
     /// Parses and validates TOML text, locating validation errors in it.
     pub fn from_toml(text: &str) -> Result<CheckedConfig, ConfigError> {
         Self::from_toml_with_env(text, |_| None)

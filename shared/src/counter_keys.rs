@@ -110,6 +110,35 @@ registry! {
             "Events not started because the invocation's processing deadline had passed; also counted as dropped.";
     }
 
+    /// Which `[[profile]]` a batch's log group chose (none: the top-level settings).
+    mod profile {
+        pattern "profile.<name>.batches", "Batches processed with this profile's settings.";
+        pattern "profile.<name>.events", "Log events of those batches (before multiline joining).";
+
+        build {
+            pub fn batches(name: &str) -> String {
+                format!("profile.{name}.batches")
+            }
+            pub fn events(name: &str) -> String {
+                format!("profile.{name}.events")
+            }
+        }
+    }
+
+    /// Joining the lines of one multi-line message (a split stack trace) back into one event.
+    mod multiline {
+        const JOINED = "multiline.joined",
+            "Joined events written, each made of two or more log events (output records carry `@joined`).";
+        const EVENTS_MERGED = "multiline.events_merged",
+            "Log events appended to an earlier event of their stream (not output on their own; not dropped).";
+        const CUT_MAX_LINES = "multiline.cut_max_lines",
+            "Joined events cut at `multiline.max_lines`; the rest of the message starts a new event.";
+        const CUT_MAX_BYTES = "multiline.cut_max_bytes",
+            "Joined events cut at `multiline.max_bytes`; the rest of the message starts a new event.";
+        const FLUSHED_AT_BATCH_END = "multiline.flushed_at_batch_end",
+            "Events still open when their batch ended, written as they were (the next batch may hold the rest; it is not joined across batches).";
+    }
+
     /// Parsing each log event into a record: one count per event, by the format it was read as.
     mod parse {
         const JSON = "parse.json", "Events parsed as a JSON object.";
@@ -348,6 +377,8 @@ mod tests {
             records::oversized("<sink>"),
             sink::metrics_error("<kind>"),
             sink::segments_error("<kind>"),
+            profile::batches("<name>"),
+            profile::events("<name>"),
         ];
         let patterns: HashSet<&str> = ALL
             .iter()

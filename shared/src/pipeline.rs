@@ -14,7 +14,7 @@ use crate::counter_keys as ck;
 use crate::metrics::{Aggregator, MetricDatum, MetricState};
 use crate::parse::{parse_event, parse_event_lazy};
 use crate::pattern::MatchInput;
-use crate::record::{Batch, Format, Level, ParseIssue, PlatformEvent, Record};
+use crate::record::{Batch, Format, Level, LogEvent, ParseIssue, PlatformEvent, Record};
 use crate::records::{BatchSpan, OutputRecord};
 use crate::select::RecordExtras;
 use crate::stats::Counters;
@@ -150,21 +150,58 @@ pub struct Pipeline {
     /// Redaction answers and the records writer's plan for each key name, kept across records
     /// and batches (pure functions of the config and the value, bounded in size).
     select_memo: crate::select::SelectMemo,
+    /// One per `[[profile]]`, in order (empty: every batch gets the top-level settings).
+    lanes: Vec<Lane>,
+    /// The profile each log group seen got (bounded: cleared when full).
+    lane_of: std::collections::HashMap<String, Option<usize>>,
+}
+
+/// A profile's configuration and the state kept for it across batches (its rules, its memo).
+#[derive(Debug)]
+struct Lane {
+    name: String,
+    config: CheckedConfig,
+    metric_state: MetricState,
+    select_memo: crate::select::SelectMemo,
+}
+
+/// Log groups whose profile choice is remembered; a function sees a handful.
+const LANE_CACHE_ENTRIES: usize = 4096;
+
+/// Points the metric and trace stages' exit redaction at the record redactor.
+fn redact_at_exits(config: &mut CheckedConfig) {
+    let at_exits = Some(config.fields.redactor.clone());
+    config.metrics.redactor = at_exits.clone();
+    config.traces.redactor = at_exits;
 }
 
 impl Pipeline {
     pub fn new(mut config: CheckedConfig) -> Pipeline {
         // What leaves through the metric and trace stages is redacted there, at their exits;
         // output records are redacted as they are selected. No stage redacts whole records.
-        let at_exits = Some(config.fields.redactor.clone());
-        config.metrics.redactor = at_exits.clone();
-        config.traces.redactor = at_exits;
+        redact_at_exits(&mut config);
+        let lanes = config
+            .profiles
+            .iter()
+            .map(|p| {
+                let mut lane_config = (*p.config).clone();
+                redact_at_exits(&mut lane_config);
+                Lane {
+                    name: p.name.clone(),
+                    config: lane_config,
+                    metric_state: MetricState::new(),
+                    select_memo: crate::select::SelectMemo::new(),
+                }
+            })
+            .collect();
         Pipeline {
             config,
             collect_records: true,
             lazy_json: true,
             metric_state: MetricState::new(),
             select_memo: crate::select::SelectMemo::new(),
+            lanes,
+            lane_of: std::collections::HashMap::new(),
         }
     }
 
@@ -204,6 +241,21 @@ impl Pipeline {
     pub fn process_with(&mut self, batch: Batch, limits: Limits<'_>) -> Output {
         let mut counters = Counters::new();
         let total = batch.events.len();
+        // The batch's settings: its log group's profile, or the top level.
+        let lane = if self.lanes.is_empty() {
+            None
+        } else {
+            self.lane_for(&batch.source.log_group)
+        };
+        let (config, metric_state, select_memo) = match lane {
+            Some(i) => {
+                let l = &mut self.lanes[i];
+                counters.incr(&ck::profile::batches(&l.name));
+                counters.add(&ck::profile::events(&l.name), total as u64);
+                (&l.config, &mut l.metric_state, &mut l.select_memo)
+            }
+            None => (&self.config, &mut self.metric_state, &mut self.select_memo),
+        };
         let mut stats = Stats {
             batches: 1,
             events: total as u64,
@@ -212,26 +264,43 @@ impl Pipeline {
         let mut agg = limits
             .now_ms
             .map_or_else(Aggregator::new, Aggregator::with_clock);
-        let mut traces = TraceCollector::new(&self.config.traces, &batch.source)
-            .with_links(self.collect_records);
+        let mut traces =
+            TraceCollector::new(&config.traces, &batch.source).with_links(self.collect_records);
         let mut records = Vec::new();
         let source = batch.source;
         // Names are the same for the whole batch: redacted once, and only replaced in records
         // when they held a secret.
         let names = if self.collect_records {
-            redacted_names(&self.config.fields.redactor, &source)
+            redacted_names(&config.fields.redactor, &source)
         } else {
             None
         };
-        for (i, event) in batch.events.into_iter().enumerate() {
+        // A stream's split multi-line messages are joined before parsing; unconfigured, the
+        // events go through as they came.
+        let events: Box<dyn Iterator<Item = (LogEvent, u32)>> = match config
+            .multiline
+            .as_ref()
+            .filter(|m| m.applies_to(&source.log_group))
+        {
+            Some(rules) => Box::new(
+                crate::multiline::join(rules, batch.events, &mut counters)
+                    .into_iter()
+                    .map(|j| (j.event, j.count)),
+            ),
+            None => Box::new(batch.events.into_iter().map(|e| (e, 1))),
+        };
+        // Log events started so far (a joined event is several).
+        let mut started = 0usize;
+        for (i, (event, joined)) in events.enumerate() {
             if let Some(b) = limits.budget {
                 if i % BUDGET_CHECK_EVERY == 0 && b.clock.now() >= b.deadline {
-                    let skipped = (total - i) as u64;
+                    let skipped = (total - started) as u64;
                     counters.add(ck::driver::BUDGET_EVENTS_SKIPPED, skipped);
                     stats.dropped += skipped;
                     break;
                 }
             }
+            started += joined as usize;
             // JSON members are parsed only when a stage reads them; the records writer copies
             // the plain ones from the message as they are.
             let record = if self.lazy_json {
@@ -240,22 +309,23 @@ impl Pipeline {
                 parse_event(&source, event)
             };
             count_parse(&record, &mut counters, &mut stats);
-            self.config
+            config
                 .metrics
-                .derive(&record, &mut agg, &mut self.metric_state, &mut counters);
+                .derive(&record, &mut agg, metric_state, &mut counters);
             let trace = traces.observe(&record, &mut counters);
             if self.collect_records {
-                match self.record_wanted(&record) {
+                match record_wanted(config, &record) {
                     Wanted::Keep(sample_rate) => {
                         let extras = RecordExtras {
                             trace: trace.as_ref(),
                             sample_rate,
                             names: names.as_ref().map(|(g, s)| (g.as_str(), s.as_str())),
+                            joined: (joined > 1).then_some(joined),
                         };
-                        records.push(self.config.fields.select_output(
+                        records.push(config.fields.select_output(
                             &record,
                             extras,
-                            &mut self.select_memo,
+                            select_memo,
                             &mut counters,
                         ));
                     }
@@ -298,24 +368,37 @@ impl Pipeline {
         }
     }
 
-    fn record_wanted(&self, record: &Record) -> Wanted {
-        if let Some(p) = &self.config.records_filter {
-            if !p.is_match(&match_input(record)) {
-                return Wanted::FilteredOut;
-            }
+    /// The profile `log_group` gets, remembered per log group.
+    fn lane_for(&mut self, log_group: &str) -> Option<usize> {
+        if let Some(&lane) = self.lane_of.get(log_group) {
+            return lane;
         }
-        let rate = self.config.records_sample_rate;
-        if rate <= 1 {
-            return Wanted::Keep(None);
+        let lane = crate::profile::choose(&self.config.profiles, log_group);
+        if self.lane_of.len() >= LANE_CACHE_ENTRIES {
+            self.lane_of.clear();
         }
-        if is_error(record) {
-            return Wanted::Keep(Some(1));
+        self.lane_of.insert(log_group.to_string(), lane);
+        lane
+    }
+}
+
+fn record_wanted(config: &CheckedConfig, record: &Record) -> Wanted {
+    if let Some(p) = &config.records_filter {
+        if !p.is_match(&match_input(record)) {
+            return Wanted::FilteredOut;
         }
-        if sample_hash(record).is_multiple_of(rate) {
-            Wanted::Keep(Some(rate))
-        } else {
-            Wanted::SampledOut
-        }
+    }
+    let rate = config.records_sample_rate;
+    if rate <= 1 {
+        return Wanted::Keep(None);
+    }
+    if is_error(record) {
+        return Wanted::Keep(Some(1));
+    }
+    if sample_hash(record).is_multiple_of(rate) {
+        Wanted::Keep(Some(rate))
+    } else {
+        Wanted::SampledOut
     }
 }
 

@@ -33,6 +33,7 @@ pub const METADATA_KEYS: &[&str] = &[
     SPAN_ID_KEY,
     LEVEL_KEY,
     SAMPLE_RATE_KEY,
+    crate::multiline::JOINED_KEY,
 ];
 
 /// `[fields]` in the config file. Paths in `keep`/`drop` name fields of the OUTPUT, i.e. after
@@ -359,6 +360,9 @@ impl Selector {
         if let Some(rate) = extras.sample_rate {
             out.push((SAMPLE_RATE_KEY.into(), rate.into()));
         }
+        if let Some(n) = extras.joined {
+            out.push((crate::multiline::JOINED_KEY.into(), n.into()));
+        }
         if let Some(t) = extras.trace {
             out.push((TRACE_ID_KEY.into(), t.trace_id.as_str().into()));
             if let Some(span) = &t.parent_id {
@@ -590,6 +594,10 @@ impl Selector {
         if let Some(rate) = extras.sample_rate {
             let k = w.name_plain(SAMPLE_RATE_KEY);
             w.raw(k, int.format(rate), SpanKind::Int);
+        }
+        if let Some(n) = extras.joined {
+            let k = w.name_plain(crate::multiline::JOINED_KEY);
+            w.raw(k, int.format(n), SpanKind::Int);
         }
 
         let fields = record.fields_view();
@@ -1094,6 +1102,8 @@ pub struct RecordExtras<'a> {
     pub sample_rate: Option<u64>,
     /// The log group and stream with their secrets replaced, when either held one.
     pub names: Option<(&'a str, &'a str)>,
+    /// `@joined`: how many log events a multiline-joined record was made of.
+    pub joined: Option<u32>,
 }
 
 /// The writer's counters for one record, added to the batch's only when the record is done

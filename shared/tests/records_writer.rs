@@ -209,6 +209,7 @@ proptest! {
             trace: if traced { trace.as_ref() } else { None },
             sample_rate: rate,
             names,
+            joined: None,
         };
         // Twice through one memo: the second answers come from the remembered key plans.
         let mut memo = SelectMemo::new();

@@ -2,6 +2,7 @@
 //! configuration costs (`plan`), a CloudWatch dashboard for it (`dashboard`), and CloudWatch
 //! metric filters turned into rules (`import`). The pipeline itself is the `logsieve` crate.
 
+pub mod arrival;
 pub mod dashboard;
 pub mod import;
 pub mod plan;

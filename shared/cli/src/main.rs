@@ -83,6 +83,9 @@ enum Command {
     CheckConfig {
         /// Configuration file (TOML).
         file: PathBuf,
+        /// Also print which `[[profile]]` this log group gets.
+        #[arg(long)]
+        log_group: Option<String>,
     },
     /// List every metric the configuration can publish, its worst-case series, dimensions that
     /// look unbounded, and the estimated monthly cost (us-east-1 prices unless [plan.pricing]
@@ -170,7 +173,7 @@ fn main() -> ExitCode {
             files,
         } => process(config, output, &files),
         Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file, log_group } => check_config(&file, log_group.as_deref()),
         Command::Plan {
             config,
             events_per_day,
@@ -541,6 +544,7 @@ fn write_table(
         )?;
     }
     writeln!(w)?;
+    logsieve_cli::arrival::write_joined(w, out)?;
     let s = &out.stats;
     writeln!(
         w,
@@ -626,7 +630,7 @@ fn pattern_cmd(pattern: &str, lines: Vec<String>) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
+fn check_config(file: &std::path::Path, log_group: Option<&str>) -> Result<ExitCode, Failure> {
     let cfg = CheckedConfig::load(Some(file)).map_err(|e| usage(format!("config: {e}")))?;
     let sinks = &cfg.record_sinks;
     let records = if sinks.is_empty() {
@@ -647,6 +651,10 @@ fn check_config(file: &std::path::Path) -> Result<ExitCode, Failure> {
         file.display(),
         cfg.metrics.sink,
         cfg.traces.sink
+    );
+    println!(
+        "{}",
+        logsieve_cli::arrival::profiles_summary(&cfg, log_group)
     );
     Ok(ExitCode::SUCCESS)
 }
