@@ -58,10 +58,15 @@ enum Command {
     /// Test a CloudWatch filter pattern against lines, like TestMetricFilter.
     ///
     /// Prints one JSON object per line: {"line", "matches", "extracted"}.
+    ///
+    /// The pattern and the lines are values whatever they start with (`-ERROR`, a VPC flow-log
+    /// line starting with `-`); `--` before them still works.
     Pattern {
         /// The filter pattern, in CloudWatch syntax.
+        #[arg(allow_hyphen_values = true)]
         pattern: String,
         /// Log lines to test; read from stdin (one per line) when none are given.
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         lines: Vec<String>,
     },
     /// Generate a realistic batch (deterministic for a seed) for demos, tests and benchmarks.
