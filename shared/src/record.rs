@@ -17,7 +17,14 @@ pub struct Source {
     pub subscription_filters: Vec<String>,
     /// `ACCOUNT_LEVEL_POLICY` for account-level subscriptions, absent otherwise.
     pub policy_level: Option<String>,
+    /// Tags of the resources behind the log group (its Lambda function, the log group itself),
+    /// set by the edge before the batch is processed and read as `$tags.<key>`; empty when
+    /// unknown. Not part of the delivered document.
+    pub tags: Arc<Tags>,
 }
+
+/// Resource tags, key → value.
+pub type Tags = BTreeMap<String, String>;
 
 /// One CloudWatch Logs event as delivered.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
-use logsieve::driver::{drive, EventSource};
+use logsieve::dedup::RecentBatches;
+use logsieve::driver::{decode, drive_decoded, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve_aws::lambda::{
     fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
@@ -29,6 +30,8 @@ struct State {
     env: Environment,
     /// `None` in dry-run mode.
     emitter: Option<Emitter>,
+    /// Batches finished by invocations that succeeded: Lambda's retry of one is skipped.
+    recent: Mutex<RecentBatches>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -45,9 +48,11 @@ async fn main() -> Result<(), Error> {
     // Records are built only when something takes them: they are the costliest part of
     // selection.
     let records = dry_run || emitter.as_ref().is_some_and(Emitter::ships_records);
+    let env = Environment::from_env();
     let state = Arc::new(State {
         pipeline: Mutex::new(Pipeline::new(config).with_records(records)),
-        env: Environment::from_env(),
+        recent: Mutex::new(RecentBatches::new(env.dedup_batches)),
+        env,
         emitter,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -64,14 +69,22 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
         // (caps admitted so far) stays valid either way.
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
         let own = state.env.own_log_group.as_deref();
         let bytes = event.payload.get().as_bytes();
-        drive(
-            EventSource::Subscription,
-            bytes,
+        let source = EventSource::Subscription;
+        let decoded = decode(source, bytes, &pipeline).map_err(|e| fail(&e))?;
+        let context = Context {
+            recent: Some(&recent),
+            tags: None,
+        };
+        drive_decoded(
+            source,
+            decoded,
             &mut pipeline,
             own,
             limits(&deadline),
+            context,
         )
         .map_err(|e| fail(&e))?
     };
@@ -80,5 +93,12 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         None => Sinks::DryRun,
     };
     let report = finish(&state.env, sinks, &driven, deadline, started).await;
-    records_lost(&report)
+    records_lost(&report)?;
+    // Only now is the event done: a batch of a failed invocation is Lambda's to retry and must
+    // be processed again then.
+    let mut recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
+    for fingerprint in driven.processed {
+        recent.remember(fingerprint);
+    }
+    Ok(())
 }
