@@ -437,6 +437,78 @@ mod tests {
     }
 
     #[test]
+    fn tags_of_the_log_group_reach_dimensions_and_annotations() {
+        let config = CheckedConfig::from_toml(
+            r#"
+[metrics]
+namespace = "T"
+[[metrics.rule]]
+metric_name = "Errors"
+filter_pattern = '{ $.level = "ERROR" }'
+metric_value = "1"
+dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name" }
+[traces]
+annotations = { team = "$tags.team", service = "$.service" }
+"#,
+        )
+        .unwrap();
+        let messages = [
+            r#"{"level":"ERROR","service":"api","trace_id":"1-5759e988-bd862e3fe1be46a994272793"}"#,
+            r#"{"level":"ERROR","service":"api"}"#,
+        ];
+        let tagged = "/aws/lambda/app";
+        let event = subscription_event(&document(tagged, &messages));
+        let untagged = subscription_event(&document("/ecs/other", &messages));
+        let tags: BTreeMap<String, Arc<Tags>> = [(
+            tagged.to_string(),
+            Arc::new(Tags::from([
+                ("team".to_string(), "payments".to_string()),
+                (
+                    "aws:cloudformation:stack-name".to_string(),
+                    "shop".to_string(),
+                ),
+            ])),
+        )]
+        .into();
+        let context = Context {
+            recent: None,
+            tags: Some(&tags),
+        };
+        let mut p = Pipeline::new(config);
+        let mut run = |event: &str| {
+            let decoded = decode(EventSource::Subscription, event.as_bytes(), &p).unwrap();
+            drive_decoded(
+                EventSource::Subscription,
+                decoded,
+                &mut p,
+                None,
+                Limits::default(),
+                context,
+            )
+            .unwrap()
+        };
+        let d = run(&event);
+        let m = &d.output.metrics;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].dimensions["Team"], "payments");
+        assert_eq!(m[0].dimensions["Stack"], "shop");
+        assert_eq!(m[0].counts.iter().sum::<f64>(), 2.0);
+        let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
+        assert_eq!(seg["annotations"]["team"], "payments");
+        assert_eq!(seg["annotations"]["service"], "api");
+        // A log group without tags: the sample has no value for the dimension, as for a missing
+        // field, and the annotation is left out.
+        let d = run(&untagged);
+        assert!(d.output.metrics.is_empty());
+        assert_eq!(
+            d.output.stats.counters.get(ck::metrics::DIMENSION_MISSING),
+            2
+        );
+        let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
+        assert!(seg["annotations"].get("team").is_none(), "{seg}");
+    }
+
+    #[test]
     fn loop_guard() {
         let cases = [
             ("/aws/lambda/logsieve", Some("/aws/lambda/logsieve"), true),
