@@ -10,11 +10,12 @@ use std::time::Instant;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::dedup::RecentBatches;
-use logsieve::driver::{decode, drive_decoded, Context, EventSource};
+use logsieve::driver::{decode, drive_decoded, is_own_log_group, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve_aws::lambda::{
     fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
 };
+use logsieve_aws::tags::{config_uses_tags, TagCache, TagSettings};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -32,6 +33,8 @@ struct State {
     emitter: Option<Emitter>,
     /// Batches finished by invocations that succeeded: Lambda's retry of one is skipped.
     recent: Mutex<RecentBatches>,
+    /// `Some` when the configuration reads `$tags.<key>` (and not in dry-run mode).
+    tags: Option<TagCache>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -48,10 +51,17 @@ async fn main() -> Result<(), Error> {
     // Records are built only when something takes them: they are the costliest part of
     // selection.
     let records = dry_run || emitter.as_ref().is_some_and(Emitter::ships_records);
+    let tags = match !dry_run && config_uses_tags(&config) {
+        true => {
+            Some(TagCache::load(TagSettings::from_lookup(|name| std::env::var(name).ok())).await)
+        }
+        false => None,
+    };
     let env = Environment::from_env();
     let state = Arc::new(State {
         pipeline: Mutex::new(Pipeline::new(config).with_records(records)),
         recent: Mutex::new(RecentBatches::new(env.dedup_batches)),
+        tags,
         env,
         emitter,
     });
@@ -65,18 +75,38 @@ async fn main() -> Result<(), Error> {
 async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), Diagnostic> {
     let started = Instant::now();
     let deadline = Deadline::for_invocation(Some(event.context.deadline));
-    let driven = {
+    let source = EventSource::Subscription;
+    let own = state.env.own_log_group.as_deref();
+    let decoded = {
         // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
         // (caps admitted so far) stays valid either way.
+        let pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        decode(source, event.payload.get().as_bytes(), &pipeline).map_err(|e| fail(&e))?
+    };
+    let mut tag_counters = logsieve::stats::Counters::default();
+    let tags = match &state.tags {
+        Some(cache) => {
+            let groups: Vec<(String, String)> = decoded
+                .batches()
+                .filter(|b| !is_own_log_group(&b.source.log_group, own))
+                .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
+                .collect();
+            let waited = Instant::now();
+            let tags = cache.tags_for(groups, &mut tag_counters).await;
+            tracing::debug!(
+                tags_wait_ms = waited.elapsed().as_millis() as u64,
+                "tags looked up"
+            );
+            Some(tags)
+        }
+        None => None,
+    };
+    let mut driven = {
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let own = state.env.own_log_group.as_deref();
-        let bytes = event.payload.get().as_bytes();
-        let source = EventSource::Subscription;
-        let decoded = decode(source, bytes, &pipeline).map_err(|e| fail(&e))?;
         let context = Context {
             recent: Some(&recent),
-            tags: None,
+            tags: tags.as_ref(),
         };
         drive_decoded(
             source,
@@ -88,6 +118,7 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         )
         .map_err(|e| fail(&e))?
     };
+    driven.output.stats.counters.merge(&tag_counters);
     let sinks = match &state.emitter {
         Some(emitter) => Sinks::Emit(emitter),
         None => Sinks::DryRun,

@@ -5,3 +5,4 @@
 pub mod dashboard;
 pub mod import;
 pub mod plan;
+pub mod tags_file;

@@ -255,6 +255,15 @@ impl TraceRules {
     }
 }
 
+impl TraceRules {
+    /// Whether an annotation reads a `$tags.<key>`.
+    pub fn uses_tags(&self) -> bool {
+        self.annotations
+            .iter()
+            .any(|(_, r)| matches!(r, FieldRef::Tag(_)))
+    }
+}
+
 impl Default for TraceRules {
     fn default() -> Self {
         TraceRules {
