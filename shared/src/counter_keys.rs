@@ -121,7 +121,7 @@ registry! {
     /// Looking up the tags of the Lambda function and log group behind a batch (`$tags.<key>`).
     mod tags {
         const HIT = "tags.hit",
-            "Batches whose log group's tags were cached and fresh.";
+            "Log groups whose tags came from the cache without a lookup (fresh, or within the 30 s back-off after a failed lookup).";
         const MISS = "tags.miss",
             "Log groups looked up for the first time in this execution environment.";
         const REFRESHED = "tags.refreshed",
