@@ -78,6 +78,14 @@ pub fn config_uses_tags(config: &logsieve::config::CheckedConfig) -> bool {
         r.dimensions()
             .any(|(_, s)| matches!(s, DimensionSource::Tag(_)))
     }) || config.traces.uses_tags()
+        || config.record_sinks.sinks.iter().any(|s| match &s.target {
+            logsieve::records::SinkTarget::Otlp(t) => t
+                .resource
+                .attributes
+                .iter()
+                .any(|(_, v)| matches!(v, logsieve::records::AttributeValue::Tag(_))),
+            _ => false,
+        })
 }
 
 /// Why a lookup gave no tags.
@@ -397,6 +405,28 @@ mod tests {
         assert_eq!(s.ttl, Duration::from_secs(60));
         assert_eq!(s.budget, Duration::from_millis(50));
         assert_eq!(s.max_entries, TagSettings::default().max_entries);
+    }
+
+    #[test]
+    fn lookups_only_when_the_config_reads_a_tag() {
+        let uses = |toml: &str| {
+            config_uses_tags(&logsieve::config::CheckedConfig::from_toml(toml).unwrap())
+        };
+        assert!(!uses(
+            "[[metrics.rule]]\nmetric_name = \"E\"\ndimensions = { S = \"$.service\" }\n"
+        ));
+        assert!(uses(
+            "[[metrics.rule]]\nmetric_name = \"E\"\ndimensions = { T = \"$tags.team\" }\n"
+        ));
+        assert!(uses("[traces]\nannotations = { team = \"$tags.team\" }\n"));
+        assert!(uses(
+            "[[records.sinks]]\nkind = \"otlp\"\nendpoint = \"https://c.example\"\n\
+             resource_attributes = { team = \"$tags.team\" }\n"
+        ));
+        assert!(!uses(
+            "[[records.sinks]]\nkind = \"otlp\"\nendpoint = \"https://c.example\"\n\
+             resource_attributes = { env = \"prod\" }\n"
+        ));
     }
 
     #[test]
