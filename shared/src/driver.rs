@@ -446,7 +446,7 @@ namespace = "T"
 metric_name = "Errors"
 filter_pattern = '{ $.level = "ERROR" }'
 metric_value = "1"
-dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name" }
+dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name", Owner = "$tags.api_key" }
 [traces]
 annotations = { team = "$tags.team", service = "$.service" }
 "#,
@@ -467,6 +467,7 @@ annotations = { team = "$tags.team", service = "$.service" }
                     "aws:cloudformation:stack-name".to_string(),
                     "shop".to_string(),
                 ),
+                ("api_key".to_string(), "hunter2".to_string()),
             ])),
         )]
         .into();
@@ -492,6 +493,12 @@ annotations = { team = "$tags.team", service = "$.service" }
         assert_eq!(m.len(), 1, "{m:?}");
         assert_eq!(m[0].dimensions["Team"], "payments");
         assert_eq!(m[0].dimensions["Stack"], "shop");
+        // A tag under a sensitive key name is masked like a field of that name.
+        assert_eq!(
+            m[0].dimensions["Owner"],
+            crate::exits::SENSITIVE_MARKER,
+            "{m:?}"
+        );
         assert_eq!(m[0].counts.iter().sum::<f64>(), 2.0);
         let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
         assert_eq!(seg["annotations"]["team"], "payments");

@@ -87,14 +87,15 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
     let tags = match &state.tags {
         Some(cache) => {
             // Not for batches that will be skipped: their own log group, or a redelivery.
-            let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
-            let groups: Vec<(String, String)> = decoded
-                .batches()
-                .filter(|b| !is_own_log_group(&b.source.log_group, own))
-                .filter(|b| Fingerprint::of(b).is_none_or(|fp| !recent.contains(&fp)))
-                .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
-                .collect();
-            drop(recent);
+            let groups: Vec<(String, String)> = {
+                let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
+                decoded
+                    .batches()
+                    .filter(|b| !is_own_log_group(&b.source.log_group, own))
+                    .filter(|b| Fingerprint::of(b).is_none_or(|fp| !recent.contains(&fp)))
+                    .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
+                    .collect()
+            };
             let waited = Instant::now();
             let tags = cache.tags_for(groups, &mut tag_counters).await;
             tracing::debug!(
