@@ -17,7 +17,7 @@ help: ## List the verbs
 
 demo: ## Build and run the pipeline on the bundled samples, as a readable table
 	$(CARGO) build --release -q -p logsieve-cli
-	$(BIN) process --config $(DEMO_CONFIG) --output table $(FIXTURES)
+	$(BIN) process --config $(DEMO_CONFIG) --tags examples/tags.json --output table $(FIXTURES)
 
 test: lint lint-infra deny unit fuzz-check e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, fuzz targets build, end-to-end
 

@@ -139,6 +139,32 @@ registry! {
             "Events still open when their batch ended, written as they were (the next batch may hold the rest; it is not joined across batches).";
     }
 
+    /// Recognising a batch delivered again to the same execution environment (a retry).
+    mod dedup {
+        const BATCHES_SKIPPED = "dedup.batches_skipped",
+            "Batches skipped because this execution environment already processed the same batch (same owner, log group, stream, subscription filters, first and last event id and event count) in an invocation that succeeded.";
+        const EVENTS_SKIPPED = "dedup.events_skipped",
+            "Events of those batches; also counted as dropped.";
+    }
+
+    /// Looking up the tags of the Lambda function and log group behind a batch (`$tags.<key>`).
+    mod tags {
+        const HIT = "tags.hit",
+            "Log groups whose tags came from the cache without a lookup (fresh, or within the 30 s back-off after a failed lookup).";
+        const MISS = "tags.miss",
+            "Log groups looked up for the first time in this execution environment.";
+        const REFRESHED = "tags.refreshed",
+            "Cached tags looked up again after their time to live and replaced.";
+        const STALE_KEPT = "tags.stale_kept",
+            "Lookups that failed, were throttled or ran out of time while older tags were cached: the older tags were used.";
+        const ERROR = "tags.error",
+            "Tag lookups that failed (other than throttling); the batch used the cached tags, or none.";
+        const THROTTLED = "tags.throttled",
+            "Tag lookups refused with a throttling error; the batch used the cached tags, or none.";
+        const TIMED_OUT = "tags.timed_out",
+            "Tag lookups not finished within the time budget (`LOGSIEVE_TAGS_BUDGET_MS`); the batch used the cached tags, or none, and the lookup is not waited for again.";
+    }
+
     /// Parsing each log event into a record: one count per event, by the format it was read as.
     mod parse {
         const JSON = "parse.json", "Events parsed as a JSON object.";

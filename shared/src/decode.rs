@@ -516,6 +516,7 @@ impl<E> Document<E> {
             log_stream: self.log_stream.unwrap_or_default(),
             subscription_filters: self.subscription_filters.unwrap_or_default(),
             policy_level: self.policy_level,
+            tags: Arc::default(),
         });
         Ok(Some((source, events)))
     }

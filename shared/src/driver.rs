@@ -4,10 +4,14 @@
 //! differs between event sources is data ([`EventSource`]), not code: each function only turns
 //! a [`Driven`] into its Lambda response.
 
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
 use crate::counter_keys as ck;
-use crate::decode::{decode_input, DecodeError, InputKind};
+use crate::decode::{decode_input, DecodeError, Decoded, InputKind};
+use crate::dedup::{Fingerprint, RecentBatches};
 use crate::pipeline::{Limits, Output, Pipeline};
-use crate::record::Batch;
+use crate::record::{Batch, Tags};
 
 /// At most this many bytes of a rejected Kinesis record's data are kept in the log line (more
 /// than a CloudWatch Logs document's header, and a bounded line whatever the record).
@@ -101,6 +105,21 @@ pub struct Driven {
     /// Metrics, segments, stats (every decode counter, skip and error included) and, except for
     /// Firehose, the selected records.
     pub output: Output,
+    /// The batches processed, for the edge to remember once the invocation has succeeded (see
+    /// [`Context::recent`]).
+    pub processed: Vec<Fingerprint>,
+}
+
+/// What the edge knows about an event beyond its bytes. The default knows nothing: no batch is
+/// skipped as a redelivery and no batch has tags.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// Batches this execution environment finished in invocations that succeeded: a batch seen
+    /// again (Lambda retrying an event, a record redelivered) is skipped and counted. Only for
+    /// subscription and Kinesis events; a Firehose record must always get its result.
+    pub recent: Option<&'a RecentBatches>,
+    /// Tags by log group, set on each batch's source (`$tags.<key>`).
+    pub tags: Option<&'a BTreeMap<String, Arc<Tags>>>,
 }
 
 /// Why the whole invocation fails.
@@ -141,14 +160,50 @@ pub fn drive(
     own_log_group: Option<&str>,
     limits: Limits<'_>,
 ) -> Result<Driven, DriveError> {
-    let decode_limits = pipeline.config().decode;
-    let decoded = decode_input(bytes, &decode_limits)?;
+    let decoded = decode(source, bytes, pipeline)?;
+    drive_decoded(
+        source,
+        decoded,
+        pipeline,
+        own_log_group,
+        limits,
+        Context::default(),
+    )
+}
+
+/// The first half of [`drive`]: decodes the event and checks its kind, so the edge can look
+/// at the batches (their log groups) before they are processed.
+pub fn decode(
+    source: EventSource,
+    bytes: &[u8],
+    pipeline: &Pipeline,
+) -> Result<Decoded, DriveError> {
+    let decoded = decode_input(bytes, &pipeline.config().decode)?;
     if !source.accepts(decoded.kind) {
         return Err(DriveError::WrongKind {
             expected: source,
             got: decoded.kind,
         });
     }
+    Ok(decoded)
+}
+
+/// The second half of [`drive`], with what the edge knows about the event.
+pub fn drive_decoded(
+    source: EventSource,
+    decoded: Decoded,
+    pipeline: &mut Pipeline,
+    own_log_group: Option<&str>,
+    limits: Limits<'_>,
+    context: Context<'_>,
+) -> Result<Driven, DriveError> {
+    let recent = context
+        .recent
+        .filter(|_| matches!(source, EventSource::Subscription | EventSource::Kinesis));
+    // Batches processed by this invocation: a Kinesis batch holding the same document twice
+    // (a producer's retry) counts it once too.
+    let mut processed: Vec<Fingerprint> = Vec::new();
+    let mut seen_now: HashSet<Fingerprint> = HashSet::new();
     let mut output = Output::default();
     output.stats.counters.merge(&decoded.counters);
     let mut units = Vec::with_capacity(decoded.units.len());
@@ -191,7 +246,28 @@ pub fn drive(
                 outcome.status = UnitStatus::Retry;
             }
             Ok(batches) => {
-                for batch in batches {
+                for mut batch in batches {
+                    if let Some(recent) = recent {
+                        if let Some(fp) = Fingerprint::of(&batch) {
+                            if recent.contains(&fp) || seen_now.contains(&fp) {
+                                let events = batch.events.len() as u64;
+                                let counters = &mut output.stats.counters;
+                                counters.incr(ck::dedup::BATCHES_SKIPPED);
+                                counters.add(ck::dedup::EVENTS_SKIPPED, events);
+                                output.stats.dropped += events;
+                                continue;
+                            }
+                            seen_now.insert(fp.clone());
+                            processed.push(fp);
+                        }
+                    }
+                    if let Some(tags) = context
+                        .tags
+                        .and_then(|t| t.get(&batch.source.log_group))
+                        .filter(|t| !t.is_empty())
+                    {
+                        Arc::make_mut(&mut batch.source).tags = Arc::clone(tags);
+                    }
                     let mut out = run_batch(pipeline, batch, own_log_group, limits);
                     if source == EventSource::Firehose {
                         outcome.records.append(&mut out.records);
@@ -206,6 +282,7 @@ pub fn drive(
         kind: decoded.kind,
         units,
         output,
+        processed,
     })
 }
 
@@ -296,6 +373,146 @@ mod tests {
             })
             .collect();
         serde_json::json!({ "records": rs }).to_string()
+    }
+
+    fn drive_with(source: EventSource, event: &str, recent: &RecentBatches) -> Driven {
+        let mut p = pipeline(false);
+        let decoded = decode(source, event.as_bytes(), &p).unwrap();
+        let context = Context {
+            recent: Some(recent),
+            tags: None,
+        };
+        drive_decoded(source, decoded, &mut p, None, Limits::default(), context).unwrap()
+    }
+
+    fn skipped(d: &Driven) -> (u64, u64, u64, u64) {
+        let c = &d.output.stats.counters;
+        (
+            d.output.stats.events,
+            d.output.stats.dropped,
+            c.get(ck::dedup::BATCHES_SKIPPED),
+            c.get(ck::dedup::EVENTS_SKIPPED),
+        )
+    }
+
+    #[test]
+    fn a_batch_delivered_again_after_success_is_skipped_and_counted() {
+        let event = subscription_event(&document("/aws/lambda/app", &["a", "b", "c"]));
+        let mut recent = RecentBatches::new(8);
+        let first = drive_with(EventSource::Subscription, &event, &recent);
+        assert_eq!(skipped(&first), (3, 0, 0, 0));
+        assert_eq!(first.processed.len(), 1);
+        // The invocation failed: nothing remembered, so Lambda's retry is processed in full.
+        let retry = drive_with(EventSource::Subscription, &event, &recent);
+        assert_eq!(skipped(&retry), (3, 0, 0, 0));
+        // It succeeded: the next delivery of the same batch is skipped.
+        for fp in retry.processed {
+            recent.remember(fp);
+        }
+        let again = drive_with(EventSource::Subscription, &event, &recent);
+        assert_eq!(skipped(&again), (0, 3, 1, 3));
+        assert!(again.processed.is_empty());
+        // Another batch of the same stream is not taken for it.
+        let other = subscription_event(&document("/aws/lambda/app", &["a", "b"]));
+        assert_eq!(
+            skipped(&drive_with(EventSource::Subscription, &other, &recent)),
+            (2, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn kinesis_duplicates_are_skipped_firehose_records_never() {
+        let recent = RecentBatches::new(8);
+        let d = data("/g", 2);
+        let twice = kinesis(&[("1", d.clone()), ("2", d.clone())]);
+        let k = drive_with(EventSource::Kinesis, &twice, &recent);
+        assert_eq!(skipped(&k), (2, 2, 1, 2));
+        let mut remembered = RecentBatches::new(8);
+        for fp in k.processed {
+            remembered.remember(fp);
+        }
+        let fh = firehose(&[(Some("r1"), d.clone()), (Some("r2"), d)]);
+        let f = drive_with(EventSource::Firehose, &fh, &remembered);
+        assert_eq!(skipped(&f), (4, 0, 0, 0));
+    }
+
+    #[test]
+    fn tags_of_the_log_group_reach_dimensions_and_annotations() {
+        let config = CheckedConfig::from_toml(
+            r#"
+[metrics]
+namespace = "T"
+[[metrics.rule]]
+metric_name = "Errors"
+filter_pattern = '{ $.level = "ERROR" }'
+metric_value = "1"
+dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name", Owner = "$tags.api_key" }
+[traces]
+annotations = { team = "$tags.team", service = "$.service" }
+"#,
+        )
+        .unwrap();
+        let messages = [
+            r#"{"level":"ERROR","service":"api","trace_id":"1-5759e988-bd862e3fe1be46a994272793"}"#,
+            r#"{"level":"ERROR","service":"api"}"#,
+        ];
+        let tagged = "/aws/lambda/app";
+        let event = subscription_event(&document(tagged, &messages));
+        let untagged = subscription_event(&document("/ecs/other", &messages));
+        let tags: BTreeMap<String, Arc<Tags>> = [(
+            tagged.to_string(),
+            Arc::new(Tags::from([
+                ("team".to_string(), "payments".to_string()),
+                (
+                    "aws:cloudformation:stack-name".to_string(),
+                    "shop".to_string(),
+                ),
+                ("api_key".to_string(), "hunter2".to_string()),
+            ])),
+        )]
+        .into();
+        let context = Context {
+            recent: None,
+            tags: Some(&tags),
+        };
+        let mut p = Pipeline::new(config);
+        let mut run = |event: &str| {
+            let decoded = decode(EventSource::Subscription, event.as_bytes(), &p).unwrap();
+            drive_decoded(
+                EventSource::Subscription,
+                decoded,
+                &mut p,
+                None,
+                Limits::default(),
+                context,
+            )
+            .unwrap()
+        };
+        let d = run(&event);
+        let m = &d.output.metrics;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].dimensions["Team"], "payments");
+        assert_eq!(m[0].dimensions["Stack"], "shop");
+        // A tag under a sensitive key name is masked like a field of that name.
+        assert_eq!(
+            m[0].dimensions["Owner"],
+            crate::exits::SENSITIVE_MARKER,
+            "{m:?}"
+        );
+        assert_eq!(m[0].counts.iter().sum::<f64>(), 2.0);
+        let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
+        assert_eq!(seg["annotations"]["team"], "payments");
+        assert_eq!(seg["annotations"]["service"], "api");
+        // A log group without tags: the sample has no value for the dimension, as for a missing
+        // field, and the annotation is left out.
+        let d = run(&untagged);
+        assert!(d.output.metrics.is_empty());
+        assert_eq!(
+            d.output.stats.counters.get(ck::metrics::DIMENSION_MISSING),
+            2
+        );
+        let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
+        assert!(seg["annotations"].get("team").is_none(), "{seg}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod config_error;
 pub mod counter_keys;
 pub mod decode;
+pub mod dedup;
 pub mod driver;
 pub mod exits;
 pub mod json;

@@ -355,6 +355,7 @@ impl Pipeline {
                 log_group,
                 log_stream,
                 owner: source.owner.clone(),
+                tags: std::sync::Arc::clone(&source.tags),
                 start: 0,
                 end: records.len(),
             }]

@@ -17,7 +17,14 @@ pub struct Source {
     pub subscription_filters: Vec<String>,
     /// `ACCOUNT_LEVEL_POLICY` for account-level subscriptions, absent otherwise.
     pub policy_level: Option<String>,
+    /// Tags of the resources behind the log group (its Lambda function, the log group itself),
+    /// set by the edge before the batch is processed and read as `$tags.<key>`; empty when
+    /// unknown. Not part of the delivered document.
+    pub tags: Arc<Tags>,
 }
+
+/// Resource tags, key → value.
+pub type Tags = BTreeMap<String, String>;
 
 /// One CloudWatch Logs event as delivered.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -262,6 +269,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// A tag of the resources behind the record's log group (`$tags.<key>`).
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.source.tags.get(key).map(String::as_str)
+    }
+
     /// A text record with no fields, the starting point of every parser.
     pub fn text(source: Arc<Source>, event: LogEvent) -> Record {
         Record {
@@ -428,6 +440,47 @@ impl Level {
 
     pub fn is_error(self) -> bool {
         self >= Level::Error
+    }
+}
+
+/// Where a configured value is read: a path into the record's fields (`$.a.b`), or a tag of
+/// the resources behind the batch's log group (`$tags.team`, [`Source::tags`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FieldRef {
+    Path(FieldPath),
+    Tag(String),
+}
+
+/// The prefix of a tag reference.
+pub const TAG_PREFIX: &str = "$tags.";
+
+/// The tag key of `$tags.<key>` (everything after the prefix: AWS tag keys may hold spaces and
+/// `. : / = + - @`), or `None` when `text` is not a tag reference.
+pub fn tag_key(text: &str) -> Option<&str> {
+    text.strip_prefix(TAG_PREFIX).filter(|k| !k.is_empty())
+}
+
+impl FieldRef {
+    /// `$tags.<key>`, else a [`FieldPath`].
+    pub fn parse(text: &str) -> Result<FieldRef, PathError> {
+        if text == TAG_PREFIX.trim_end_matches('.') || text == TAG_PREFIX {
+            return Err(PathError {
+                path: text.to_string(),
+                column: text.len(),
+                reason: "a tag reference needs the tag key: `$tags.<key>`",
+            });
+        }
+        match tag_key(text) {
+            Some(key) => Ok(FieldRef::Tag(key.to_string())),
+            None => FieldPath::parse(text).map(FieldRef::Path),
+        }
+    }
+
+    pub fn path(&self) -> Option<&FieldPath> {
+        match self {
+            FieldRef::Path(p) => Some(p),
+            FieldRef::Tag(_) => None,
+        }
     }
 }
 

@@ -95,6 +95,13 @@ const CASES: &[(&str, &str, bool, &str)] = &[
     ("%^\\w+@example\\.com$%", "jane_doe@example.com", true, ""),
     ("%^\\w+@example\\.com$%", "jané@example.com", false, ""),
     ("%\\D\\S\\W%", "a-!", true, ""),
+    // AWS's example from "Supported regular expressions": a literal space inside `%…%`.
+    ("%^starting|^initializing|^shutting down%", "shutting down the worker", true, "{}"),
+    ("%^starting|^initializing|^shutting down%", "initializing cache", true, ""),
+    ("%^starting|^initializing|^shutting down%", "worker shutting down", false, ""),
+    ("%^starting|^initializing|^shutting down%", "shutting_down", false, ""),
+    ("{ $.eventType = %Update Trail% }", TRAIL, false, ""),
+    ("{ $.arrayKey[1] = %^another value$% }", TRAIL, true, ""),
     // --- JSON: the docs' CloudTrail example -----------------------------------------------
     ("{ $.eventType = \"UpdateTrail\" }", TRAIL, true, r#"{"$.eventType":"UpdateTrail"}"#),
     ("{ $.eventType = UpdateTrail }", TRAIL, true, ""),
@@ -196,6 +203,8 @@ const CASES: &[(&str, &str, bool, &str)] = &[
     ("[ip, user, username, timestamp, request = *html*, status_code = 4*, bytes]", APACHE_200, false, ""),
     ("[ip=%127\\.0\\.0\\.[1-9]%, user, username, timestamp, request, status_code, bytes]", APACHE_200, true, ""),
     ("[ip=%127\\.0\\.0\\.[1-9]%, user, username, timestamp, request, status_code, bytes]", LOCAL_0, false, ""),
+    ("[ip, user, username, timestamp, request=%^GET /index%, status_code, bytes]", APACHE_404, true, ""),
+    ("[ip, user, username, timestamp, request=%^GET /index%, status_code, bytes]", APACHE_200, false, ""),
     ("[ip, user, username, timestamp, request, status_code = 404 || status_code = 410, bytes]", APACHE_410, true, ""),
     ("[ip, user, username, timestamp, request, status_code = 404 || status_code = 410, bytes]", APACHE_200, false, ""),
     ("[ip, user, username, timestamp, request, status_code = 4* && status_code != 403, bytes]", APACHE_404, true, ""),

@@ -27,6 +27,8 @@ STAR_OK = {
     "cloudwatch:PutMetricData",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    # Read only; the Resource Groups Tagging API defines no resource types for it.
+    "tag:GetResources",
 }
 MIN_REASON = 40
 

@@ -5,7 +5,7 @@
 //! `logsieve::driver::EventSource::Kinesis`).
 
 use aws_lambda_events::streams::KinesisEventResponse;
-use logsieve::driver::{drive, DriveError, Driven, EventSource};
+use logsieve::driver::{decode, drive_decoded, Context, DriveError, Driven, EventSource};
 use logsieve::pipeline::{Limits, Pipeline};
 
 /// What one invocation produced: the reply for Lambda, and the driver's outcome for the sinks and
@@ -23,7 +23,27 @@ pub fn handle(
     own_log_group: Option<&str>,
     limits: Limits<'_>,
 ) -> Result<Response, DriveError> {
-    let driven = drive(EventSource::Kinesis, bytes, pipeline, own_log_group, limits)?;
+    handle_with(bytes, pipeline, own_log_group, limits, Context::default())
+}
+
+/// [`handle`] with what the edge knows: the batches finished before (a record delivered again
+/// is skipped) and the log groups' tags.
+pub fn handle_with(
+    bytes: &[u8],
+    pipeline: &mut Pipeline,
+    own_log_group: Option<&str>,
+    limits: Limits<'_>,
+    context: Context<'_>,
+) -> Result<Response, DriveError> {
+    let decoded = decode(EventSource::Kinesis, bytes, pipeline)?;
+    let driven = drive_decoded(
+        EventSource::Kinesis,
+        decoded,
+        pipeline,
+        own_log_group,
+        limits,
+        context,
+    )?;
     let mut response = KinesisEventResponse::default();
     for unit in driven.retry() {
         // The driver leaves only records with a sequence number for the retry.

@@ -9,11 +9,13 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
-use logsieve::driver::{drive, EventSource};
+use logsieve::dedup::{Fingerprint, RecentBatches};
+use logsieve::driver::{decode, drive_decoded, is_own_log_group, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve_aws::lambda::{
     fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
 };
+use logsieve_aws::tags::{config_uses_tags, TagCache, TagSettings};
 use logsieve_aws::{Deadline, Emitter};
 use serde_json::value::RawValue;
 
@@ -29,6 +31,10 @@ struct State {
     env: Environment,
     /// `None` in dry-run mode.
     emitter: Option<Emitter>,
+    /// Batches finished by invocations that succeeded: Lambda's retry of one is skipped.
+    recent: Mutex<RecentBatches>,
+    /// `Some` when the configuration reads `$tags.<key>` (and not in dry-run mode).
+    tags: Option<TagCache>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -45,9 +51,18 @@ async fn main() -> Result<(), Error> {
     // Records are built only when something takes them: they are the costliest part of
     // selection.
     let records = dry_run || emitter.as_ref().is_some_and(Emitter::ships_records);
+    let tags = match !dry_run && config_uses_tags(&config) {
+        true => {
+            Some(TagCache::load(TagSettings::from_lookup(|name| std::env::var(name).ok())).await)
+        }
+        false => None,
+    };
+    let env = Environment::from_env();
     let state = Arc::new(State {
         pipeline: Mutex::new(Pipeline::new(config).with_records(records)),
-        env: Environment::from_env(),
+        recent: Mutex::new(RecentBatches::new(env.dedup_batches)),
+        tags,
+        env,
         emitter,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -60,25 +75,66 @@ async fn main() -> Result<(), Error> {
 async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), Diagnostic> {
     let started = Instant::now();
     let deadline = Deadline::for_invocation(Some(event.context.deadline));
-    let driven = {
+    let source = EventSource::Subscription;
+    let own = state.env.own_log_group.as_deref();
+    let decoded = {
         // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
         // (caps admitted so far) stays valid either way.
+        let pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        decode(source, event.payload.get().as_bytes(), &pipeline).map_err(|e| fail(&e))?
+    };
+    let mut tag_counters = logsieve::stats::Counters::default();
+    let tags = match &state.tags {
+        Some(cache) => {
+            // Not for batches that will be skipped: their own log group, or a redelivery.
+            let groups: Vec<(String, String)> = {
+                let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
+                decoded
+                    .batches()
+                    .filter(|b| !is_own_log_group(&b.source.log_group, own))
+                    .filter(|b| Fingerprint::of(b).is_none_or(|fp| !recent.contains(&fp)))
+                    .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
+                    .collect()
+            };
+            let waited = Instant::now();
+            let tags = cache.tags_for(groups, &mut tag_counters).await;
+            tracing::debug!(
+                tags_wait_ms = waited.elapsed().as_millis() as u64,
+                "tags looked up"
+            );
+            Some(tags)
+        }
+        None => None,
+    };
+    let mut driven = {
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        let own = state.env.own_log_group.as_deref();
-        let bytes = event.payload.get().as_bytes();
-        drive(
-            EventSource::Subscription,
-            bytes,
+        let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let context = Context {
+            recent: Some(&recent),
+            tags: tags.as_ref(),
+        };
+        drive_decoded(
+            source,
+            decoded,
             &mut pipeline,
             own,
             limits(&deadline),
+            context,
         )
         .map_err(|e| fail(&e))?
     };
+    driven.output.stats.counters.merge(&tag_counters);
     let sinks = match &state.emitter {
         Some(emitter) => Sinks::Emit(emitter),
         None => Sinks::DryRun,
     };
     let report = finish(&state.env, sinks, &driven, deadline, started).await;
-    records_lost(&report)
+    records_lost(&report)?;
+    // Only now is the event done: a batch of a failed invocation is Lambda's to retry and must
+    // be processed again then.
+    let mut recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
+    for fingerprint in driven.processed {
+        recent.remember(fingerprint);
+    }
+    Ok(())
 }

@@ -25,12 +25,18 @@ pub const ENV_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// any sink (local runs with cargo-lambda).
 pub const ENV_DRY_RUN: &str = "LOGSIEVE_DRY_RUN";
 
+/// How many finished batches an execution environment remembers to recognise a redelivery
+/// (`logsieve::dedup`); `0` turns the check off. Default [`logsieve::dedup::DEFAULT_CAPACITY`].
+pub const ENV_DEDUP_BATCHES: &str = "LOGSIEVE_DEDUP_BATCHES";
+
 /// Settings of one execution environment, read once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     pub own_log_group: Option<String>,
     /// `None` when `LOGSIEVE_SELF_METRICS` is `0` or `false`.
     pub self_metrics: Option<SelfMetricsConfig>,
+    /// Finished batches remembered ([`ENV_DEDUP_BATCHES`]).
+    pub dedup_batches: usize,
 }
 
 impl Environment {
@@ -48,9 +54,15 @@ impl Environment {
                 .unwrap_or_else(|| DEFAULT_SELF_NAMESPACE.into()),
             function_name: var(ENV_FUNCTION_NAME).unwrap_or_else(|| "unknown".into()),
         });
+        // An unreadable value keeps the default: the check is a safety net, not a setting a
+        // typo should turn off.
+        let dedup_batches = var(ENV_DEDUP_BATCHES)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(logsieve::dedup::DEFAULT_CAPACITY);
         Environment {
             own_log_group: var(ENV_OWN_LOG_GROUP).filter(|g| !g.is_empty()),
             self_metrics,
+            dedup_batches,
         }
     }
 }
@@ -245,6 +257,13 @@ mod tests {
             DEFAULT_SELF_NAMESPACE
         );
         assert_eq!(default.own_log_group, None);
+        assert_eq!(default.dedup_batches, logsieve::dedup::DEFAULT_CAPACITY);
+        assert_eq!(env(&[(ENV_DEDUP_BATCHES, "0")]).dedup_batches, 0);
+        assert_eq!(env(&[(ENV_DEDUP_BATCHES, " 16 ")]).dedup_batches, 16);
+        assert_eq!(
+            env(&[(ENV_DEDUP_BATCHES, "lots")]).dedup_batches,
+            logsieve::dedup::DEFAULT_CAPACITY
+        );
         for off in ["0", "false", "FALSE"] {
             assert_eq!(env(&[(ENV_SELF_METRICS, off)]).self_metrics, None, "{off}");
         }

@@ -7,6 +7,7 @@
 
 pub mod lambda;
 pub mod records;
+pub mod tags;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

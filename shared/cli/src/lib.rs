@@ -6,3 +6,4 @@ pub mod arrival;
 pub mod dashboard;
 pub mod import;
 pub mod plan;
+pub mod tags_file;

@@ -11,10 +11,10 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use logsieve::config::{CheckedConfig, Config, DEFAULT_CONFIG, ENV_CONFIG};
-use logsieve::driver::{drive, DriveError, EventSource};
+use logsieve::driver::DriveError;
 use logsieve::parse::parse_event;
 use logsieve::pattern::FilterPattern;
-use logsieve::pipeline::{match_input, Limits, Output, Pipeline};
+use logsieve::pipeline::{match_input, Output, Pipeline};
 use logsieve::record::{LogEvent, Source};
 use logsieve::records::OutputRecord;
 use logsieve::trace::Segment;
@@ -52,6 +52,10 @@ enum Command {
         /// other tools (the counts go to stderr); `table`: a readable summary.
         #[arg(long, value_enum, default_value_t = ProcessOutput::Json)]
         output: ProcessOutput,
+        /// Tags for `$tags.<key>` (nothing is looked up locally): a JSON object of
+        /// log group → {tag key: value}.
+        #[arg(long)]
+        tags: Option<PathBuf>,
         /// Event files; '-' for stdin.
         #[arg(required = true)]
         files: Vec<String>,
@@ -59,10 +63,15 @@ enum Command {
     /// Test a CloudWatch filter pattern against lines, like TestMetricFilter.
     ///
     /// Prints one JSON object per line: {"line", "matches", "extracted"}.
+    ///
+    /// The pattern and the lines are values whatever they start with (`-ERROR`, a VPC flow-log
+    /// line starting with `-`); `--` before them still works.
     Pattern {
         /// The filter pattern, in CloudWatch syntax.
+        #[arg(allow_hyphen_values = true)]
         pattern: String,
         /// Log lines to test; read from stdin (one per line) when none are given.
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         lines: Vec<String>,
     },
     /// Generate a realistic batch (deterministic for a seed) for demos, tests and benchmarks.
@@ -170,8 +179,9 @@ fn main() -> ExitCode {
         Command::Process {
             config,
             output,
+            tags,
             files,
-        } => process(config, output, &files),
+        } => process(config, output, tags, &files),
         Command::Pattern { pattern, lines } => pattern_cmd(&pattern, lines),
         Command::CheckConfig { file, log_group } => check_config(&file, log_group.as_deref()),
         Command::Plan {
@@ -248,9 +258,16 @@ fn read_input(name: &str) -> Result<Vec<u8>, Failure> {
 fn process(
     config: Option<PathBuf>,
     format: ProcessOutput,
+    tags: Option<PathBuf>,
     files: &[String],
 ) -> Result<ExitCode, Failure> {
     let config = load_config(config)?;
+    let tags = match tags {
+        Some(p) => {
+            Some(logsieve_cli::tags_file::load(&p).map_err(|e| usage(format!("tags: {e}")))?)
+        }
+        None => None,
+    };
     let mut pipeline = Pipeline::new(config);
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());
@@ -264,13 +281,7 @@ fn process(
     for name in files {
         let bytes = read_input(name)?;
         // No budget and no clock: a dry run of files shows everything, anchored to their own times.
-        match drive(
-            EventSource::Any,
-            &bytes,
-            &mut pipeline,
-            None,
-            Limits::default(),
-        ) {
+        match logsieve_cli::tags_file::drive_file(&bytes, &mut pipeline, tags.as_ref()) {
             Ok(driven) => {
                 let mut got = driven.output;
                 for e in &mut got.stats.errors {

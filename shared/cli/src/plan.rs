@@ -89,6 +89,8 @@ pub enum DimensionKind {
     Field,
     /// `$name` from a space-delimited pattern.
     Extracted,
+    /// `$tags.<key>`: a tag of the log group's function or of the log group.
+    Tag,
     /// A value logsieve derives itself (`FunctionName`, `ErrorType`).
     Builtin,
 }
@@ -231,6 +233,7 @@ fn plan_rule(
                     None,
                     Some(n.strip_prefix('$').unwrap_or(n)),
                 ),
+                DimensionSource::Tag(k) => (DimensionKind::Tag, None, Some(k)),
             };
             let as_written = written
                 .and_then(|w| w.dimensions.get(name))
@@ -239,6 +242,7 @@ fn plan_rule(
                     DimensionSource::Literal(v) => v.to_string(),
                     DimensionSource::Field(p) => p.as_str().to_string(),
                     DimensionSource::Extracted(n) => n.to_string(),
+                    DimensionSource::Tag(k) => format!("{}{k}", logsieve::record::TAG_PREFIX),
                 });
             PlannedDimension {
                 name: name.to_string(),

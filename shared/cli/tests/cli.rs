@@ -200,6 +200,66 @@ fn pattern_prints_one_object_per_line() {
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
 }
 
+fn pattern_verdicts(args: &[&str]) -> Vec<(String, bool)> {
+    let out = run(args, None);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["line"].as_str().unwrap().to_string(),
+                v["matches"] == true,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pattern_and_lines_starting_with_a_hyphen_are_values() {
+    // AWS's exclusion pattern, and a VPC flow-log line of a NODATA record (fields are `-`).
+    let flow = "- - - - - - - - - - 1620140761 1620140821 - NODATA";
+    let want = vec![
+        ("DEBUG started".to_string(), false),
+        (flow.to_string(), true),
+        ("-v INFO".to_string(), true),
+    ];
+    let lines = ["DEBUG started", flow, "-v INFO"];
+    let mut plain = vec!["pattern", "-DEBUG"];
+    plain.extend(lines);
+    assert_eq!(pattern_verdicts(&plain), want);
+    // `--` still ends the options, as before.
+    let mut dashed = vec!["pattern", "--", "-DEBUG"];
+    dashed.extend(lines);
+    assert_eq!(pattern_verdicts(&dashed), want);
+    // A line that looks like a long option is a line too.
+    assert_eq!(
+        pattern_verdicts(&["pattern", "ERROR", "--ERROR--"]),
+        vec![("--ERROR--".to_string(), true)]
+    );
+}
+
+#[test]
+fn pattern_regex_with_a_space_from_the_aws_docs() {
+    assert_eq!(
+        pattern_verdicts(&[
+            "pattern",
+            "%^starting|^initializing|^shutting down%",
+            "shutting down now",
+            "worker shutting down",
+        ]),
+        vec![
+            ("shutting down now".to_string(), true),
+            ("worker shutting down".to_string(), false),
+        ]
+    );
+}
+
 #[test]
 fn ndjson_output_is_the_json_documents_records_one_per_line() {
     let files = [fixture("flask-api.json"), fixture("lambda-platform.json")];

@@ -45,9 +45,9 @@ fn temp(name: &str) -> PathBuf {
 }
 
 /// Worst-case series of examples/logsieve.toml, by hand: Latency has two event dimensions
-/// capped at 50 (51 values each with `other`), ServerErrors and ClientErrors one at the default
-/// 100 (101), ServerErrorRate a literal, BytesServed none.
-const DEMO_RULE_SERIES: u64 = 51 * 51 + 101 + 1 + 101 + 1;
+/// capped at 50 (51 values each with `other`), ServerErrors, ErrorsByTeam (a tag) and
+/// ClientErrors one at the default 100 (101), ServerErrorRate a literal, BytesServed none.
+const DEMO_RULE_SERIES: u64 = 51 * 51 + 101 + 1 + 101 + 101 + 1;
 
 #[test]
 fn plan_table_lists_rules_and_cost() {
@@ -100,7 +100,7 @@ fn plan_json_matches_a_hand_computation() {
     // 864000 / 50 = 17280 invocations a day.
     assert_eq!(v["cost"]["batches_per_day"], 17_280.0);
     assert_eq!(v["cost"]["configured_sink"], "cloudwatch");
-    assert_eq!(v["metrics"].as_array().unwrap().len(), 5 + 14);
+    assert_eq!(v["metrics"].as_array().unwrap().len(), 6 + 14);
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn dashboard_body_for_the_demo_config() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let widgets = v["widgets"].as_array().unwrap();
     // Five built-in graphs and one per rule of the demo config.
-    assert_eq!(widgets.len(), 5 + 5);
+    assert_eq!(widgets.len(), 5 + 6);
     assert!(widgets
         .iter()
         .all(|w| w["properties"]["region"] == "eu-west-1"));

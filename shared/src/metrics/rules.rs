@@ -18,7 +18,7 @@ use crate::config_error::ConfigError;
 use crate::counter_keys as ck;
 use crate::exits::{masked_scalar_text, name_is_sensitive, path_is_sensitive};
 use crate::pattern::{FilterPattern, Match, MatchInput};
-use crate::record::{scalar_to_string, value_as_f64, FieldPath, Record};
+use crate::record::{scalar_to_string, tag_key, value_as_f64, FieldPath, Record};
 use crate::redact::Redactor;
 use crate::stats::Counters;
 
@@ -66,7 +66,8 @@ pub struct RuleConfig {
     /// 60 (standard, one datum per minute) or 1 (high resolution, per second).
     #[serde(default = "sixty")]
     pub storage_resolution: u32,
-    /// Up to 30 dimensions, name → `"$.path"`, `"$name"` or a literal value (write `$$` for a
+    /// Up to 30 dimensions, name → `"$.path"`, `"$name"`, `"$tags.<key>"` (a tag of the
+    /// log group's Lambda function or of the log group) or a literal value (write `$$` for a
     /// literal leading `$`, e.g. `"$$LATEST"`). A sample whose dimension value is missing or not
     /// a scalar is skipped (`metrics.dimension_missing`), as metric filters do; one that
     /// CloudWatch would reject (non-ASCII, blank, over 1024 characters) is skipped too
@@ -120,6 +121,8 @@ enum DimSource {
     Literal(String),
     Field(FieldPath),
     Extracted(String),
+    /// The key of a `$tags.<key>`.
+    Tag(String),
 }
 
 /// Where a compiled rule's dimension takes its value, as the rule reads it: what tools that
@@ -132,6 +135,8 @@ pub enum DimensionSource<'a> {
     Field(&'a FieldPath),
     /// A `$name` of a space-delimited pattern, with its `$`.
     Extracted(&'a str),
+    /// A tag of the resources behind the log group: the key of `$tags.<key>`.
+    Tag(&'a str),
 }
 
 /// A checked rule, ready to evaluate.
@@ -344,6 +349,9 @@ fn parse_dimension(t: &str) -> Result<DimSource, String> {
         check_dimension_value(&lit).map_err(|e| format!("literal value {e}"))?;
         return Ok(DimSource::Literal(lit));
     }
+    if let Some(key) = tag_key(t) {
+        return Ok(DimSource::Tag(key.to_string()));
+    }
     if t.starts_with("$.") || t.starts_with("$[") {
         return FieldPath::parse(t)
             .map(DimSource::Field)
@@ -427,6 +435,7 @@ impl CompiledRule {
                 DimSource::Literal(v) => DimensionSource::Literal(v.as_str()),
                 DimSource::Field(p) => DimensionSource::Field(p),
                 DimSource::Extracted(n) => DimensionSource::Extracted(n.as_str()),
+                DimSource::Tag(k) => DimensionSource::Tag(k.as_str()),
             };
             (&**name, source)
         })
@@ -448,7 +457,7 @@ impl CompiledRule {
         let sensitive = |s: &DimSource| match s {
             DimSource::Literal(_) => false,
             DimSource::Field(p) => path_is_sensitive(p, redactor),
-            DimSource::Extracted(n) => name_is_sensitive(n, redactor),
+            DimSource::Extracted(n) | DimSource::Tag(n) => name_is_sensitive(n, redactor),
         };
         self.sensitive_dims = self.dims.iter().map(|(_, s)| sensitive(s)).collect();
         self.sensitive_value = match &self.value {
@@ -542,6 +551,11 @@ impl CompiledRule {
                         Some(Cow::Owned(text.into_owned()))
                     })
                 }
+                DimSource::Tag(k) if sensitive => record.tag(k).map(|_| {
+                    counters.incr(ck::select::REDACTED);
+                    Cow::Borrowed(crate::exits::SENSITIVE_MARKER)
+                }),
+                DimSource::Tag(k) => record.tag(k).map(Cow::Borrowed),
                 DimSource::Field(p) => record.get_text(p),
                 DimSource::Extracted(n) => extracted(n, &m, record)
                     .as_ref()

@@ -112,6 +112,9 @@ pub(crate) fn compile(body: &[char], start: usize) -> Result<CompiledRegex, Patt
                 }
             }
             _ if OPERATORS.contains(c) => out.push(c),
+            // The symbol list omits the space, yet AWS's own example
+            // (`%^starting|^initializing|^shutting down%`, regex-expressions.html) has one.
+            ' ' => out.push(' '),
             _ => {
                 return Err(err(
                     i,
@@ -264,7 +267,7 @@ mod tests {
         for (s, col) in [
             ("a(b)", 3),
             ("some!", 6),
-            ("a b", 3),
+            ("a\tb", 3),
             ("caf\u{e9}", 5),
             ("\\b", 2),
             ("\\x2", 2),
@@ -273,6 +276,14 @@ mod tests {
             let e = re(s).unwrap_err();
             assert_eq!(e.column, col, "{s}: {e}");
         }
+    }
+
+    #[test]
+    fn a_literal_space_is_a_character_like_any_other() {
+        let r = re("^starting|^initializing|^shutting down").unwrap();
+        assert!(r.is_match("shutting down now"));
+        assert!(!r.is_match("shutting_down"));
+        assert!(!r.is_match("now shutting down"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod output;
 pub use output::{MemberSpan, OutputRecord, SpanKind};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
@@ -134,6 +135,10 @@ pub struct SinkConfig {
     /// otlp: a record field whose value names the service.
     #[serde(default)]
     pub service_name_field: Option<String>,
+    /// otlp: more resource attributes, name → a literal or `$tags.<key>` (a tag of the log
+    /// group's Lambda function or of the log group).
+    #[serde(default)]
+    pub resource_attributes: BTreeMap<String, String>,
     /// otlp: largest request body before compression.
     #[serde(default)]
     pub max_request_bytes: Option<usize>,
@@ -234,6 +239,16 @@ pub struct ResourceSettings {
     pub region: Option<String>,
     /// From `OTEL_RESOURCE_ATTRIBUTES`.
     pub extra: Vec<(String, String)>,
+    /// The sink's `resource_attributes`: a literal, or the key of a `$tags.<key>` read from the
+    /// batch's log group tags (left out when it has no such tag).
+    pub attributes: Vec<(String, AttributeValue)>,
+}
+
+/// A configured resource attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    Literal(String),
+    Tag(String),
 }
 
 /// Every checked sink, and the spill location.
@@ -325,6 +340,7 @@ impl SinkConfig {
             headers_secret: None,
             service_name: None,
             service_name_field: None,
+            resource_attributes: BTreeMap::new(),
             max_request_bytes: None,
             compression: None,
             delivery_stream: None,
@@ -642,6 +658,17 @@ fn otlp_target(
             service_name_field: s.service_name_field.clone(),
             region,
             extra: extra.to_vec(),
+            attributes: s
+                .resource_attributes
+                .iter()
+                .map(|(k, v)| {
+                    let value = match crate::record::tag_key(v) {
+                        Some(tag) => AttributeValue::Tag(tag.to_string()),
+                        None => AttributeValue::Literal(v.clone()),
+                    };
+                    (k.clone(), value)
+                })
+                .collect(),
         },
         max_request_bytes,
         gzip,
@@ -674,6 +701,8 @@ pub struct BatchSpan {
     pub log_stream: String,
     /// The AWS account that owns the log group (`owner` of the subscription payload).
     pub owner: String,
+    /// The log group's tags (see `record::Source::tags`).
+    pub tags: Arc<crate::record::Tags>,
     pub start: usize,
     pub end: usize,
 }

@@ -212,6 +212,8 @@ impl SpillSection {
             log_group: self.header.log_group.clone(),
             log_stream: self.header.log_stream.clone(),
             owner: self.header.owner.clone(),
+            // Not kept in a spill object: a redriven record's resource has no tag attributes.
+            tags: Default::default(),
             start: 0,
             end: self.records.len(),
         }

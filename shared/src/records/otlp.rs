@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use super::{BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
+use super::{AttributeValue, BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
 use crate::json::object::{LazyObject, MemberValue};
 use crate::record::Level;
 
@@ -319,6 +319,17 @@ fn resource(settings: &ResourceSettings, span: &BatchSpan, service: &str) -> Res
         attributes.push(kv("faas.name", string(f)));
     }
     attributes.push(kv("service.name", string(service)));
+    for (k, v) in &settings.attributes {
+        let value = match v {
+            AttributeValue::Literal(s) => Some(s.as_str()),
+            AttributeValue::Tag(key) => span.tags.get(key).map(String::as_str),
+        };
+        if let Some(value) = value {
+            if !attributes.iter().any(|a| &a.key == k) {
+                attributes.push(kv(k, string(value)));
+            }
+        }
+    }
     for (k, v) in &settings.extra {
         if !attributes.iter().any(|a| &a.key == k) {
             attributes.push(kv(k, string(v)));

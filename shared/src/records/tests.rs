@@ -279,6 +279,7 @@ fn span(group: &str, start: usize, end: usize) -> BatchSpan {
         owner: "123456789012".into(),
         start,
         end,
+        ..BatchSpan::default()
     }
 }
 
@@ -667,4 +668,41 @@ fn spill_objects_read_back_whole() {
         Err(SpillError::Version(9))
     ));
     assert!(matches!(read_spill(&gz("{\"@spill\":{\"version\":1,\"sink\":\"s\",\"kind\":\"s3\",\"logGroup\":\"g\",\"logStream\":\"s\"}}\n{tr")), Err(SpillError::Line { line: 2, .. })));
+}
+
+#[test]
+fn otlp_resource_attributes_read_the_batch_tags() {
+    let toml = r#"
+[[records.sinks]]
+kind = "otlp"
+endpoint = "https://collector.example"
+resource_attributes = { team = "$tags.team", "deployment.environment" = "prod", stack = "$tags.aws:cloudformation:stack-name" }
+"#;
+    let sinks = sinks_from(toml, &[("AWS_REGION", "us-east-1")]).unwrap();
+    let SinkTarget::Otlp(t) = &sinks.sinks[0].target else {
+        panic!()
+    };
+    let records = vec![rec(json!({"@timestamp": 1, "@id": "1", "message": "m"}))];
+    let tagged = BatchSpan {
+        tags: std::sync::Arc::new(
+            [("team".to_string(), "payments".to_string())]
+                .into_iter()
+                .collect(),
+        ),
+        ..span("/aws/lambda/checkout", 0, 1)
+    };
+    let untagged = span("/aws/lambda/checkout", 0, 1);
+    let attrs_of = |sp: &BatchSpan| {
+        let reqs = encode(&records, &[sp], t, 42);
+        let req = ExportLogsServiceRequest::decode(reqs[0].body.as_slice()).unwrap();
+        req.resource_logs[0].resource.clone().unwrap().attributes
+    };
+    let res = attrs_of(&tagged);
+    assert_eq!(attr(&res, "team"), Some(&s("payments")));
+    assert_eq!(attr(&res, "deployment.environment"), Some(&s("prod")));
+    // A tag the resources lack is left out, not sent empty.
+    assert_eq!(attr(&res, "stack"), None);
+    let res = attrs_of(&untagged);
+    assert_eq!(attr(&res, "team"), None);
+    assert_eq!(attr(&res, "deployment.environment"), Some(&s("prod")));
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config_error::ConfigError;
 use crate::counter_keys as ck;
-use crate::record::{FieldPath, Record, Source};
+use crate::record::{FieldPath, FieldRef, Record, Source};
 use crate::stats::Counters;
 
 use id::{TraceId, TraceRef};
@@ -67,7 +67,8 @@ pub struct TracesConfig {
     /// Segment `name`; by default derived from the log group (`/aws/lambda/foo` → `foo`, other
     /// groups → their last path part). Must use X-Ray's name characters, ≤200.
     pub service_name: Option<String>,
-    /// Annotation name → field path (`level = "$.level"`). Names are rewritten to
+    /// Annotation name → field path (`level = "$.level"`) or resource tag (`team =
+    /// "$tags.team"`). Names are rewritten to
     /// `[A-Za-z0-9_]` (`http.status` → `http_status`); a configured name replaces the built-in of
     /// the same name when the field is present. At most 50.
     pub annotations: BTreeMap<String, String>,
@@ -130,7 +131,7 @@ impl TracesConfig {
                 ),
             ));
         }
-        let mut annotations: Vec<(String, FieldPath)> = Vec::with_capacity(self.annotations.len());
+        let mut annotations: Vec<(String, FieldRef)> = Vec::with_capacity(self.annotations.len());
         let mut seen: HashMap<String, &str> = HashMap::new();
         for (name, path) in &self.annotations {
             let key = format!("traces.annotations.{}", key_part(name));
@@ -152,7 +153,7 @@ impl TracesConfig {
                     format!("becomes annotation {sanitized:?}, the same as {other:?}"),
                 ));
             }
-            let path = FieldPath::parse(path).map_err(|e| ConfigError::new(&key, e.to_string()))?;
+            let path = FieldRef::parse(path).map_err(|e| ConfigError::new(&key, e.to_string()))?;
             annotations.push((sanitized, path));
         }
         if self.metadata.len() > MAX_METADATA_PATHS {
@@ -203,8 +204,8 @@ impl TracesConfig {
 pub struct TraceRules {
     pub sink: TraceSinkKind,
     service_name: Option<String>,
-    /// (sanitized annotation key, path), in config order.
-    annotations: Vec<(String, FieldPath)>,
+    /// (sanitized annotation key, path or `$tags.<key>`), in config order.
+    annotations: Vec<(String, FieldRef)>,
     /// (metadata key, path), in config order.
     metadata: Vec<(String, FieldPath)>,
     id_fields: Vec<FieldPath>,
@@ -239,7 +240,10 @@ impl TraceRules {
             annotations: self
                 .annotations
                 .iter()
-                .map(|(_, p)| path_is_sensitive(p, redactor))
+                .map(|(_, r)| match r {
+                    FieldRef::Path(p) => path_is_sensitive(p, redactor),
+                    FieldRef::Tag(k) => crate::exits::name_is_sensitive(k, redactor),
+                })
                 .collect(),
             metadata: self
                 .metadata
@@ -248,6 +252,15 @@ impl TraceRules {
                 .collect(),
             names: (!redactor.is_empty()).then(|| redactor.clone()),
         };
+    }
+}
+
+impl TraceRules {
+    /// Whether an annotation reads a `$tags.<key>`.
+    pub fn uses_tags(&self) -> bool {
+        self.annotations
+            .iter()
+            .any(|(_, r)| matches!(r, FieldRef::Tag(_)))
     }
 }
 

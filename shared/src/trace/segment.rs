@@ -24,7 +24,7 @@ use serde_json::{Number, Value};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::counter_keys as ck;
-use crate::record::{FieldPath, Level, PlatformEvent, Record, Source};
+use crate::record::{FieldPath, FieldRef, Level, PlatformEvent, Record, Source};
 use crate::stats::Counters;
 
 use super::id::{SpanId, TraceId, TraceRef};
@@ -412,8 +412,12 @@ impl TraceAcc {
             self.error_type = t.map(|s| truncate_utf8(s, MAX_ANNOTATION_VALUE_BYTES).to_string());
         }
 
-        for (slot, (_, path)) in self.configured.iter_mut().zip(&rules.annotations) {
+        for (slot, (_, reference)) in self.configured.iter_mut().zip(&rules.annotations) {
             offer(slot, severity, || {
+                let path = match reference {
+                    FieldRef::Path(p) => p,
+                    FieldRef::Tag(k) => return record.tag(k).map(AnnotationValue::string),
+                };
                 // Strings, the usual annotation, are read without parsing them into a `Value`.
                 if let Some(s) = record.get_str(path) {
                     return Some(AnnotationValue::string(s));
