@@ -394,6 +394,7 @@ fn count_parse(record: &Record, counters: &mut Counters, stats: &mut Stats) {
         Format::LambdaTextApp => ck::parse::LAMBDA_TEXT_APP,
         Format::KeyValue => ck::parse::KEY_VALUE,
         Format::AccessLog => ck::parse::ACCESS_LOG,
+        Format::CloudTrail => ck::parse::CLOUDTRAIL,
         Format::Text => ck::parse::TEXT,
     };
     counters.incr(key);
