@@ -3,5 +3,6 @@
 //! metric filters turned into rules (`import`). The pipeline itself is the `logsieve` crate.
 
 pub mod dashboard;
+pub mod export;
 pub mod import;
 pub mod plan;
