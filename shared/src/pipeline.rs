@@ -303,6 +303,8 @@ impl Pipeline {
             if !p.is_match(&match_input(record)) {
                 return Wanted::FilteredOut;
             }
+        } else if !self.config.records_pack.wants(record) {
+            return Wanted::FilteredOut;
         }
         let rate = self.config.records_sample_rate;
         if rate <= 1 {

@@ -340,3 +340,92 @@ fn identity_is_a_dimension_only_when_asked_and_capped() {
     );
     assert!(pack_off.keys().all(|(m, _)| m != "RootAccountUsage"));
 }
+
+/// The output records of the fixture under `config`, as JSON objects.
+fn records(config: &str) -> Vec<serde_json::Map<String, Value>> {
+    let bytes = std::fs::read(repo().join("tests/fixtures/cloudtrail.json")).expect("fixture");
+    let decoded = decode_input(&bytes, &DecodeLimits::default()).expect("decodes");
+    let mut pipeline = Pipeline::new(CheckedConfig::from_toml(config).expect("config"));
+    let mut out = Vec::new();
+    for unit in decoded.units {
+        for batch in unit.result.into_iter().flatten() {
+            out.extend(pipeline.process(batch).records.iter().map(|r| r.to_map()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_pack_ships_the_matching_records_with_its_keep_list() {
+    let samples = samples();
+    let got = records(PACK);
+    let want: Vec<&str> = samples
+        .iter()
+        .filter(|s| !s.matches.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "one record per sample that matches a control"
+    );
+    let attach = got
+        .iter()
+        .find(|r| r.get("eventName") == Some(&Value::from("AttachRolePolicy")))
+        .expect("AttachRolePolicy record");
+    let mut keys: Vec<&str> = attach.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "@format",
+            "@id",
+            "@logGroup",
+            "@logStream",
+            "@timestamp",
+            "awsRegion",
+            "eventID",
+            "eventName",
+            "eventSource",
+            "eventTime",
+            "eventType",
+            "readOnly",
+            "recipientAccountId",
+            "sourceIPAddress",
+            "userAgent",
+            "userIdentity",
+        ],
+        "no requestParameters/responseElements bodies"
+    );
+    assert_eq!(
+        attach["userIdentity"]["arn"],
+        "arn:aws:sts::111122223333:assumed-role/Deployer/deploy"
+    );
+    assert!(
+        attach["userIdentity"].get("sessionContext").is_none() || {
+            // Only the MFA attribute of the session context is kept.
+            attach["userIdentity"]["sessionContext"]
+                .as_object()
+                .is_some_and(|s| s.keys().all(|k| k == "attributes"))
+        }
+    );
+    // The config's own choices win: every record with its own filter, all fields with its keep.
+    let own_filter = format!(
+        "{PACK}[records]\nfilter_pattern = '{{ $.eventSource = \"ec2.amazonaws.com\" }}'\n"
+    );
+    let ec2 = samples
+        .iter()
+        .filter(|s| s.event["eventSource"] == "ec2.amazonaws.com")
+        .count();
+    assert_eq!(records(&own_filter).len(), ec2);
+    let all = PACK.replace(
+        "packs = [\"cis-cloudtrail\"]",
+        "packs = [{ name = \"cis-cloudtrail\", records_matching_only = false }]",
+    );
+    assert_eq!(records(&all).len(), samples.len() + 1);
+    let keep_own = format!("{PACK}[fields]\nkeep = [\"eventName\"]\n");
+    let r = records(&keep_own);
+    assert!(r
+        .iter()
+        .all(|m| m.keys().all(|k| k.starts_with('@') || k == "eventName")));
+}

@@ -311,7 +311,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!((e.filters, e.alarms), (28, 14));
-        assert!(e.notes.is_empty(), "{:?}", e.notes);
+        // The by-dimension rules' cap of 40 has no metric-filter equivalent: said, not skipped.
+        assert_eq!(e.notes.len(), 14, "{:?}", e.notes);
+        assert!(e
+            .notes
+            .iter()
+            .all(|n| !n.skipped && n.message.contains("40")));
         let r = &e.template["Resources"];
         let root = &r["RootAccountUsageFilter"]["Properties"];
         assert_eq!(
@@ -368,12 +373,13 @@ mod tests {
             .map(|n| n.rule.as_str())
             .collect();
         assert_eq!(skipped, ["Lit by Env", "Fast", "Four by A, B, C, D"]);
-        // The identity rules fit (2 dimensions) with a note about their cap.
+        // The identity rules fit (2 dimensions); they and the by-dimension rules get a note
+        // about their caps.
         assert_eq!(e.filters, 1 + 42);
         assert_eq!(e.alarms, 1 + 14);
         assert_eq!(
             e.notes.iter().filter(|n| !n.skipped).count(),
-            14,
+            28,
             "{:?}",
             e.notes
         );

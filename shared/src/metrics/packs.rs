@@ -26,6 +26,8 @@ use serde::Deserialize;
 
 use super::rules::{NumberOrText, RuleConfig, DEFAULT_MAX_CARDINALITY, MAX_CARDINALITY_LIMIT};
 use crate::config_error::ConfigError;
+use crate::pattern::FilterPattern;
+use crate::record::Format;
 
 /// The CIS / Security Hub CloudTrail monitoring pack.
 pub const CIS_CLOUDTRAIL: &str = "cis-cloudtrail";
@@ -33,6 +35,12 @@ pub const CIS_CLOUDTRAIL: &str = "cis-cloudtrail";
 pub const PACK_NAMES: &[&str] = &[CIS_CLOUDTRAIL];
 
 const CIS_CLOUDTRAIL_TOML: &str = include_str!("packs/cis_cloudtrail.toml");
+
+/// Distinct values kept per dimension of the by-dimensions rules: every AWS Region (about 35)
+/// and every `userIdentity.type` fit, and so do the event names of every control but the two
+/// that take any event (root usage, unauthorized calls), whose rarer names past 40 fold into
+/// `other` rather than becoming billed metrics without bound.
+pub const BY_DIMENSIONS_CAP: usize = 40;
 
 /// Default cap on distinct `Identity` values when the identity dimension is on.
 pub const DEFAULT_MAX_IDENTITIES: usize = 20;
@@ -136,6 +144,14 @@ pub struct PackOptions {
     /// (1–1000).
     #[serde(default = "default_max_identities")]
     pub max_identities: usize,
+    /// With no `[records] filter_pattern` of the config's own, only records of the pack's
+    /// format that match one of its rules are output (`false`: every record).
+    #[serde(default = "yes")]
+    pub records_matching_only: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_identities() -> usize {
@@ -151,6 +167,7 @@ impl PackRef {
                 log_groups: Vec::new(),
                 identity: false,
                 max_identities: DEFAULT_MAX_IDENTITIES,
+                records_matching_only: true,
             },
             PackRef::Options(o) => o.clone(),
         }
@@ -191,6 +208,55 @@ pub fn expand(packs: &[PackRef]) -> Result<Vec<RuleConfig>, ConfigError> {
     Ok(rules)
 }
 
+/// What the packs change about output records when the config does not say: the fields kept
+/// (for `[fields] keep`) and which records are output (for `[records] filter_pattern`).
+#[derive(Debug, Clone, Default)]
+pub struct PackRecords {
+    /// Field paths to keep; empty when no pack brings any.
+    pub keep: Vec<String>,
+    /// Output only records of this format that match one of `any_of`.
+    pub only: Option<(Format, Vec<FilterPattern>)>,
+}
+
+impl PackRecords {
+    /// Whether a record passes the packs' records filter (always, when there is none).
+    pub fn wants(&self, record: &crate::record::Record) -> bool {
+        match &self.only {
+            None => true,
+            Some((format, any_of)) => {
+                record.format == *format && {
+                    let input = crate::pipeline::match_input(record);
+                    any_of.iter().any(|p| p.is_match(&input))
+                }
+            }
+        }
+    }
+}
+
+/// The records settings of `packs` (validated by [`expand`] first).
+pub fn records(packs: &[PackRef]) -> Result<PackRecords, ConfigError> {
+    let mut out = PackRecords::default();
+    for p in packs {
+        let o = p.options();
+        if o.name != CIS_CLOUDTRAIL {
+            continue;
+        }
+        out.keep
+            .extend(CLOUDTRAIL_KEEP.iter().map(|s| s.to_string()));
+        if o.records_matching_only {
+            let mut any_of = Vec::new();
+            for c in cis_cloudtrail_controls()? {
+                any_of
+                    .push(FilterPattern::compile(&c.filter_pattern).map_err(|e| {
+                        ConfigError::new("metrics.packs", format!("{}: {e}", c.id))
+                    })?);
+            }
+            out.only = Some((Format::CloudTrail, any_of));
+        }
+    }
+    Ok(out)
+}
+
 fn cis_cloudtrail_rules(o: &PackOptions, key: &str) -> Result<Vec<RuleConfig>, ConfigError> {
     if !(1..=MAX_CARDINALITY_LIMIT).contains(&o.max_identities) {
         return Err(ConfigError::new(
@@ -220,7 +286,7 @@ fn cis_cloudtrail_rules(o: &PackOptions, key: &str) -> Result<Vec<RuleConfig>, C
     let mut out = Vec::with_capacity(controls.len() * 3);
     for c in controls {
         out.push(rule(c, &[], DEFAULT_MAX_CARDINALITY));
-        out.push(rule(c, &CIS_DIMENSIONS, DEFAULT_MAX_CARDINALITY));
+        out.push(rule(c, &CIS_DIMENSIONS, BY_DIMENSIONS_CAP));
         if o.identity {
             out.push(rule(
                 c,
@@ -261,6 +327,7 @@ mod tests {
         let plain = expand(&[PackRef::Name(CIS_CLOUDTRAIL.into())]).unwrap();
         assert_eq!(plain.len(), 28);
         assert!(plain[0].dimensions.is_empty());
+        assert_eq!(plain[1].max_cardinality, BY_DIMENSIONS_CAP);
         assert_eq!(
             plain[1].dimensions.keys().collect::<Vec<_>>(),
             ["EventName", "Region", "UserType"]
