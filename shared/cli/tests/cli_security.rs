@@ -124,3 +124,28 @@ fn export_metric_filters_writes_the_native_filters_and_alarms() {
         "{stderr}"
     );
 }
+
+#[test]
+fn plan_lists_the_pack_s_metrics_as_coming_from_the_pack() {
+    let v = json_of(&run(&[
+        "plan",
+        "--config",
+        &path("examples/security.toml"),
+        "--events-per-day",
+        "1000000",
+        "--output",
+        "json",
+    ]));
+    let metrics = v["metrics"].as_array().expect("metrics");
+    assert_eq!(metrics.len(), 28);
+    assert!(
+        metrics.iter().all(|m| m["origin"] == "metrics.packs"),
+        "{metrics:?}"
+    );
+    // The alarmed series: one each, no dimensions.
+    let bare = metrics
+        .iter()
+        .filter(|m| m["dimensions"].as_array().is_some_and(Vec::is_empty))
+        .count();
+    assert_eq!(bare, 14);
+}

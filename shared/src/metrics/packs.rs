@@ -225,7 +225,10 @@ impl PackRecords {
             None => true,
             Some((format, any_of)) => {
                 record.format == *format && {
-                    let input = crate::pipeline::match_input(record);
+                    let input = crate::pattern::MatchInput {
+                        message: &record.message,
+                        json: Some(record.fields_view()),
+                    };
                     any_of.iter().any(|p| p.is_match(&input))
                 }
             }
