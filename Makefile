@@ -9,7 +9,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json tests/fixtures/ecs-multiline.json
 
-.PHONY: help demo test unit fuzz-check lint lint-infra fmt clippy e2e load bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
+.PHONY: help demo demo-security test unit fuzz-check lint lint-infra fmt clippy e2e load bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -18,6 +18,10 @@ help: ## List the verbs
 demo: ## Build and run the pipeline on the bundled samples, as a readable table
 	$(CARGO) build --release -q -p logsieve-cli
 	$(BIN) process --config $(DEMO_CONFIG) --tags examples/tags.json --output table $(FIXTURES)
+
+demo-security: ## The cis-cloudtrail pack on a bundled CloudTrail sample: one count per CIS / Security Hub control, and by EventName, UserType, Region
+	$(CARGO) build --release -q -p logsieve-cli
+	$(BIN) process --config examples/security.toml --output table tests/fixtures/cloudtrail.json
 
 test: lint lint-infra deny unit fuzz-check e2e ## Everything CI runs: fmt, clippy, template lint, unit + integration, fuzz targets build, end-to-end
 
@@ -85,6 +89,7 @@ deny: ## Supply chain: cargo deny check licenses bans sources (deny.toml)
 fixtures: ## Regenerate tests/fixtures from the generator
 	$(CARGO) build -q -p logsieve-cli
 	python3 tests/fixtures/regenerate.py target/debug/logsieve
+	python3 tests/fixtures/cloudtrail.py
 
 clean:
 	$(CARGO) clean

@@ -3,7 +3,11 @@
 //! envelope JSON: the floor no processor can beat), measured in the same run on the same bytes.
 //! Prints events/s, MB/s (decompressed) and the ratio; writes `target/bench/summary.json`.
 //!
-//! `cargo bench -p logsieve --bench pipeline [-- --quick]`
+//! Then a CloudTrail mix (2–8 KB records, as a trail delivers them to its log group) through the
+//! `cis-cloudtrail` pack (examples/security.toml): `cloudtrail` in the summary.
+//!
+//! `cargo bench -p logsieve --bench pipeline [-- --quick] [cloudtrail]` (`cloudtrail` runs only
+//! the CloudTrail mix and leaves the summary alone)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -164,8 +168,129 @@ fn records_otlp(
     bytes
 }
 
+/// A subscription payload of `n` CloudTrail records, 2–8 KB each (sizes cycle through
+/// 2, 3, … 8 KB): the bundled samples with their event ids renumbered and a response body of EC2
+/// instance items grown to size (the bulk of large real records is request/response detail).
+fn cloudtrail_payload(n: usize) -> (Vec<u8>, usize) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/cloudtrail-samples.json"
+    ))
+    .expect("tests/fixtures/cloudtrail-samples.json");
+    let samples: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let samples = samples["samples"].as_array().expect("samples").clone();
+    let mut events = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut e = samples[i % samples.len()]["event"].clone();
+        e["eventID"] = json!(format!("bench-{i:08}"));
+        let target = (2 + i % 7) * 1024;
+        let mut items = Vec::new();
+        let mut message = e.to_string();
+        while message.len() < target {
+            items.push(json!({
+                "instanceId": format!("i-0{:016x}", i * 31 + items.len()),
+                "imageId": "ami-0abcdef1234567890",
+                "instanceState": {"code": 0, "name": "pending"},
+                "privateDnsName": format!("ip-10-0-{}-{}.ec2.internal", items.len() % 250, i % 250),
+                "instanceType": "m7g.large",
+                "placement": {"availabilityZone": "us-east-1a", "tenancy": "default"},
+                "monitoring": {"state": "disabled"},
+            }));
+            e["responseElements"] = json!({"instancesSet": {"items": items}});
+            message = e.to_string();
+        }
+        events.push(json!({
+            "id": format!("{:056}", i),
+            "timestamp": 1_714_564_800_000_i64 + i as i64,
+            "message": message,
+        }));
+    }
+    let doc = json!({
+        "messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logGroup": "aws-cloudtrail-logs-111122223333-3c7a1b2d",
+        "logStream": "111122223333_CloudTrail_us-east-1", "subscriptionFilters": ["logsieve"],
+        "logEvents": events,
+    })
+    .to_string();
+    (
+        logsieve_testkit::encode::subscription_event(&doc).into_bytes(),
+        doc.len(),
+    )
+}
+
+/// The CloudTrail mix through the pack, metrics only and with records: one summary entry.
+fn cloudtrail_case(min_round: Duration, rounds: usize, limits: &DecodeLimits) -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/security.toml"
+    ))
+    .expect("examples/security.toml");
+    let config = CheckedConfig::from_toml(&text).expect("valid security config");
+    let events = 1000;
+    let (payload, decompressed) = cloudtrail_payload(events);
+    let mut pipeline = Pipeline::new(config.clone()).with_records(false);
+    let metrics = measure(
+        || metrics_only(&mut pipeline, &payload, limits),
+        min_round,
+        rounds,
+    );
+    let mut with_records = Pipeline::new(config);
+    let records = measure(
+        || {
+            let d = decode_input(black_box(&payload), limits).expect("decodes");
+            for unit in d.units {
+                for batch in unit.result.expect("decodes") {
+                    black_box(with_records.process(batch).records.len());
+                }
+            }
+        },
+        min_round,
+        rounds,
+    );
+    let baseline = measure(
+        || {
+            let d = decode_input(black_box(&payload), limits).expect("decodes");
+            black_box(d.batches().map(|b| b.events.len()).sum::<usize>());
+        },
+        min_round,
+        rounds,
+    );
+    let eps = |secs: f64| events as f64 / secs;
+    let mbps = |secs: f64| decompressed as f64 / secs / 1e6;
+    println!(
+        "cloudtrail {events} events ({:.1} KB avg), cis-cloudtrail pack: metrics-only {:.0} ev/s {:.1} MB/s ({:.0}% of decode-only {:.1} MB/s); with records {:.0} ev/s {:.1} MB/s (decompressed)",
+        decompressed as f64 / events as f64 / 1024.0,
+        eps(metrics),
+        mbps(metrics),
+        baseline / metrics * 100.0,
+        mbps(baseline),
+        eps(records),
+        mbps(records),
+    );
+    json!({
+        "events": events,
+        "payload_bytes": payload.len(),
+        "decompressed_bytes": decompressed,
+        "pipeline_events_per_sec": eps(metrics),
+        "pipeline_mb_per_sec": mbps(metrics),
+        "pipeline_with_records_events_per_sec": eps(records),
+        "pipeline_with_records_mb_per_sec": mbps(records),
+        "baseline_mb_per_sec": mbps(baseline),
+        "pipeline_over_baseline": baseline / metrics,
+    })
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().skip(1).any(|a| a == "cloudtrail") {
+        let (min_round, rounds) = if quick {
+            (Duration::from_millis(100), 3)
+        } else {
+            (Duration::from_millis(400), 7)
+        };
+        cloudtrail_case(min_round, rounds, &DecodeLimits::default());
+        return;
+    }
     let (min_round, rounds) = if quick {
         (Duration::from_millis(100), 3)
     } else {
@@ -376,9 +501,11 @@ fn main() {
             );
         }
     }
+    let cloudtrail = cloudtrail_case(min_round, rounds, &limits);
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
     let summary = json!({
         "quick": quick,
+        "cloudtrail": cloudtrail,
         "results": results,
         "default_config": default_results,
         "lambda_cost_per_million_events": cost,

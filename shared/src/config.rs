@@ -109,6 +109,8 @@ pub struct CheckedConfig {
     pub traces: TraceRules,
     /// `None` when every record is output.
     pub records_filter: Option<FilterPattern>,
+    /// The packs' records filter, used when `records_filter` is `None` (see `metrics::packs`).
+    pub records_pack: crate::metrics::packs::PackRecords,
     /// `records.sample_rate`: 1 keeps every non-error record.
     pub records_sample_rate: u64,
     /// Where kept records are sent, and the spill location.
@@ -243,7 +245,19 @@ impl Config {
                 regex_budget_message(positions),
             ));
         }
-        let fields = self.fields.validate()?;
+        // A pack brings the fields its records need and keeps only the records its rules match,
+        // unless `[fields] keep` / `[records] filter_pattern` say otherwise.
+        let mut records_pack = crate::metrics::packs::records(&self.metrics.packs)?;
+        let fields = if self.fields.keep.is_empty() && !records_pack.keep.is_empty() {
+            let mut f = self.fields.clone();
+            f.keep = std::mem::take(&mut records_pack.keep);
+            f.validate()?
+        } else {
+            self.fields.validate()?
+        };
+        if records_filter.is_some() {
+            records_pack.only = None;
+        }
         let record_sinks = crate::records::validate(
             &self.records.sinks,
             self.records.spill.as_ref(),
@@ -268,6 +282,7 @@ impl Config {
             fields,
             traces,
             records_filter,
+            records_pack,
             records_sample_rate: self.records.sample_rate,
             record_sinks,
             multiline,

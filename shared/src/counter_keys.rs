@@ -178,6 +178,8 @@ registry! {
             "Events parsed as application lines of Lambda's text format (timestamp, request id, level).";
         const KEY_VALUE = "parse.key_value", "Events parsed as `key=value` pairs.";
         const ACCESS_LOG = "parse.access_log", "Events parsed as an access log line.";
+        const CLOUDTRAIL = "parse.cloudtrail",
+            "Events recognised as CloudTrail records (`@format` = `cloudtrail`).";
         const TEXT = "parse.text", "Events kept as plain text (no structure recognised).";
         const INVALID_JSON = "parse.invalid_json",
             "Events that started with `{` but were not a valid JSON object (kept as text).";

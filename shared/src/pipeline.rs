@@ -388,6 +388,8 @@ fn record_wanted(config: &CheckedConfig, record: &Record) -> Wanted {
         if !p.is_match(&match_input(record)) {
             return Wanted::FilteredOut;
         }
+    } else if !config.records_pack.wants(record) {
+        return Wanted::FilteredOut;
     }
     let rate = config.records_sample_rate;
     if rate <= 1 {
@@ -478,6 +480,7 @@ fn count_parse(record: &Record, counters: &mut Counters, stats: &mut Stats) {
         Format::LambdaTextApp => ck::parse::LAMBDA_TEXT_APP,
         Format::KeyValue => ck::parse::KEY_VALUE,
         Format::AccessLog => ck::parse::ACCESS_LOG,
+        Format::CloudTrail => ck::parse::CLOUDTRAIL,
         Format::Text => ck::parse::TEXT,
     };
     counters.incr(key);

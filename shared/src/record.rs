@@ -61,6 +61,9 @@ pub enum Format {
     KeyValue,
     /// Common/combined access log (Apache/nginx style).
     AccessLog,
+    /// A CloudTrail event record as CloudTrail delivers it to CloudWatch Logs (one JSON object
+    /// per log event, with `eventVersion`, `eventSource` and `eventName`).
+    CloudTrail,
     /// Anything else, kept as `message`.
     Text,
 }
@@ -75,6 +78,7 @@ impl Format {
             Format::LambdaTextApp => "lambda_text_app",
             Format::KeyValue => "key_value",
             Format::AccessLog => "access_log",
+            Format::CloudTrail => "cloudtrail",
             Format::Text => "text",
         }
     }

@@ -258,7 +258,10 @@ impl Selector {
             // The fields are the whole message: scanning the raw text again would double the
             // cost of the hottest stage. When they held a secret, the message is rebuilt from
             // the redacted fields, which also covers secrets the text hid behind JSON escapes.
-            Format::Json | Format::LambdaJsonApp | Format::LambdaJsonPlatform => {
+            Format::Json
+            | Format::LambdaJsonApp
+            | Format::LambdaJsonPlatform
+            | Format::CloudTrail => {
                 if n > 0 {
                     if let Ok(text) = serde_json::to_string(record.fields_mut()) {
                         record.message = text;

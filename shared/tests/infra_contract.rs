@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use logsieve::config::CheckedConfig;
+use logsieve::metrics::packs::cis_cloudtrail_controls;
 use logsieve::telemetry::{ENV_SELF_METRICS, ENV_SELF_NAMESPACE, SELF_METRICS};
 
 fn templates() -> Vec<(String, String)> {
@@ -33,6 +34,15 @@ fn builtin_names() -> Vec<String> {
         .as_ref()
         .expect("built-in Lambda metrics on by default");
     lambda.names().iter().map(|s| s.to_string()).collect()
+}
+
+/// The `cis-cloudtrail` pack's metric names, one per control, in control order.
+fn pack_names() -> Vec<String> {
+    cis_cloudtrail_controls()
+        .unwrap()
+        .iter()
+        .map(|c| c.metric_name.clone())
+        .collect()
 }
 
 fn self_names() -> Vec<&'static str> {
@@ -86,6 +96,7 @@ fn quoted_after(text: &str, needle: &str, closing: &str) -> Vec<String> {
 
 #[test]
 fn every_alarm_names_a_metric_the_code_emits() {
+    let pack = pack_names();
     let builtin = builtin_names();
     let own = self_names();
     let mut checked = 0;
@@ -110,6 +121,12 @@ fn every_alarm_names_a_metric_the_code_emits() {
                     assert!(
                         builtin.iter().any(|b| b == metric),
                         "{file} {id}: {metric} is not a built-in metric ({builtin:?})"
+                    );
+                }
+                "!Ref SecurityNamespace" => {
+                    assert!(
+                        pack.iter().any(|p| p == metric),
+                        "{file} {id}: {metric} is not a cis-cloudtrail metric ({pack:?})"
                     );
                 }
                 ns if ns.starts_with("AWS/") => continue,
@@ -173,4 +190,67 @@ fn the_readme_lists_the_self_metrics_as_the_code_defines_them() {
         readme.contains(&table),
         "README.md's self-metrics table differs from the code; paste this:\n{table}"
     );
+}
+
+#[test]
+fn the_security_alarms_cover_every_control_once_on_the_pack_s_bare_count() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(f, _)| f == "security-alarms.yaml")
+        .expect("infra/security-alarms.yaml");
+    let mut alarmed: Vec<String> = Vec::new();
+    for (id, lines) in resources(&text) {
+        if value(&lines, "Type") != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        assert_eq!(
+            value(&lines, "Namespace"),
+            Some("!Ref SecurityNamespace"),
+            "{id}"
+        );
+        // The bare count: an alarm with dimensions would watch one slice only.
+        assert_eq!(value(&lines, "Dimensions"), None, "{id}");
+        assert_eq!(value(&lines, "Statistic"), Some("Sum"), "{id}");
+        assert_eq!(value(&lines, "Threshold"), Some("1"), "{id}");
+        assert_eq!(
+            value(&lines, "AlarmActions"),
+            Some("[!Ref AlarmTopic]"),
+            "{id}"
+        );
+        alarmed.push(value(&lines, "MetricName").expect("MetricName").to_string());
+    }
+    assert_eq!(
+        alarmed,
+        pack_names(),
+        "one alarm per control, in control order"
+    );
+    for (id, lines) in resources(&text) {
+        if value(&lines, "Type") == Some("AWS::SNS::Topic") {
+            assert_eq!(
+                value(&lines, "KmsMasterKeyId"),
+                Some("!Ref AlarmTopicKey"),
+                "{id}: the topic must be encrypted with the key"
+            );
+        }
+    }
+    // The namespace the template expects by default is the one the example configuration
+    // publishes the pack's metrics in.
+    let example = CheckedConfig::from_toml(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/security.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let namespaces: std::collections::BTreeSet<&str> = example
+        .metrics
+        .rules
+        .iter()
+        .map(|r| r.metric().namespace())
+        .collect();
+    assert_eq!(
+        namespaces.into_iter().collect::<Vec<_>>(),
+        ["Logsieve/Security"]
+    );
+    assert!(text.contains("    Default: Logsieve/Security\n"));
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use logsieve::config::Config;
 use logsieve::config_error::ConfigError;
+use logsieve::metrics::packs::{cis_cloudtrail_controls, Control, PackRef};
 use logsieve::metrics::{check_dimension_value, RuleConfig};
 
 /// Widgets one dashboard may hold (CloudWatch quota).
@@ -94,6 +95,13 @@ pub fn dashboard(config: &Config, opts: &DashboardOptions) -> Result<Value, Dash
     for rule in &m.rules {
         graphs.push(rule_graph(rule, &m.namespace));
     }
+    for rule in &m.pack_rules()? {
+        let mut g = rule_graph(rule, &m.namespace);
+        if let Some(c) = pack_control(&rule.metric_name) {
+            g.title = format!("{} {}: {}", c.id, c.title, g.title);
+        }
+        graphs.push(g);
+    }
     if graphs.len() > MAX_WIDGETS {
         return Err(DashboardError::TooManyWidgets(graphs.len()));
     }
@@ -112,6 +120,30 @@ pub fn dashboard(config: &Config, opts: &DashboardOptions) -> Result<Value, Dash
         "periodOverride": "inherit",
         "widgets": widgets,
     }))
+}
+
+/// `config` reduced to one pack's metrics (its options as configured, if it is), for
+/// `logsieve dashboard --pack`: the security dashboard without the Lambda graphs and rules.
+pub fn pack_only(config: &Config, pack: &str) -> Config {
+    let mut c = config.clone();
+    let entry = config
+        .metrics
+        .packs
+        .iter()
+        .find(|p| p.name() == pack)
+        .cloned()
+        .unwrap_or_else(|| PackRef::Name(pack.to_string()));
+    c.metrics.rules.clear();
+    c.metrics.lambda_platform = false;
+    c.metrics.packs = vec![entry];
+    c
+}
+
+fn pack_control(metric: &str) -> Option<&'static Control> {
+    cis_cloudtrail_controls()
+        .ok()?
+        .iter()
+        .find(|c| c.metric_name == metric)
 }
 
 /// One line of a graph: a metric (or a SEARCH for it) and a statistic.
@@ -435,6 +467,40 @@ mod tests {
         );
         assert_eq!(v["widgets"][0]["properties"]["region"], "eu-west-1");
         assert_eq!(v["widgets"][0]["properties"]["period"], 60);
+    }
+
+    #[test]
+    fn the_security_dashboard_graphs_each_control_bare_and_by_its_dimensions() {
+        let c = Config::from_toml("[metrics]\nnamespace = \"Sec\"\n").unwrap();
+        let v = dashboard(
+            &pack_only(&c, "cis-cloudtrail"),
+            &DashboardOptions::default(),
+        )
+        .unwrap();
+        let t = titles(&v);
+        assert_eq!(t.len(), 28, "{t:?}");
+        assert_eq!(
+            t[0],
+            "CloudWatch.1 Usage of the root user: RootAccountUsage"
+        );
+        assert_eq!(
+            t[27],
+            "CloudWatch.14 VPC changes: VPCChanges by EventName, Region, UserType"
+        );
+        let bare = &v["widgets"][0]["properties"]["metrics"][0];
+        assert_eq!(
+            bare,
+            &json!(["Sec", "RootAccountUsage", {"stat": "Sum", "label": "Sum"}])
+        );
+        let by = v["widgets"][1]["properties"]["metrics"][0][0]["expression"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            by,
+            r#"SEARCH('{"Sec","EventName","Region","UserType"} MetricName="RootAccountUsage"', 'Sum', 300)"#
+        );
+        let e = dashboard(&pack_only(&c, "nope"), &DashboardOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("unknown pack"), "{e}");
     }
 
     #[test]

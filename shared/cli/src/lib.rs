@@ -4,6 +4,7 @@
 
 pub mod arrival;
 pub mod dashboard;
+pub mod export;
 pub mod import;
 pub mod plan;
 pub mod tags_file;

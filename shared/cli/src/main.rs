@@ -126,6 +126,22 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Write CloudFormation (JSON) with native metric filters, and alarms, for the rules
+    /// CloudWatch metric filters can express (the reverse of import-metric-filters).
+    ///
+    /// Rules that cannot be expressed are listed on stderr and left out.
+    ExportMetricFilters {
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The log group the filters go on (the template parameter's default); rules whose
+        /// log_groups exclude it are left out.
+        #[arg(long)]
+        log_group: Option<String>,
+        /// Write the template here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Print a CloudWatch dashboard body (JSON) for the configuration's metrics.
     Dashboard {
         /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
@@ -139,6 +155,10 @@ enum Command {
         /// Seconds per data point.
         #[arg(long, default_value_t = logsieve_cli::dashboard::DEFAULT_PERIOD)]
         period: u32,
+        /// Only this rule pack's metrics (`cis-cloudtrail`: the security dashboard), whether or
+        /// not the configuration turns the pack on.
+        #[arg(long)]
+        pack: Option<String>,
     },
     /// Send spilled records again, and delete each spill object once all its records were
     /// accepted.
@@ -192,12 +212,18 @@ fn main() -> ExitCode {
             output,
         } => plan_cmd(config, events_per_day, log_groups, events_per_batch, output),
         Command::ImportMetricFilters { file, output } => import_cmd(&file, output),
+        Command::ExportMetricFilters {
+            config,
+            log_group,
+            output,
+        } => export_cmd(config, log_group, output),
         Command::Dashboard {
             config,
             region,
             functions,
             period,
-        } => dashboard_cmd(config, region, functions, period),
+            pack,
+        } => dashboard_cmd(config, region, functions, period, pack),
         Command::Generate {
             mix,
             events,
@@ -804,14 +830,38 @@ fn import_cmd(file: &str, output: Option<PathBuf>) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
+fn export_cmd(
+    config: Option<PathBuf>,
+    log_group: Option<String>,
+    output: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    use logsieve_cli::export::{export_metric_filters, render_notes, ExportOptions};
+    let cfg = load_raw_config(config)?;
+    let e = export_metric_filters(&cfg, &ExportOptions { log_group })
+        .map_err(|e| usage(format!("export: {e}")))?;
+    let text =
+        serde_json::to_string_pretty(&e.template).map_err(|e| usage(format!("json: {e}")))? + "\n";
+    match &output {
+        Some(p) => std::fs::write(p, &text).map_err(|e| usage(format!("{}: {e}", p.display())))?,
+        None => write_stdout(&text)?,
+    }
+    eprint!("{}", render_notes(&e.notes));
+    eprintln!("{} metric filter(s), {} alarm(s)", e.filters, e.alarms);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn dashboard_cmd(
     config: Option<PathBuf>,
     region: String,
     functions: Vec<String>,
     period: u32,
+    pack: Option<String>,
 ) -> Result<ExitCode, Failure> {
-    use logsieve_cli::dashboard::{dashboard, DashboardOptions};
-    let cfg = load_raw_config(config)?;
+    use logsieve_cli::dashboard::{dashboard, pack_only, DashboardOptions};
+    let mut cfg = load_raw_config(config)?;
+    if let Some(p) = pack {
+        cfg = pack_only(&cfg, &p);
+    }
     let opts = DashboardOptions {
         region,
         functions,

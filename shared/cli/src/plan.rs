@@ -180,12 +180,13 @@ pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
     for (i, rule) in checked.metrics.rules.iter().enumerate() {
         // Compiled in order, one per `[[metrics.rule]]`: the written rule gives the sources as
         // the user wrote them, for display only.
-        metrics.push(plan_rule(
-            &format!("metrics.rule[{i}]"),
-            rule,
-            m.rules.get(i),
-            a,
-        ));
+        // Rules past the written ones come from `[metrics] packs`.
+        let origin = if i < m.rules.len() {
+            format!("metrics.rule[{i}]")
+        } else {
+            "metrics.packs".to_string()
+        };
+        metrics.push(plan_rule(&origin, rule, m.rules.get(i), a));
     }
     if checked.metrics.lambda.is_some() {
         metrics.extend(plan_lambda(&m.namespace, m.lambda_max_functions as u64, a));

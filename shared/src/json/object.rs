@@ -85,8 +85,12 @@ enum Kind {
     Plain,
     /// A number already known valid and finite.
     Number,
-    /// Parsed at index time (escaped strings, nested values, literals, other numbers).
+    /// Parsed at index time (escaped strings, literals, other numbers).
     Ready,
+    /// An object or array, checked at index time and parsed on first read: a CloudTrail
+    /// record's request and response bodies are most of its bytes, and most stages never read
+    /// them.
+    Nested,
 }
 
 impl LazyObject {
@@ -117,7 +121,9 @@ impl LazyObject {
             (Some(v), _) => v.as_str(),
             (None, Kind::Plain) => Some(span(text, m.raw)),
             (None, Kind::Number) => None,
-            (None, Kind::Ready) => m.value.get_or_init(|| materialize(text, m)).as_str(),
+            (None, Kind::Ready | Kind::Nested) => {
+                m.value.get_or_init(|| materialize(text, m)).as_str()
+            }
         }
     }
 
@@ -147,7 +153,7 @@ impl LazyObject {
                 (Some(v), _) => RawValue::Value(v),
                 (None, Kind::Plain) => RawValue::Str(span(text, m.raw)),
                 (None, Kind::Number) => RawValue::Number,
-                (None, Kind::Ready) => {
+                (None, Kind::Ready | Kind::Nested) => {
                     RawValue::Value(m.value.get_or_init(|| materialize(text, m)))
                 }
             })
@@ -165,7 +171,7 @@ impl LazyObject {
             let value = match m.kind {
                 Kind::Plain => MemberValue::Plain(raw),
                 Kind::Number if plain_int(raw.as_bytes()).is_some() => MemberValue::Int(raw),
-                Kind::Number | Kind::Ready => {
+                Kind::Number | Kind::Ready | Kind::Nested => {
                     MemberValue::Value(m.value.get_or_init(|| materialize(text, m)))
                 }
             };
@@ -267,6 +273,8 @@ fn materialize(text: &str, m: &Member) -> Value {
             .or_else(|| serde_json::from_str::<Number>(raw).ok())
             .map_or(Value::Null, Value::Number),
         Kind::Ready => Value::Null,
+        // Checked at index time, so serde_json cannot refuse it.
+        Kind::Nested => serde_json::from_str(raw).unwrap_or(Value::Null),
     }
 }
 
@@ -416,6 +424,10 @@ impl<'a> Reader<'a> {
                 }
                 self.c.pos = start;
             }
+            b'{' | b'[' => {
+                self.skip_nested()?;
+                return Some(member((start, self.c.pos), Kind::Nested, OnceCell::new()));
+            }
             _ => {}
         }
         let value = self.value()?;
@@ -468,6 +480,21 @@ impl<'a> Reader<'a> {
     /// contents are serde_json's to read and validate.
     fn nested(&mut self) -> Option<Value> {
         let start = self.c.pos;
+        self.scan_nested()?;
+        serde_json::from_str(self.slice(start, self.c.pos)?).ok()
+    }
+
+    /// Moves past the object or array at the cursor, checking that serde_json would parse it
+    /// into a `Value` (without building one), so a deferred member never fails to parse later.
+    fn skip_nested(&mut self) -> Option<()> {
+        let start = self.c.pos;
+        self.scan_nested()?;
+        serde_json::from_str::<Checked>(self.slice(start, self.c.pos)?).ok()?;
+        Some(())
+    }
+
+    /// Finds the end of the object or array at the cursor by its brackets, skipping strings.
+    fn scan_nested(&mut self) -> Option<()> {
         let mut depth = 0usize;
         loop {
             match self.c.peek()? {
@@ -501,7 +528,56 @@ impl<'a> Reader<'a> {
                 _ => self.c.pos += 1,
             }
         }
-        serde_json::from_str(self.slice(start, self.c.pos)?).ok()
+        Some(())
+    }
+}
+
+/// A JSON value read as `serde_json::Value` reads it (`deserialize_any`: numbers converted, so
+/// an out-of-range one is refused; escapes decoded, so a lone surrogate is refused) and then
+/// dropped. `IgnoredAny` skips both checks.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Checked, A::Error> {
+        while a.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Checked, A::Error> {
+        while a.next_key::<Checked>()?.is_some() {
+            a.next_value::<Checked>()?;
+        }
+        Ok(Checked)
     }
 }
 
@@ -530,6 +606,32 @@ mod tests {
             assert!(object.values(text).eq(want.values()), "{text:?}");
             assert_eq!(object.to_map(text), want, "{text:?}");
             assert_eq!(object.get(text, "no such key"), None);
+        }
+    }
+
+    #[test]
+    fn nested_members_wait_to_be_read_but_are_judged_as_serde_would() {
+        let text = r#"{"eventName":"RunInstances","responseElements":{"items":[{"id":"i-1","n":2.5}]},"tags":["a","b"]}"#;
+        let object = index(text, 0).expect("indexed");
+        let nested: Vec<&Member> = object
+            .members
+            .iter()
+            .filter(|m| m.kind == Kind::Nested)
+            .collect();
+        assert_eq!(nested.len(), 2);
+        assert!(nested.iter().all(|m| m.value.get().is_none()));
+        agrees(text);
+        // What serde_json refuses in a nested value, the index refuses too (the eager parse
+        // then reports it), though skipping over it would have been cheaper.
+        for bad in [
+            r#"{"a":{"b":"\ud800"}}"#,
+            r#"{"a":[1e309]}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":{"b" 1}}"#,
+            "{\"a\":[\"tab\tin string\"]}",
+        ] {
+            assert!(index(bad, 0).is_none(), "{bad}");
+            assert!(serde(bad).is_none(), "{bad}");
         }
     }
 

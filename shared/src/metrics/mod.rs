@@ -9,6 +9,7 @@ mod aggregate;
 mod emf;
 mod encode;
 mod lambda;
+pub mod packs;
 mod rules;
 
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub struct MetricsConfig {
     /// `[[metrics.rule]]` entries.
     #[serde(rename = "rule")]
     pub rules: Vec<RuleConfig>,
+    /// Built-in rule packs (`"cis-cloudtrail"`, or `{ name = "cis-cloudtrail", ... }`), whose
+    /// rules follow `rules` (see `packs`).
+    pub packs: Vec<packs::PackRef>,
 }
 
 impl Default for MetricsConfig {
@@ -86,11 +90,17 @@ impl Default for MetricsConfig {
             price_per_request: DEFAULT_PRICE_PER_REQUEST,
             lambda_max_functions: DEFAULT_MAX_FUNCTIONS,
             rules: Vec::new(),
+            packs: Vec::new(),
         }
     }
 }
 
 impl MetricsConfig {
+    /// The rules `packs` adds, as configs (for tools that describe rules: dashboards, export).
+    pub fn pack_rules(&self) -> Result<Vec<RuleConfig>, ConfigError> {
+        packs::expand(&self.packs)
+    }
+
     pub fn validate(&self) -> Result<MetricRules, ConfigError> {
         check_namespace(&self.namespace).map_err(|e| {
             ConfigError::new("metrics.namespace", format!("{:?} {e}", self.namespace))
@@ -136,6 +146,22 @@ impl MetricsConfig {
                     regex_budget_message(positions),
                 ));
             }
+            rules.push(rule);
+        }
+        let pack_rules = packs::expand(&self.packs)?;
+        if self.rules.len() + pack_rules.len() > MAX_METRIC_RULES {
+            return Err(ConfigError::new(
+                "metrics.packs",
+                format!(
+                    "{} rules with the packs', more than {MAX_METRIC_RULES}",
+                    self.rules.len() + pack_rules.len()
+                ),
+            ));
+        }
+        for r in &pack_rules {
+            let key = format!("metrics.packs.{}", r.metric_name);
+            let mut rule = r.compile(&key, &self.namespace, emf)?;
+            rule.only_format(crate::record::Format::CloudTrail);
             rules.push(rule);
         }
         let lambda = if self.lambda_platform {

@@ -18,7 +18,7 @@ use crate::config_error::ConfigError;
 use crate::counter_keys as ck;
 use crate::exits::{masked_scalar_text, name_is_sensitive, path_is_sensitive};
 use crate::pattern::{FilterPattern, Match, MatchInput};
-use crate::record::{scalar_to_string, tag_key, value_as_f64, FieldPath, Record};
+use crate::record::{scalar_to_string, tag_key, value_as_f64, FieldPath, Format, Record};
 use crate::redact::Redactor;
 use crate::stats::Counters;
 
@@ -159,6 +159,8 @@ pub struct CompiledRule {
     sensitive_value: bool,
     max_cardinality: usize,
     log_groups: Option<GlobSet>,
+    /// Only records of this format are looked at (a pack's rules: CloudTrail only).
+    format: Option<Format>,
 }
 
 /// `$name` field names of space-delimited patterns: letters, digits, underscore.
@@ -323,6 +325,7 @@ impl RuleConfig {
             sensitive_value: false,
             max_cardinality: self.max_cardinality,
             log_groups,
+            format: None,
         })
     }
 }
@@ -467,6 +470,12 @@ impl CompiledRule {
         };
     }
 
+    /// Restricts the rule to records of one format (set by packs, whose published patterns
+    /// assume the record is that format's).
+    pub(crate) fn only_format(&mut self, format: Format) {
+        self.format = Some(format);
+    }
+
     /// Whether the rule looks at records of this log group.
     pub fn applies_to(&self, log_group: &str) -> bool {
         self.log_groups
@@ -484,6 +493,9 @@ impl CompiledRule {
         known: Option<bool>,
         counters: &mut Counters,
     ) -> Option<bool> {
+        if self.format.is_some_and(|f| f != record.format) {
+            return None;
+        }
         let input = MatchInput {
             message: &record.message,
             json: Some(record.fields_view()).filter(|f| !f.is_empty()),

@@ -44,6 +44,8 @@ pub(super) fn parse_lazy(trimmed: &str, base: usize) -> Option<Parsed> {
     // `requestId` first: the member that most JSON loggers lack settles it in one lookup.
     let format = if has("requestId") && has("timestamp") && has("level") && has("message") {
         Format::LambdaJsonApp
+    } else if is_cloudtrail(has) {
+        Format::CloudTrail
     } else {
         Format::Json
     };
@@ -84,10 +86,20 @@ fn classify(map: Map<String, Value>) -> Parsed {
         && map.contains_key("requestId");
     let format = if is_app {
         Format::LambdaJsonApp
+    } else if is_cloudtrail(|k| map.contains_key(k)) {
+        Format::CloudTrail
     } else {
         Format::Json
     };
     Parsed::new(format, map)
+}
+
+/// A CloudTrail record: every one carries these three members (CloudTrail record contents,
+/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html),
+/// and application loggers do not write `eventVersion`, which is tried first so other objects
+/// cost one lookup.
+fn is_cloudtrail(has: impl Fn(&str) -> bool) -> bool {
+    has("eventVersion") && has("eventSource") && has("eventName")
 }
 
 /// The typed event of a `platform.*` record; `None` when a type that always names its request
@@ -312,6 +324,35 @@ mod tests {
             assert_eq!(p.format, *want, "{line}");
             assert_eq!(p.issue, None, "{line}");
             assert_eq!(p.platform, None, "{line}");
+        }
+    }
+
+    #[test]
+    fn cloudtrail_records_are_recognised_eagerly_and_lazily() {
+        let cases: &[(&str, Format)] = &[
+            (
+                r#"{"eventVersion":"1.08","userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"},"eventTime":"2024-05-01T12:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","errorCode":"AccessDenied","recipientAccountId":"111122223333"}"#,
+                Format::CloudTrail,
+            ),
+            // Missing one of the three members: any JSON object.
+            (
+                r#"{"eventSource":"s3.amazonaws.com","eventName":"PutObject"}"#,
+                Format::Json,
+            ),
+            (
+                r#"{"eventVersion":"1.08","eventName":"x","level":"INFO"}"#,
+                Format::Json,
+            ),
+            // Lambda's JSON app format wins: its members are checked first.
+            (
+                r#"{"timestamp":"t","level":"INFO","message":"m","requestId":"r","eventVersion":"1","eventSource":"s","eventName":"n"}"#,
+                Format::LambdaJsonApp,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(run(line).format, *want, "eager: {line}");
+            let lazy = parse_lazy(line, 0).expect("a valid object is indexed");
+            assert_eq!(lazy.format, *want, "lazy: {line}");
         }
     }
 

@@ -9,8 +9,9 @@
 //!
 //! # `fields` per format (what field paths and JSON filter patterns address)
 //!
-//! - `Json`, `LambdaJsonApp`, `LambdaJsonPlatform`: the parsed object, unchanged (so platform
-//!   records are at `$.record.metrics.durationMs`, as in Lambda's own schema).
+//! - `Json`, `LambdaJsonApp`, `LambdaJsonPlatform`, `CloudTrail`: the parsed object, unchanged
+//!   (so platform records are at `$.record.metrics.durationMs`, as in Lambda's own schema, and a
+//!   CloudTrail record's caller at `$.userIdentity.type` / `$.userIdentity.arn`).
 //! - `LambdaText` (see `lambda_text.rs`): a flat view with a `type` of `START`, `END`, `REPORT`,
 //!   `INIT_START`, `INIT_REPORT`, `TIMEOUT`, `OUT_OF_MEMORY` or `RUNTIME_EXIT` and, when present
 //!   on the line: `requestId`, `version`, `durationMs`, `billedDurationMs`, `memorySizeMB`,
