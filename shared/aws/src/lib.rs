@@ -6,6 +6,7 @@
 //! invocation borrows them through cheap views that carry its deadline (`AwsClients::sinks`).
 
 pub mod lambda;
+pub mod logs;
 pub mod records;
 
 use std::future::Future;
