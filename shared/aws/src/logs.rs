@@ -73,8 +73,56 @@ pub fn logs_client(shared: &aws_config::SdkConfig) -> aws_sdk_cloudwatchlogs::Cl
                 .operation_attempt_timeout(LOGS_ATTEMPT_TIMEOUT)
                 .build(),
         )
+        .interceptor(NoPrefixOnAddresses)
         .build();
     aws_sdk_cloudwatchlogs::Client::from_conf(conf)
+}
+
+/// StartLiveTail's endpoint carries a host prefix (`stream-logs.<Region>.amazonaws.com`), which
+/// the SDK also puts in front of a custom endpoint. In front of an IP address or `localhost` (an
+/// emulator, a tunnel) that is a name that can never resolve, so there it is taken off again;
+/// every other endpoint keeps the prefix the service asks for.
+#[derive(Debug)]
+struct NoPrefixOnAddresses;
+
+impl aws_sdk_cloudwatchlogs::config::Intercept for NoPrefixOnAddresses {
+    fn name(&self) -> &'static str {
+        "logsieve: no host prefix on IP addresses and localhost"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_cloudwatchlogs::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_cloudwatchlogs::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_cloudwatchlogs::config::ConfigBag,
+    ) -> Result<(), aws_sdk_cloudwatchlogs::error::BoxError> {
+        let request = context.request_mut();
+        if let Some(uri) = without_prefix_on_address(request.uri()) {
+            request.set_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// `http://stream-127.0.0.1:4566/x` → `http://127.0.0.1:4566/x`; `None` when nothing to take off.
+fn without_prefix_on_address(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let (prefix, host_port) = authority.split_once('-')?;
+    if prefix.is_empty() || prefix.contains(['.', ':', '@', '[']) {
+        return None;
+    }
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .contains(']')
+                .then(|| format!("{scheme}://{host_port}{path}"))
+        }
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let is_address = host.parse::<std::net::Ipv4Addr>().is_ok() || host == "localhost";
+    is_address.then(|| format!("{scheme}://{host_port}{path}"))
 }
 
 /// One log event as FilterLogEvents or Live Tail returns it.
@@ -285,6 +333,28 @@ mod tests {
         ];
         for (arn, name) in cases {
             assert_eq!(group_name_of(arn), name, "{arn}");
+        }
+    }
+
+    #[test]
+    fn host_prefixes_come_off_addresses_only() {
+        let cases = [
+            (
+                "http://stream-127.0.0.1:4566/",
+                Some("http://127.0.0.1:4566/"),
+            ),
+            (
+                "http://stream-localhost:4566",
+                Some("http://localhost:4566"),
+            ),
+            ("http://stream-[::1]:4566/a", Some("http://[::1]:4566/a")),
+            ("https://stream-logs.us-east-1.amazonaws.com/", None),
+            ("http://127.0.0.1:4566/", None),
+            ("http://my-host.internal:80/", None),
+            ("http://a.b-127.0.0.1/", None),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(without_prefix_on_address(uri).as_deref(), want, "{uri}");
         }
     }
 
