@@ -138,8 +138,8 @@ enum Command {
     /// configured sinks.
     ///
     /// Ctrl-C stops after the current batch and prints the window processed, [start, T): run
-    /// again with --start T (same --end) to continue without counting any event twice.
-    /// AWS credentials, region and AWS_ENDPOINT_URL as for every AWS tool.
+    /// again with --start T (same --end) to continue without counting any event twice; the exit
+    /// status is then 130. AWS credentials, region and AWS_ENDPOINT_URL as for every AWS tool.
     Replay(ReplayCli),
     /// Show each record a configuration selects from live log groups (StartLiveTail), and a
     /// rolling table of the metrics it would emit, until Ctrl-C. Nothing is published.
@@ -196,7 +196,7 @@ struct ReplayCli {
     /// duration ago (2h, 7d).
     #[arg(long)]
     start: String,
-    /// End of the window, excluded (same forms; `now`).
+    /// End of the window, excluded (same forms, or `now`; a time later than now is taken as now).
     #[arg(long, default_value = "now")]
     end: String,
     /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
