@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use logsieve::metrics::{encode_emf, encode_put_metric_data, MetricDatum, MetricSinkKind};
+use logsieve::metrics::{encode_emf, MetricDatum, MetricSinkKind, MAX_DATUMS_PER_REQUEST};
 use logsieve::pipeline::{Limits, Output, Pipeline};
 use logsieve::record::{Batch, LogEvent, Source};
 use logsieve::sink::EmitReport;
@@ -413,8 +413,8 @@ pub(crate) struct SubscriptionCost {
 pub(crate) struct CostInputs {
     pub events: u64,
     pub batches: u64,
-    /// PutMetricData requests the replay batches' datums make.
-    pub requests: u64,
+    /// Metric datums the replay batches derived.
+    pub datums: u64,
     pub series: HashSet<String>,
     pub emf_bytes: u64,
     pub segments: u64,
@@ -431,14 +431,15 @@ pub(crate) fn subscription_cost(
     let invocations = (inputs.events as f64 / per_batch)
         .ceil()
         .max(inputs.batches as f64);
-    // A delivery sends what its events derive; smaller deliveries send proportionally more
-    // requests than the replay's larger batches, never fewer than one per delivery with datums.
-    let requests_per_batch = if inputs.batches > 0 {
-        inputs.requests as f64 / inputs.batches as f64
+    // The datums spread over the deliveries, each sending one request per 1,000 datums (at
+    // least one when it has any). Deliveries shorter than a minute fold less than the replay's
+    // batches do, so this leans low for metrics whose series are busy every minute.
+    let put_metric_data_requests = if inputs.datums > 0 && invocations > 0.0 {
+        let per_delivery = inputs.datums as f64 / invocations;
+        invocations * (per_delivery / MAX_DATUMS_PER_REQUEST as f64).ceil()
     } else {
         0.0
     };
-    let put_metric_data_requests = (invocations * requests_per_batch).ceil();
     let sink = config.metrics.sink;
     let put_metric_data_usd = if sink == MetricSinkKind::Cloudwatch {
         put_metric_data_requests / 1000.0 * p.put_metric_data_per_1000
@@ -759,7 +760,7 @@ async fn replay(
                     },
                 );
                 cost.batches += 1;
-                cost.requests += encode_put_metric_data(&out.metrics).len() as u64;
+                cost.datums += out.metrics.len() as u64;
                 if emf_sizing {
                     cost.emf_bytes += encode_emf(&out.metrics)
                         .iter()
@@ -1272,7 +1273,7 @@ mod tests {
         let inputs = CostInputs {
             events: 10_000,
             batches: 10,
-            requests: 20,
+            datums: 150_000,
             series: ["a", "b", "c"].iter().map(|s| s.to_string()).collect(),
             emf_bytes: 0,
             segments: 7,
@@ -1280,7 +1281,8 @@ mod tests {
         // One day of a 730-hour month.
         let c = subscription_cost(&inputs, DAY_MS, &config);
         assert_eq!(c.invocations, 100.0); // 10,000 events / 100 per delivery
-        assert_eq!(c.put_metric_data_requests, 200.0); // 2 requests per batch seen
+                                          // 1,500 datums per delivery: 2 requests each.
+        assert_eq!(c.put_metric_data_requests, 200.0);
         assert!((c.put_metric_data_usd - 0.002).abs() < 1e-12);
         assert!((c.lambda_usd - (100.0 * 0.0000002 + 0.01)).abs() < 1e-12);
         assert!((c.custom_metrics_usd - 3.0 * 0.30 * 24.0 / 730.0).abs() < 1e-12);
