@@ -969,20 +969,33 @@ fn write_summary(
     let c = &s.subscription_cost;
     writeln!(
         w,
-        "a subscription over this window would cost ${:.4}: Lambda ${:.4} ({:.0} invocations), \
-         PutMetricData ${:.4} ({:.0} requests), custom metrics ${:.4} ({} series for the \
-         window's share of a month), EMF ${:.4}, X-Ray ${:.4} ({} traces)",
-        c.total_usd,
-        c.lambda_usd,
+        "a subscription over this window would cost {}: Lambda {} ({:.0} invocations), \
+         PutMetricData {} ({:.0} requests), custom metrics {} ({} series for the window's share \
+         of a month), EMF {}, X-Ray {} ({} traces)",
+        usd(c.total_usd),
+        usd(c.lambda_usd),
         c.invocations,
-        c.put_metric_data_usd,
+        usd(c.put_metric_data_usd),
         c.put_metric_data_requests,
-        c.custom_metrics_usd,
+        usd(c.custom_metrics_usd),
         c.series,
-        c.emf_usd,
-        c.xray_usd,
+        usd(c.emf_usd),
+        usd(c.xray_usd),
         c.xray_traces
     )
+}
+
+/// Dollars with two significant digits below a cent (a day of a small group costs fractions of
+/// one), cents above.
+pub(crate) fn usd(x: f64) -> String {
+    if x == 0.0 {
+        "$0".to_string()
+    } else if x < 0.01 {
+        let digits = (-x.log10().floor()) as usize + 1;
+        format!("${x:.digits$}")
+    } else {
+        format!("${x:.2}")
+    }
 }
 
 #[cfg(test)]
@@ -1258,6 +1271,20 @@ mod tests {
             .map(|b| b.events.len())
             .collect();
         assert_eq!(sizes, vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn dollars_keep_two_significant_digits_below_a_cent() {
+        let cases = [
+            (0.0, "$0"),
+            (0.0395, "$0.04"),
+            (12.5, "$12.50"),
+            (0.0006, "$0.00060"),
+            (0.000_012_3, "$0.000012"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(usd(x), want, "{x}");
+        }
     }
 
     #[test]
