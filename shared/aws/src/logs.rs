@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
 
 /// Attempts per FilterLogEvents page. Reads are idempotent, so every failure may be retried;
@@ -35,7 +35,7 @@ impl LogsError {
     fn from_sdk<E, R>(call: &'static str, group: &str, e: &SdkError<E, R>) -> LogsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let detail = match e {
             SdkError::ServiceError(s) => {
@@ -43,12 +43,12 @@ impl LogsError {
                 match (err.code(), err.message()) {
                     (Some(c), Some(m)) => format!("{c}: {m}"),
                     (Some(c), None) => c.to_string(),
-                    _ => DisplayErrorContext(e).to_string(),
+                    _ => causes(e),
                 }
             }
-            // The whole cause chain (no credentials, connection refused…), which the SDK's own
-            // Display reduces to "dispatch failure".
-            _ => DisplayErrorContext(e).to_string(),
+            // The cause chain (no credentials, connection refused…), which the SDK's own Display
+            // reduces to "dispatch failure".
+            _ => causes(e),
         };
         LogsError {
             call,
@@ -56,6 +56,20 @@ impl LogsError {
             detail: one_line(&detail),
         }
     }
+}
+
+/// An error and its sources, `: `-joined, each said once.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 fn one_line(s: &str) -> String {

@@ -730,11 +730,16 @@ async fn replay(
                 progress.finish();
                 Failure {
                     code: 1,
-                    message: format!(
-                        "replay: {e} (window processed: {} .. {})",
-                        format_time(start),
-                        format_time(covered)
-                    ),
+                    message: if covered > start {
+                        format!(
+                            "replay: {e} (window processed: {} .. {}; --start {} continues it)",
+                            format_time(start),
+                            format_time(covered),
+                            format_time(covered)
+                        )
+                    } else {
+                        format!("replay: {e} (nothing processed)")
+                    },
                 }
             })?;
             pages += 1;
