@@ -551,7 +551,8 @@ impl Progress {
         let bar = io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(((end - start) / 1000).max(1) as u64);
             let style = indicatif::ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {percent:>3}% of the window  {msg}",
+                // wide_msg is cut to the terminal's width, so the bar never wraps.
+                "{spinner} [{bar:20}] {percent:>3}% {wide_msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -570,9 +571,9 @@ impl Progress {
     fn update(&mut self, covered: i64, events: u64, pages: u64) {
         let secs = self.began.elapsed().as_secs_f64().max(1e-9);
         let msg = format!(
-            "{events} events, {pages} pages, {:.0} events/s, covered to {}",
-            events as f64 / secs,
-            format_time(covered)
+            "covered to {}, {events} events, {pages} pages, {:.0} events/s",
+            format_time(covered),
+            events as f64 / secs
         );
         match &self.bar {
             Some(bar) => {
