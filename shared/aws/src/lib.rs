@@ -6,6 +6,8 @@
 //! invocation borrows them through cheap views that carry its deadline (`AwsClients::sinks`).
 
 pub mod lambda;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod records;
 pub mod tags;
 

@@ -160,6 +160,33 @@ enum Command {
         #[arg(long)]
         pack: Option<String>,
     },
+    /// Run the pipeline over a past window of real log groups (FilterLogEvents): preview what a
+    /// configuration would send, or backfill it with --publish.
+    ///
+    /// Events are read in timestamp order across the log groups and grouped into per-stream
+    /// batches as a subscription delivers them. Without --publish, prints what would be sent,
+    /// the events and bytes read, and what a subscription over the window would cost. With
+    /// --publish, sends the metrics with their original timestamps (the window must start at
+    /// most 14 days ago: PutMetricData takes nothing older), and segments and records to the
+    /// configured sinks.
+    ///
+    /// Ctrl-C stops after the current batch and prints the window processed, [start, T): run
+    /// again with --start T (same --end) to continue without counting any event twice; the exit
+    /// status is then 130. AWS credentials, region and AWS_ENDPOINT_URL as for every AWS tool.
+    Replay(ReplayCli),
+    /// Show each record a configuration selects from live log groups (StartLiveTail), and a
+    /// rolling table of the metrics it would emit, until Ctrl-C. Nothing is published.
+    Tail {
+        /// Log group name or ARN (repeatable, up to 10).
+        #[arg(long = "log-group", required = true)]
+        log_groups: Vec<String>,
+        /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only events matching this CloudWatch filter pattern are sent by the service.
+        #[arg(long)]
+        filter_pattern: Option<String>,
+    },
     /// Send spilled records again, and delete each spill object once all its records were
     /// accepted.
     ///
@@ -191,6 +218,38 @@ enum ProcessOutput {
     Json,
     Ndjson,
     Table,
+}
+
+#[derive(clap::Args)]
+struct ReplayCli {
+    /// Log group name (repeatable).
+    #[arg(long = "log-group", required = true)]
+    log_groups: Vec<String>,
+    /// Start of the window, included: RFC 3339 (2026-11-30T08:00:00Z, +02:00 offsets) or a
+    /// duration ago (2h, 7d).
+    #[arg(long)]
+    start: String,
+    /// End of the window, excluded (same forms, or `now`; a time later than now is taken as now).
+    #[arg(long, default_value = "now")]
+    end: String,
+    /// Configuration file (TOML). Default: LOGSIEVE_CONFIG, else the built-in config.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Only events matching this CloudWatch filter pattern are read (as a subscription filter).
+    #[arg(long)]
+    filter_pattern: Option<String>,
+    /// Send the metrics (original timestamps), segments and records to the configured sinks.
+    #[arg(long)]
+    publish: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+    /// Events per FilterLogEvents page (1-10000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    page_size: i32,
+    /// At most this many FilterLogEvents calls per second (the API's quota is shared by every
+    /// reader of the account and Region); throttling is retried adaptively either way.
+    #[arg(long)]
+    max_pages_per_second: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -230,6 +289,22 @@ fn main() -> ExitCode {
             seed,
             format,
         } => generate(&mix, events, seed, &format),
+        Command::Replay(r) => replay::run(replay::ReplayArgs {
+            groups: r.log_groups,
+            start: r.start,
+            end: r.end,
+            config: r.config,
+            filter_pattern: r.filter_pattern,
+            publish: r.publish,
+            output: r.output,
+            page_size: r.page_size,
+            max_pages_per_second: r.max_pages_per_second,
+        }),
+        Command::Tail {
+            log_groups,
+            config,
+            filter_pattern,
+        } => tail::run(log_groups, config, filter_pattern),
         Command::Redrive {
             location,
             config,
@@ -248,6 +323,8 @@ fn main() -> ExitCode {
 }
 
 mod redrive;
+mod replay;
+mod tail;
 
 struct Failure {
     code: u8,
