@@ -568,13 +568,22 @@ fn write_json_tail(
     out: &Output,
     segments: &mut SegmentStream,
 ) -> io::Result<()> {
+    write_json_members(w, out, segments)?;
+    w.write_all(b"}\n")
+}
+
+/// [`write_json_tail`] short of the closing brace, so `replay` can add a member.
+fn write_json_members(
+    w: &mut impl Write,
+    out: &Output,
+    segments: &mut SegmentStream,
+) -> io::Result<()> {
     w.write_all(b"],\"metrics\":")?;
     serde_json::to_writer(&mut *w, &out.metrics).map_err(io::Error::other)?;
     w.write_all(b",\"segments\":[")?;
     segments.copy_to(w)?;
     w.write_all(b"],\"stats\":")?;
-    serde_json::to_writer(&mut *w, &out.stats).map_err(io::Error::other)?;
-    w.write_all(b"}\n")
+    serde_json::to_writer(&mut *w, &out.stats).map_err(io::Error::other)
 }
 
 fn write_table(

@@ -33,11 +33,6 @@ pub(crate) const MAX_BATCH_EVENTS: usize = 10_000;
 /// Lambda's asynchronous payload limit (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 pub(crate) const MAX_BATCH_BYTES: usize = 1_048_576;
 
-/// Segments kept for the printed summary; the rest are counted (and sent, with `--publish`).
-const SEGMENTS_SHOWN: usize = 1_000;
-/// Records kept for the table (JSON output streams every record instead).
-const RECORDS_SHOWN: usize = 15;
-
 /// The command's arguments (clap's `Replay` variant, passed through).
 pub(crate) struct ReplayArgs {
     pub groups: Vec<String>,
@@ -305,6 +300,7 @@ pub(crate) fn into_batches(events: Vec<(usize, FetchedEvent)>, groups: &[String]
             log_stream: stream,
             subscription_filters: vec!["logsieve-replay".into()],
             policy_level: None,
+            ..Source::default()
         });
         let mut current: Vec<LogEvent> = Vec::new();
         let mut bytes = 0usize;
@@ -644,10 +640,8 @@ struct Collected {
     series: SeriesTable,
     /// Every datum (JSON output: what would be sent).
     datums: Vec<MetricDatum>,
-    segments: Vec<logsieve::trace::Segment>,
-    segments_total: u64,
-    records_shown: Vec<logsieve::records::OutputRecord>,
-    records_total: u64,
+    /// Segments as `process` writes them: spooled for JSON, the first few for the table.
+    segments: crate::SegmentStream,
     stats: logsieve::pipeline::Stats,
 }
 
@@ -685,10 +679,12 @@ async fn replay(
     let mut collected = Collected {
         series: SeriesTable::default(),
         datums: Vec::new(),
-        segments: Vec::new(),
-        segments_total: 0,
-        records_shown: Vec::new(),
-        records_total: 0,
+        segments: crate::SegmentStream::new(if json {
+            crate::ProcessOutput::Json
+        } else {
+            crate::ProcessOutput::Table
+        })
+        .map_err(crate::spool_error)?,
         stats: logsieve::pipeline::Stats::default(),
     };
     let mut cost = CostInputs::default();
@@ -835,8 +831,8 @@ async fn replay(
         } else {
             collected.series.datums()
         },
-        segments: collected.segments,
-        records: collected.records_shown,
+        segments: Vec::new(),
+        records: Vec::new(),
         batches: Vec::new(),
         stats: collected.stats,
     };
@@ -844,8 +840,8 @@ async fn replay(
         &mut w,
         &out,
         &summary,
-        collected.segments_total,
-        collected.records_total,
+        &records_out,
+        &mut collected.segments,
         json,
     )
     .and_then(|_| w.flush())
@@ -882,16 +878,12 @@ fn collect(
     }
     if json {
         c.datums.append(&mut step.metrics);
-        records_out.write(w, &step.records).map_err(stdout_error)?;
-    } else {
-        let room = RECORDS_SHOWN.saturating_sub(c.records_shown.len());
-        c.records_shown
-            .extend(step.records.iter().take(room).cloned());
     }
-    c.records_total += step.records.len() as u64;
-    c.segments_total += step.segments.len() as u64;
-    let room = SEGMENTS_SHOWN.saturating_sub(c.segments.len());
-    c.segments.extend(step.segments.into_iter().take(room));
+    // The table keeps only the records and segments it prints; JSON streams them.
+    records_out.write(w, &step.records).map_err(stdout_error)?;
+    c.segments
+        .take(std::mem::take(&mut step.segments))
+        .map_err(crate::spool_error)?;
     c.stats.merge(step.stats);
     Ok(())
 }
@@ -900,20 +892,13 @@ fn write_summary(
     w: &mut impl Write,
     out: &Output,
     s: &Summary,
-    segments_total: u64,
-    records_total: u64,
+    records: &crate::RecordStream,
+    segments: &mut crate::SegmentStream,
     json: bool,
 ) -> io::Result<()> {
     if json {
         // `process`'s document, with the replay figures added as one more member.
-        let mut tail = Vec::new();
-        crate::write_json_tail(&mut tail, out)?;
-        while matches!(tail.last(), Some(b'\n' | b'}')) {
-            if tail.pop() == Some(b'}') {
-                break;
-            }
-        }
-        w.write_all(&tail)?;
+        crate::write_json_members(w, out, segments)?;
         w.write_all(b",\"replay\":")?;
         serde_json::to_writer(&mut *w, s).map_err(io::Error::other)?;
         return w.write_all(b"}\n");
@@ -922,13 +907,7 @@ fn write_summary(
         w,
         "(metrics: one line per series, its samples summed over the window)"
     )?;
-    crate::write_table(w, out)?;
-    if segments_total > out.segments.len() as u64 {
-        writeln!(w, "… {segments_total} segments in all")?;
-    }
-    if records_total > out.records.len() as u64 {
-        writeln!(w, "… {records_total} records selected in all")?;
-    }
+    crate::write_table(w, out, records, segments)?;
     writeln!(w)?;
     writeln!(w, "== REPLAY ==")?;
     writeln!(w, "log groups: {}", s.log_groups.join(", "))?;
