@@ -5,16 +5,22 @@ use std::io::{self, Write};
 
 use logsieve::config::CheckedConfig;
 use logsieve::multiline::JOINED_KEY;
-use logsieve::pipeline::Output;
+use logsieve::records::OutputRecord;
 
 /// Joined records shown in the table, and lines shown of each.
-const JOINED_SHOWN: usize = 3;
+pub const JOINED_SHOWN: usize = 3;
 const LINES_SHOWN: usize = 12;
 
-/// The `== JOINED ==` section: the first few joined records, line by line (nothing when none).
-pub fn write_joined(w: &mut impl Write, out: &Output) -> io::Result<()> {
-    let joined: Vec<_> = out
-        .records
+/// Whether a record was joined from several log events (it carries `@joined`).
+pub fn is_joined(r: &OutputRecord) -> bool {
+    // The text search spares a parse of every record; the map confirms it is a member.
+    r.json().contains(JOINED_KEY) && r.to_map().contains_key(JOINED_KEY)
+}
+
+/// The `== JOINED ==` section: the first few joined records (`shown`, of `total`), line by line
+/// (nothing when none).
+pub fn write_joined(w: &mut impl Write, shown: &[OutputRecord], total: usize) -> io::Result<()> {
+    let joined: Vec<_> = shown
         .iter()
         .filter_map(|r| {
             let map = r.to_map();
@@ -22,13 +28,12 @@ pub fn write_joined(w: &mut impl Write, out: &Output) -> io::Result<()> {
             Some((n, map))
         })
         .collect();
-    if joined.is_empty() {
+    if total == 0 {
         return Ok(());
     }
     writeln!(
         w,
-        "== JOINED ({} records made of several log events) ==",
-        joined.len()
+        "== JOINED ({total} records made of several log events) =="
     )?;
     for (n, map) in joined.iter().take(JOINED_SHOWN) {
         let text = |k: &str| map.get(k).and_then(|v| v.as_str()).unwrap_or_default();
@@ -48,8 +53,8 @@ pub fn write_joined(w: &mut impl Write, out: &Output) -> io::Result<()> {
             writeln!(w, "  | … {} more lines", lines.len() - LINES_SHOWN)?;
         }
     }
-    if joined.len() > JOINED_SHOWN {
-        writeln!(w, "… {} more joined", joined.len() - JOINED_SHOWN)?;
+    if total > JOINED_SHOWN {
+        writeln!(w, "… {} more joined", total - JOINED_SHOWN)?;
     }
     writeln!(w)
 }

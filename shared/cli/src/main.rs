@@ -443,6 +443,9 @@ struct RecordStream {
     count: usize,
     /// The table's first few records; empty for the other formats.
     shown: Vec<OutputRecord>,
+    /// The table's first few records joined from several events, and how many there were.
+    joined: Vec<OutputRecord>,
+    joined_count: usize,
 }
 
 /// Records the table prints; the rest are only counted.
@@ -455,6 +458,8 @@ impl RecordStream {
             first: true,
             count: 0,
             shown: Vec::new(),
+            joined: Vec::new(),
+            joined_count: 0,
         }
     }
 
@@ -482,6 +487,12 @@ impl RecordStream {
                 ProcessOutput::Table => {
                     if self.shown.len() < TABLE_RECORDS_SHOWN {
                         self.shown.push(r.clone());
+                    }
+                    if logsieve_cli::arrival::is_joined(r) {
+                        self.joined_count += 1;
+                        if self.joined.len() < logsieve_cli::arrival::JOINED_SHOWN {
+                            self.joined.push(r.clone());
+                        }
                     }
                 }
             }
@@ -667,7 +678,7 @@ fn write_table(
         )?;
     }
     writeln!(w)?;
-    logsieve_cli::arrival::write_joined(w, out)?;
+    logsieve_cli::arrival::write_joined(w, &records.joined, records.joined_count)?;
     let s = &out.stats;
     writeln!(
         w,
