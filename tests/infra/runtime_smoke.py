@@ -66,6 +66,8 @@ ERROR_LINE = json.dumps({"level": "ERROR", "service": "orders", "message": "decl
                          "user": "alice"})
 INFO_LINE = json.dumps({"level": "INFO", "service": "orders", "message": "accepted"})
 GOOD = gz64(document("/aws/lambda/orders", [ERROR_LINE]))
+# Another batch of the same stream (other events): one error too.
+GOOD_NEXT = gz64(document("/aws/lambda/orders", ['{"level": "INFO"}', ERROR_LINE]))
 
 
 def kinesis_event(datas):
@@ -369,7 +371,9 @@ def smoke_planted_secrets(checks, cmd, work):
 
 def smoke_kinesis_processor(checks, cmd, work):
     fn = "kinesis-processor"
-    r = run(cmd, [kinesis_event([("101", GOOD), ("102", "***"), ("103", GOOD)]),
+    # 104 is 101 delivered again: skipped as a duplicate, not counted twice.
+    r = run(cmd, [kinesis_event([("101", GOOD), ("102", "***"), ("103", GOOD_NEXT),
+                                 ("104", GOOD)]),
                   {"awslogs": {"data": GOOD}}],
             {"LOGSIEVE_METRICS_SINK": "emf", "LOGSIEVE_TRACES_SINK": "none"}, work)
     answers(checks, fn, r, 2)
@@ -380,10 +384,11 @@ def smoke_kinesis_processor(checks, cmd, work):
     # retry that could not fix it, and the records after it are processed.
     checks.expect(kind == "response" and json.loads(body) == {"batchItemFailures": []},
                   f"{fn}: no record is left for a retry ({kind}: {body[:120]})")
-    # The built-in configuration counts ERROR lines as LogErrors: 101's and 103's.
+    # The built-in configuration counts ERROR lines as LogErrors: 101's and 103's, not 104's.
     samples = emf_samples(r.output, "Logsieve", "LogErrors", {})
     checks.expect(sum(samples) == 2,
-                  f"{fn}: EMF on stdout counts the errors of 101 and 103 ({samples})")
+                  f"{fn}: EMF on stdout counts the errors of 101 and 103, not 101's duplicate 104 "
+                  f"({samples})")
     kept = [line for line in r.output.splitlines()
             if "can never be decoded" in line and "102" in line and "***" in line]
     checks.expect(len(kept) == 1, f"{fn}: one log line keeps record 102's data ({len(kept)})")
