@@ -314,7 +314,15 @@ impl Builtin {
         match self {
             Builtin::AwsAccessKey => h.has(UPPER) && h.token_run >= 20,
             Builtin::AwsSecretKey => h.token_run >= 40 && h.keyword,
-            Builtin::AwsSessionToken => h.token_run >= 16,
+            // The first pattern names the token (`token` is a keyword anchor); the second
+            // needs 32 base64 characters around `origin` or `er/aws` in base64.
+            Builtin::AwsSessionToken => {
+                h.token_run >= 16
+                    && (h.keyword
+                        || (h.token_run >= 32
+                            && (finder(&STS_ORIGIN, "b3JpZ2lu").find(s).is_some()
+                                || finder(&STS_ER_AWS, "ZXIvYXdz").find(s).is_some())))
+            }
             Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
             Builtin::Jwt => h.len >= 18 && h.has(DOT) && has_json_base64(s),
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
@@ -334,8 +342,12 @@ impl Builtin {
                 h.has(UPPER) && h.len >= 52 && finder(&SG_DOT, "SG.").find(s).is_some()
             }
             Builtin::NpmToken => h.has(UNDERSCORE) && h.token_run >= 36,
+            // A body line alone is accepted only at exactly 64 characters with upper case in
+            // it (`is_pem_body_line`), so trace ids and digests that end a value skip both
+            // patterns.
             Builtin::PrivateKey => {
-                h.tail_run >= 16 || finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()
+                (h.tail_run >= PEM_LINE && h.has(UPPER))
+                    || finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()
             }
             Builtin::AzureKey => h.has(EQ) && h.token_run >= 20 && h.keyword,
             Builtin::UrlSignature => h.has(EQ) && h.len >= 20 && h.keyword,
@@ -357,12 +369,13 @@ impl Builtin {
         }
     }
 
-    /// Whether this detector's patterns all contain one of [`KEYWORD_ANCHORS`], so a string
-    /// without any anchor can skip it.
+    /// Whether a pattern of this detector contains one of [`KEYWORD_ANCHORS`], so its gate
+    /// reads `Hints::keyword` (and the keyword gate must be built).
     fn needs_keyword(self) -> bool {
         matches!(
             self,
             Builtin::AwsSecretKey
+                | Builtin::AwsSessionToken
                 | Builtin::BearerToken
                 | Builtin::ApiKey
                 | Builtin::AzureKey
@@ -484,12 +497,15 @@ impl Builtin {
     }
 }
 
+/// Characters in a full PEM body line (RFC 7468 §2).
+const PEM_LINE: usize = 64;
+
 /// A PEM body line on its own: exactly 64 base64 characters (padding included), mixing upper
 /// case, lower case and digits. The shorter last line of a key is not recognised: alone it is
 /// indistinguishable from the padded base64 ids and cursors APIs log.
 fn is_pem_body_line(cand: &str) -> bool {
     let b = cand.as_bytes();
-    b.len() == 64
+    b.len() == PEM_LINE
         && b.iter().any(u8::is_ascii_uppercase)
         && b.iter().any(u8::is_ascii_lowercase)
         && b.iter().any(u8::is_ascii_digit)
@@ -644,6 +660,8 @@ static PCT_AT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static PCT_3: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static GITHUB_PAT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static XOX: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static STS_ORIGIN: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static STS_ER_AWS: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static SCHEME_SEP: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 
 fn finder(
@@ -664,6 +682,9 @@ const DASH: u16 = 1 << 7;
 const LT: u16 = 1 << 11;
 const COMMA: u16 = 1 << 12;
 const PCT: u16 = 1 << 13;
+/// An ASCII letter, or any byte of a non-ASCII character (case-insensitive matching folds some
+/// of those to ASCII letters: the Kelvin sign to `k`, the long s to `s`).
+const ALPHA: u16 = 1 << 14;
 
 /// What one pass over the bytes learned; every gate is a function of this plus a literal search.
 struct Hints {
@@ -677,6 +698,10 @@ struct Hints {
     card_run: usize,
     /// Length of the `token_run`-class run that ends the string (trailing whitespace aside).
     tail_run: usize,
+    /// Longest run of [`ALPHA`] bytes: a keyword anchor cannot occur in a shorter one.
+    letter_run: usize,
+    /// Whether the keyword gate is worth running (set by `Redactor::triage`).
+    wants_keyword: bool,
     /// Whether a keyword anchor occurs (filled in by the redactor, only when some detector
     /// needs it).
     keyword: bool,
@@ -702,6 +727,9 @@ static CLASS: [u16; 256] = {
         }
         if b.is_ascii_uppercase() {
             c |= UPPER;
+        }
+        if b.is_ascii_alphabetic() || b >= 0x80 {
+            c |= ALPHA;
         }
         c |= match b {
             b'@' => AT,
@@ -729,6 +757,7 @@ impl Hints {
         let mut flags = 0u16;
         let mut digits = 0usize;
         let (mut run, mut token_run) = (0usize, 0usize);
+        let (mut letters, mut letter_run) = (0usize, 0usize);
         // `card` counts digits; up to three separators after a digit keep the run going.
         let (mut card, mut card_run, mut seps) = (0usize, 0usize, 0u8);
         for &b in s {
@@ -736,6 +765,8 @@ impl Hints {
             flags |= c;
             run = if c & TOKEN != 0 { run + 1 } else { 0 };
             token_run = token_run.max(run);
+            letters = if c & ALPHA != 0 { letters + 1 } else { 0 };
+            letter_run = letter_run.max(letters);
             if c & DIGIT != 0 {
                 digits += 1;
                 card += 1;
@@ -764,6 +795,8 @@ impl Hints {
             token_run,
             card_run,
             tail_run,
+            letter_run,
+            wants_keyword: false,
             keyword: false,
         }
     }
@@ -1163,6 +1196,9 @@ pub struct Redactor {
     /// longest segment…) that keyword-context detectors cannot match without: one DFA pass
     /// lets an ordinary line skip all of them.
     keyword_gate: Option<Regex>,
+    /// The shortest of the anchors' longest letter runs: a string whose letter runs are all
+    /// shorter holds no anchor, and skips the keyword gate (a timestamp, a UUID).
+    keyword_letters: usize,
     /// Tells a `RedactMemo` which redactor filled it (clones share it: they redact alike).
     id: u64,
 }
@@ -1252,6 +1288,7 @@ impl Redactor {
             detectors: Vec::new(),
             sensitive: None,
             keyword_gate: None,
+            keyword_letters: 0,
             id: next_redactor_id(),
         }
     }
@@ -1351,10 +1388,23 @@ impl Redactor {
             })?;
             Some(re)
         };
+        let keyword_letters = anchors
+            .iter()
+            .map(|a| {
+                // In characters: case folding can match a character with one of another byte
+                // length (`ſ` and `s`), never two characters with one.
+                a.split(|c: char| c.is_ascii() && !c.is_ascii_alphabetic())
+                    .map(|run| run.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .min()
+            .unwrap_or(0);
         Ok(Redactor {
             detectors: out,
             sensitive,
             keyword_gate,
+            keyword_letters,
             id: next_redactor_id(),
         })
     }
@@ -1397,18 +1447,45 @@ impl Redactor {
         if self.is_empty() || s.is_empty() {
             return (Cow::Borrowed(s), 0);
         }
-        let bytes = s.as_bytes();
-        let mut hints = Hints::scan(bytes);
+        self.redact_triaged(s, self.triage(s.as_bytes()), gated, nested)
+    }
+
+    /// One pass over `s`: the hints every gate reads, the keyword itself not yet looked for.
+    fn triage(&self, s: &[u8]) -> Hints {
+        let mut hints = Hints::scan(s);
         // The keyword DFA is the priciest gate: run it only when a detector that needs it
-        // (secret key, bearer token, api key, sensitive `key=value` text) could still match.
-        let wants_keyword = hints.token_run >= 40
+        // (secret key, bearer token, api key, sensitive `key=value` text) could still match,
+        // and a run of letters is long enough to hold an anchor.
+        hints.wants_keyword = (hints.token_run >= 40
             || hints.has(EQ)
             || hints.has(COLON)
             || hints.has(LT)
             || hints.has(COMMA)
             || hints.has(PCT)
-            || (hints.len >= 19 && hints.has(SPACE));
-        hints.keyword = wants_keyword && self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
+            || (hints.len >= 19 && hints.has(SPACE)))
+            && hints.letter_run >= self.keyword_letters;
+        hints
+    }
+
+    /// Whether redaction could find anything in `s`, judged from its triage without the
+    /// keyword DFA (a string that wants the keyword gate may find something). `false` is
+    /// certain: every gate is a necessary condition, and the sensitive-key text forms need the
+    /// keyword.
+    fn may_find(&self, hints: &Hints, s: &[u8]) -> bool {
+        hints.wants_keyword || self.detectors.iter().any(|d| d.gate(hints, s))
+    }
+
+    /// [`Redactor::redact_at`] after [`Redactor::triage`].
+    fn redact_triaged<'a>(
+        &self,
+        s: &'a str,
+        mut hints: Hints,
+        gated: bool,
+        nested: bool,
+    ) -> (Cow<'a, str>, usize) {
+        let bytes = s.as_bytes();
+        hints.keyword =
+            hints.wants_keyword && self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         // End of each URL password (where its `@` is), so the host after it is not an e-mail.
         let mut url_password_ends: Vec<usize> = Vec::new();
@@ -1599,6 +1676,16 @@ impl Redactor {
                 }
             }
             _ => memo.redact_counted(self, s),
+        }
+    }
+
+    /// Whether a number, boolean or null under a key that is not sensitive is certainly left
+    /// as it is (`false` for a number that might be a card number: the walk decides).
+    pub fn leaves_scalar_alone(&self, v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.as_u64().is_none_or(|x| x < MIN_CARD_NUMBER),
+            Value::Bool(_) | Value::Null => true,
+            Value::String(_) | Value::Array(_) | Value::Object(_) => false,
         }
     }
 
@@ -1839,8 +1926,14 @@ impl RedactMemo {
 
     /// [`Redactor::redact_counted`], answered from memory for values seen before.
     pub fn redact_counted<'a>(&mut self, redactor: &Redactor, s: &'a str) -> (Cow<'a, str>, usize) {
-        if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() {
+        if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() || s.is_empty() {
             return redactor.redact_counted(s);
+        }
+        // Most values no gate lets through (timestamps, ids, trace ids): answered by one scan,
+        // without hashing or remembering a value that may never come again.
+        let hints = redactor.triage(s.as_bytes());
+        if !redactor.may_find(&hints, s.as_bytes()) {
+            return (Cow::Borrowed(s), 0);
         }
         self.own(redactor);
         if let Some(known) = self.seen.get(s) {
@@ -1849,7 +1942,7 @@ impl RedactMemo {
                 Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
             };
         }
-        let (out, n) = redactor.redact_counted(s);
+        let (out, n) = redactor.redact_triaged(s, hints, true, false);
         if self.seen.len() >= MEMO_MAX_ENTRIES {
             self.seen.clear();
         }
