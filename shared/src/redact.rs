@@ -324,13 +324,15 @@ impl Builtin {
                                 || finder(&STS_ER_AWS, "ZXIvYXdz").find(s).is_some())))
             }
             Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
-            Builtin::Jwt => h.len >= 18 && h.has(DOT) && has_json_base64(s),
+            Builtin::Jwt => h.len >= 18 && h.has(DOT) && h.has(UPPER) && has_json_base64(s),
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
             Builtin::GithubToken => {
                 h.has(UNDERSCORE)
                     && (h.token_run >= 36 || finder(&GITHUB_PAT, "github_pat_").find(s).is_some())
             }
-            Builtin::SlackToken => h.len >= 15 && finder(&XOX, "xox").find(s).is_some(),
+            Builtin::SlackToken => {
+                h.len >= 15 && h.has(DASH) && finder(&XOX, "xox").find(s).is_some()
+            }
             Builtin::StripeKey => h.has(UNDERSCORE) && h.token_run >= 10,
             Builtin::GoogleApiKey => {
                 h.has(UPPER) && h.len >= 39 && finder(&AIZA, "AIza").find(s).is_some()
@@ -346,26 +348,66 @@ impl Builtin {
             // it (`is_pem_body_line`), so trace ids and digests that end a value skip both
             // patterns.
             Builtin::PrivateKey => {
-                (h.tail_run >= PEM_LINE && h.has(UPPER))
-                    || finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()
+                h.has(UPPER)
+                    && (h.tail_run >= PEM_LINE
+                        || (h.len >= 11
+                            && h.has(SPACE)
+                            && finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()))
             }
             Builtin::AzureKey => h.has(EQ) && h.token_run >= 20 && h.keyword,
             Builtin::UrlSignature => h.has(EQ) && h.len >= 20 && h.keyword,
-            Builtin::Base64Json => h.token_run >= 20 && has_json_base64(s),
+            Builtin::Base64Json => h.token_run >= 20 && h.has(UPPER) && has_json_base64(s),
             Builtin::PasswordInUrl => {
                 (h.has(AT) && h.has(COLON) && finder(&SCHEME_SEP, "://").find(s).is_some())
                     || (h.len >= 20
+                        && h.has(PCT)
                         && finder(&PCT_AT, "%40").find(s).is_some()
                         && finder(&PCT_3, "%3").find(s).is_some())
             }
             Builtin::Email => {
-                h.len >= 6 && h.has(DOT) && (h.has(AT) || finder(&PCT_AT, "%40").find(s).is_some())
+                h.len >= 6
+                    && h.has(DOT)
+                    && (h.has(AT) || (h.has(PCT) && finder(&PCT_AT, "%40").find(s).is_some()))
             }
             Builtin::CreditCard => h.card_run >= 13,
             Builtin::Ssn => h.has(DASH) && h.card_run >= 9,
             Builtin::Phone => h.card_run >= 10,
-            Builtin::Ipv4 => h.digits >= 4 && h.has(DOT),
+            // Four dot-separated digit groups are a card run of at least four.
+            Builtin::Ipv4 => h.card_run >= 4 && h.has(DOT),
             Builtin::Ipv6 => h.len >= 2 && h.has(COLON),
+        }
+    }
+
+    /// Flags a string must have, and its least length, for this detector to find anything in
+    /// it: checked first, with two compares, so most detectors cost nothing on most values.
+    /// Each is implied by the gate or by the shortest match (the gated/ungated equivalence
+    /// tests hold them to it).
+    fn requirements(self) -> (u16, usize) {
+        match self {
+            Builtin::AwsAccessKey => (UPPER, 20),
+            Builtin::AwsSecretKey => (KEYWORD, 40),
+            Builtin::AwsSessionToken => (0, 16),
+            Builtin::BearerToken => (SPACE | KEYWORD, 19),
+            Builtin::Jwt => (DOT | UPPER, 18),
+            Builtin::ApiKey => (KEYWORD, 13),
+            Builtin::GithubToken => (UNDERSCORE, 0),
+            Builtin::SlackToken => (DASH, 15),
+            Builtin::StripeKey => (UNDERSCORE, 10),
+            Builtin::GoogleApiKey => (UPPER, 39),
+            Builtin::OpenaiKey => (DASH, 28),
+            Builtin::SendgridKey => (UPPER, 52),
+            Builtin::NpmToken => (UNDERSCORE, 36),
+            Builtin::PrivateKey => (UPPER, 0),
+            Builtin::AzureKey => (EQ | KEYWORD, 20),
+            Builtin::UrlSignature => (EQ | KEYWORD, 20),
+            Builtin::Base64Json => (UPPER, 20),
+            Builtin::PasswordInUrl => (0, 0),
+            Builtin::Email => (DOT, 6),
+            Builtin::CreditCard => (DIGIT, 13),
+            Builtin::Ssn => (DASH | DIGIT, 9),
+            Builtin::Phone => (DIGIT, 10),
+            Builtin::Ipv4 => (DOT | DIGIT, 7),
+            Builtin::Ipv6 => (COLON, 2),
         }
     }
 
@@ -550,7 +592,9 @@ fn is_ssn(s: &str) -> bool {
 /// Whether `s` holds `eyJ` or `eyA`, the base64 of `{"` and `{ "` that JWTs and base64 JSON
 /// documents start with.
 fn has_json_base64(s: &[u8]) -> bool {
-    memchr::memmem::find_iter(s, b"ey").any(|i| matches!(s.get(i + 2), Some(b'J' | b'A')))
+    // A plain loop: a `memmem` searcher costs more to build than these short values to scan.
+    s.windows(3)
+        .any(|w| w[0] == b'e' && w[1] == b'y' && matches!(w[2], b'J' | b'A'))
 }
 
 /// 13–19 digits with a known card-network prefix and a valid Luhn check, written plain or in
@@ -682,6 +726,8 @@ const DASH: u16 = 1 << 7;
 const LT: u16 = 1 << 11;
 const COMMA: u16 = 1 << 12;
 const PCT: u16 = 1 << 13;
+/// Not a byte class: set in `Hints::flags` once a keyword anchor was found.
+const KEYWORD: u16 = 1 << 15;
 /// An ASCII letter, or any byte of a non-ASCII character (case-insensitive matching folds some
 /// of those to ASCII letters: the Kelvin sign to `k`, the long s to `s`).
 const ALPHA: u16 = 1 << 14;
@@ -690,11 +736,11 @@ const ALPHA: u16 = 1 << 14;
 struct Hints {
     len: usize,
     flags: u16,
-    digits: usize,
     /// Longest run of `[A-Za-z0-9+/=%]` — every AWS key, session token and GitHub token is one.
     token_run: usize,
     /// Longest run of digits where up to three spaces, dashes, dots or parentheses between
-    /// digits do not break the run — a card number needs 13, a phone number 10.
+    /// digits do not break the run — a card number needs 13, a phone number 10 (counted up to
+    /// [`CARD_RUN_CAP`]).
     card_run: usize,
     /// Length of the `token_run`-class run that ends the string (trailing whitespace aside).
     tail_run: usize,
@@ -752,14 +798,65 @@ static CLASS: [u16; 256] = {
     t
 };
 
+/// The card run's most digits `Hints::card_run` tells apart: past it, "at least this many".
+const CARD_RUN_CAP: u8 = 15;
+
+/// The card-run input of each byte: 0 other, 1 digit, 2 separator.
+static CARD_INPUT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = CLASS[i];
+        t[i] = if c & DIGIT != 0 {
+            1
+        } else if c & CARD_SEP != 0 {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// One step of the card-run count, at `state << 2 | input`: state `digits << 2 | separators`
+/// (digits in the run so far, capped at [`CARD_RUN_CAP`]; separators since the last digit),
+/// input from [`CARD_INPUT`]. A digit extends the run; up to three separators after a digit
+/// keep it going; anything else ends it.
+static CARD_STEP: [u8; 256 * 4] = {
+    let mut t = [0u8; 256 * 4];
+    let mut digits = 0u8;
+    while digits <= CARD_RUN_CAP {
+        let mut seps = 0u8;
+        while seps < 4 {
+            let state = (digits as usize) << 2 | seps as usize;
+            let more = if digits < CARD_RUN_CAP {
+                digits + 1
+            } else {
+                digits
+            };
+            t[state * 4] = 0;
+            t[state * 4 + 1] = more << 2;
+            t[state * 4 + 2] = if digits > 0 && seps < 3 {
+                digits << 2 | (seps + 1)
+            } else {
+                0
+            };
+            seps += 1;
+        }
+        digits += 1;
+    }
+    t
+};
+
 impl Hints {
     fn scan(s: &[u8]) -> Hints {
         let mut flags = 0u16;
-        let mut digits = 0usize;
         let (mut run, mut token_run) = (0usize, 0usize);
         let (mut letters, mut letter_run) = (0usize, 0usize);
-        // `card` counts digits; up to three separators after a digit keep the run going.
-        let (mut card, mut card_run, mut seps) = (0usize, 0usize, 0u8);
+        // Every step is branch-free (a table step for the card run): values are short and
+        // their bytes vary, so branches mispredict.
+        let (mut card, mut card_run) = (0u8, 0u8);
         for &b in s {
             let c = CLASS[usize::from(b)];
             flags |= c;
@@ -767,18 +864,11 @@ impl Hints {
             token_run = token_run.max(run);
             letters = if c & ALPHA != 0 { letters + 1 } else { 0 };
             letter_run = letter_run.max(letters);
-            if c & DIGIT != 0 {
-                digits += 1;
-                card += 1;
-                card_run = card_run.max(card);
-                seps = 0;
-            } else if c & CARD_SEP != 0 && card > 0 && seps < 3 {
-                seps += 1;
-            } else {
-                card = 0;
-                seps = 0;
-            }
+            // In bounds by construction (a `u8` state, a two-bit input): no check in the loop.
+            card = CARD_STEP[usize::from(card) << 2 | usize::from(CARD_INPUT[usize::from(b)] & 3)];
+            card_run = card_run.max(card >> 2);
         }
+        let card_run = usize::from(card_run);
         let body = s
             .iter()
             .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
@@ -791,7 +881,6 @@ impl Hints {
         Hints {
             len: s.len(),
             flags,
-            digits,
             token_run,
             card_run,
             tail_run,
@@ -844,6 +933,8 @@ enum Kind {
 struct Detector {
     label: Arc<str>,
     kind: Kind,
+    /// `Builtin::requirements` (none for a custom detector).
+    needs: (u16, usize),
     patterns: Vec<Regex>,
     /// Index of the capture group holding the secret, per pattern (None = whole match).
     secret_group: Vec<Option<usize>>,
@@ -851,6 +942,10 @@ struct Detector {
 
 impl Detector {
     fn gate(&self, h: &Hints, s: &[u8]) -> bool {
+        let (flags, len) = self.needs;
+        if h.flags & flags != flags || h.len < len {
+            return false;
+        }
         match self.kind {
             Kind::Builtin(b) => b.gate(h, s),
             Kind::Custom => true,
@@ -1316,6 +1411,7 @@ impl Redactor {
             out.push(Detector {
                 label: Arc::from(b.name()),
                 kind: Kind::Builtin(b),
+                needs: b.requirements(),
                 patterns,
                 secret_group,
             });
@@ -1350,6 +1446,7 @@ impl Redactor {
             out.push(Detector {
                 label: Arc::from(c.name.as_str()),
                 kind: Kind::Custom,
+                needs: (0, 0),
                 patterns: vec![re],
                 secret_group: vec![g],
             });
@@ -1467,14 +1564,6 @@ impl Redactor {
         hints
     }
 
-    /// Whether redaction could find anything in `s`, judged from its triage without the
-    /// keyword DFA (a string that wants the keyword gate may find something). `false` is
-    /// certain: every gate is a necessary condition, and the sensitive-key text forms need the
-    /// keyword.
-    fn may_find(&self, hints: &Hints, s: &[u8]) -> bool {
-        hints.wants_keyword || self.detectors.iter().any(|d| d.gate(hints, s))
-    }
-
     /// [`Redactor::redact_at`] after [`Redactor::triage`].
     fn redact_triaged<'a>(
         &self,
@@ -1486,6 +1575,9 @@ impl Redactor {
         let bytes = s.as_bytes();
         hints.keyword =
             hints.wants_keyword && self.keyword_gate.as_ref().is_some_and(|g| g.is_match(s));
+        if hints.keyword {
+            hints.flags |= KEYWORD;
+        }
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         // End of each URL password (where its `@` is), so the host after it is not an e-mail.
         let mut url_password_ends: Vec<usize> = Vec::new();
@@ -1926,14 +2018,8 @@ impl RedactMemo {
 
     /// [`Redactor::redact_counted`], answered from memory for values seen before.
     pub fn redact_counted<'a>(&mut self, redactor: &Redactor, s: &'a str) -> (Cow<'a, str>, usize) {
-        if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() || s.is_empty() {
+        if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() {
             return redactor.redact_counted(s);
-        }
-        // Most values no gate lets through (timestamps, ids, trace ids): answered by one scan,
-        // without hashing or remembering a value that may never come again.
-        let hints = redactor.triage(s.as_bytes());
-        if !redactor.may_find(&hints, s.as_bytes()) {
-            return (Cow::Borrowed(s), 0);
         }
         self.own(redactor);
         if let Some(known) = self.seen.get(s) {
@@ -1942,7 +2028,7 @@ impl RedactMemo {
                 Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
             };
         }
-        let (out, n) = redactor.redact_triaged(s, hints, true, false);
+        let (out, n) = redactor.redact_counted(s);
         if self.seen.len() >= MEMO_MAX_ENTRIES {
             self.seen.clear();
         }

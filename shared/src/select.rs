@@ -2,8 +2,8 @@
 //! per-record byte caps, and redaction, producing the JSON object written to `records`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -7,4 +7,5 @@ pub mod dashboard;
 pub mod export;
 pub mod import;
 pub mod plan;
+pub mod stdout;
 pub mod tags_file;

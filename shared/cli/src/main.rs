@@ -372,8 +372,7 @@ fn process(
         None => None,
     };
     let mut pipeline = Pipeline::new(config);
-    let stdout = io::stdout();
-    let mut w = io::BufWriter::new(stdout.lock());
+    let mut w = logsieve_cli::stdout::bulk();
     let io_err = stdout_error;
     // Records leave as each input is done, so memory holds one input's records at a time; the
     // table keeps only the few it shows, and a count.

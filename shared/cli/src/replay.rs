@@ -665,8 +665,7 @@ async fn replay(
     let mut pipeline = Pipeline::new(checked).with_records(!args.publish || ships_records);
     let mut stop = watch_ctrl_c();
 
-    let stdout = io::stdout();
-    let mut w = io::BufWriter::new(stdout.lock());
+    let mut w = logsieve_cli::stdout::bulk();
     let mut records_out = crate::RecordStream::new(if json {
         crate::ProcessOutput::Json
     } else {
