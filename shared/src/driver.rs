@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn tags_of_the_log_group_reach_dimensions_and_annotations() {
+    fn tags_of_the_log_group_reach_dimensions_annotations_and_records() {
         let config = CheckedConfig::from_toml(
             r#"
 [metrics]
@@ -449,6 +449,8 @@ metric_value = "1"
 dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name", Owner = "$tags.api_key" }
 [traces]
 annotations = { team = "$tags.team", service = "$.service" }
+[fields]
+add = { team = "$tags.team", key = "$tags.api_key" }
 "#,
         )
         .unwrap();
@@ -503,6 +505,15 @@ annotations = { team = "$tags.team", service = "$.service" }
         let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
         assert_eq!(seg["annotations"]["team"], "payments");
         assert_eq!(seg["annotations"]["service"], "api");
+        let records = &d.output.records;
+        assert_eq!(records.len(), 2);
+        for r in records {
+            assert_eq!(r.get("team"), Some(Value::from("payments")), "{}", r.json());
+            assert_eq!(
+                r.get("key"),
+                Some(Value::from(crate::exits::SENSITIVE_MARKER))
+            );
+        }
         // A log group without tags: the sample has no value for the dimension, as for a missing
         // field, and the annotation is left out.
         let d = run(&untagged);
@@ -513,6 +524,12 @@ annotations = { team = "$tags.team", service = "$.service" }
         );
         let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
         assert!(seg["annotations"].get("team").is_none(), "{seg}");
+        // ... and the records have no field for it.
+        assert_eq!(d.output.records.len(), 2);
+        for r in &d.output.records {
+            assert_eq!(r.get("team"), None, "{}", r.json());
+            assert_eq!(r.get("service"), Some(Value::from("api")));
+        }
     }
 
     #[test]

@@ -70,14 +70,16 @@ impl TagSettings {
     }
 }
 
-/// Whether the configuration reads any `$tags.<key>`: without one, no lookup is made (and no
-/// permission is needed).
+/// Whether the configuration reads any `$tags.<key>`, at the top level or in a profile:
+/// without one, no lookup is made (and no permission is needed).
 pub fn config_uses_tags(config: &logsieve::config::CheckedConfig) -> bool {
     use logsieve::metrics::DimensionSource;
     config.metrics.rules.iter().any(|r| {
         r.dimensions()
             .any(|(_, s)| matches!(s, DimensionSource::Tag(_)))
     }) || config.traces.uses_tags()
+        || config.fields.uses_tags()
+        || config.profiles.iter().any(|p| config_uses_tags(&p.config))
         || config.record_sinks.sinks.iter().any(|s| match &s.target {
             logsieve::records::SinkTarget::Otlp(t) => t
                 .resource
@@ -427,6 +429,21 @@ mod tests {
             "[[records.sinks]]\nkind = \"otlp\"\nendpoint = \"https://c.example\"\n\
              resource_attributes = { env = \"prod\" }\n"
         ));
+        assert!(uses("[fields]\nadd = { team = \"$tags.team\" }\n"));
+        // A profile's sections are read for its log groups: its tags need the lookups too.
+        let profile = |section: &str| {
+            format!("[[profile]]\nname = \"api\"\nlog_groups = [\"/ecs/api\"]\n{section}")
+        };
+        assert!(uses(&profile(
+            "[profile.fields]\nadd = { team = \"$tags.team\" }\n"
+        )));
+        assert!(uses(&profile(
+            "[[profile.metrics.rule]]\nmetric_name = \"E\"\ndimensions = { T = \"$tags.team\" }\n"
+        )));
+        assert!(uses(&profile(
+            "[profile.traces]\nannotations = { t = \"$tags.team\" }\n"
+        )));
+        assert!(!uses(&profile("[profile.fields]\nkeep = [\"message\"]\n")));
     }
 
     #[test]
