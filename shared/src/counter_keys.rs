@@ -202,7 +202,7 @@ registry! {
         const METADATA_COLLISIONS = "select.metadata_collisions",
             "Fields named like a metadata key (`@timestamp`…) left out so the metadata stays true.";
         const RENAME_COLLISIONS = "select.rename_collisions",
-            "Fields replaced by a rename target of the same name.";
+            "Fields replaced by a rename target, or by a tag from `fields.add`, of the same name.";
     }
 
     /// Which records leave, and what each records sink did with them.

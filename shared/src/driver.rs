@@ -304,6 +304,22 @@ fn run_batch(
     pipeline.process_with(batch, limits)
 }
 
+/// The (owner, log group) of each batch of `decoded` that [`drive_decoded`] will process, for
+/// the edge to look their tags up first: not the function's own log group, and not a batch
+/// `recent` holds (a redelivery, skipped). Pure, like the rest of the driver.
+pub fn tag_lookups(
+    decoded: &Decoded,
+    own_log_group: Option<&str>,
+    recent: Option<&RecentBatches>,
+) -> Vec<(String, String)> {
+    decoded
+        .batches()
+        .filter(|b| !is_own_log_group(&b.source.log_group, own_log_group))
+        .filter(|b| recent.is_none_or(|r| Fingerprint::of(b).is_none_or(|fp| !r.contains(&fp))))
+        .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
+        .collect()
+}
+
 /// True when a batch comes from the function's own log group.
 pub fn is_own_log_group(batch_log_group: &str, own_log_group: Option<&str>) -> bool {
     own_log_group.is_some_and(|own| !own.is_empty() && batch_log_group == own)
@@ -436,8 +452,66 @@ mod tests {
         assert_eq!(skipped(&f), (4, 0, 0, 0));
     }
 
+    /// The edge looks tags up for exactly the batches the driver will process.
     #[test]
-    fn tags_of_the_log_group_reach_dimensions_and_annotations() {
+    fn tag_lookups_skip_the_own_group_redeliveries_and_undecodable_records() {
+        let p = pipeline(false);
+        let done = data("/aws/lambda/done", 1);
+        let mut recent = RecentBatches::new(8);
+        let first = decode(
+            EventSource::Kinesis,
+            kinesis(&[("0", done.clone())]).as_bytes(),
+            &p,
+        );
+        for b in first.unwrap().batches() {
+            recent.remember(Fingerprint::of(b).unwrap());
+        }
+        let event = kinesis(&[
+            ("1", data("/aws/lambda/app", 2)),
+            ("2", data("/aws/lambda/logsieve", 1)),
+            ("3", done),
+            ("4", b64(b"not gzip")),
+            ("5", data("/ecs/api", 1)),
+        ]);
+        let decoded = decode(EventSource::Kinesis, event.as_bytes(), &p).unwrap();
+        let groups = |own, recent| -> Vec<String> {
+            tag_lookups(&decoded, own, recent)
+                .into_iter()
+                .map(|(owner, group)| {
+                    assert_eq!(owner, "123456789012");
+                    group
+                })
+                .collect()
+        };
+        let cases: &[(Option<&str>, Option<&RecentBatches>, &[&str])] = &[
+            (
+                None,
+                None,
+                &[
+                    "/aws/lambda/app",
+                    "/aws/lambda/logsieve",
+                    "/aws/lambda/done",
+                    "/ecs/api",
+                ],
+            ),
+            (
+                Some("/aws/lambda/logsieve"),
+                None,
+                &["/aws/lambda/app", "/aws/lambda/done", "/ecs/api"],
+            ),
+            (
+                Some("/aws/lambda/logsieve"),
+                Some(&recent),
+                &["/aws/lambda/app", "/ecs/api"],
+            ),
+        ];
+        for (own, recent, want) in cases {
+            assert_eq!(groups(*own, *recent), *want, "own {own:?}");
+        }
+    }
+
+    #[test]
+    fn tags_of_the_log_group_reach_dimensions_annotations_and_records() {
         let config = CheckedConfig::from_toml(
             r#"
 [metrics]
@@ -449,6 +523,8 @@ metric_value = "1"
 dimensions = { Team = "$tags.team", Stack = "$tags.aws:cloudformation:stack-name", Owner = "$tags.api_key" }
 [traces]
 annotations = { team = "$tags.team", service = "$.service" }
+[fields]
+add = { team = "$tags.team", key = "$tags.api_key" }
 "#,
         )
         .unwrap();
@@ -503,6 +579,15 @@ annotations = { team = "$tags.team", service = "$.service" }
         let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
         assert_eq!(seg["annotations"]["team"], "payments");
         assert_eq!(seg["annotations"]["service"], "api");
+        let records = &d.output.records;
+        assert_eq!(records.len(), 2);
+        for r in records {
+            assert_eq!(r.get("team"), Some(Value::from("payments")), "{}", r.json());
+            assert_eq!(
+                r.get("key"),
+                Some(Value::from(crate::exits::SENSITIVE_MARKER))
+            );
+        }
         // A log group without tags: the sample has no value for the dimension, as for a missing
         // field, and the annotation is left out.
         let d = run(&untagged);
@@ -513,6 +598,12 @@ annotations = { team = "$tags.team", service = "$.service" }
         );
         let seg: Value = serde_json::from_str(&d.output.segments[0].document).unwrap();
         assert!(seg["annotations"].get("team").is_none(), "{seg}");
+        // ... and the records have no field for it.
+        assert_eq!(d.output.records.len(), 2);
+        for r in &d.output.records {
+            assert_eq!(r.get("team"), None, "{}", r.json());
+            assert_eq!(r.get("service"), Some(Value::from("api")));
+        }
     }
 
     #[test]

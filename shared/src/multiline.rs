@@ -116,7 +116,6 @@ struct Finders {
     exception: memmem::Finder<'static>,
     error: memmem::Finder<'static>,
     throwable: memmem::Finder<'static>,
-    panic: memmem::Finder<'static>,
 }
 
 impl Finders {
@@ -125,7 +124,6 @@ impl Finders {
             exception: memmem::Finder::new("Exception").into_owned(),
             error: memmem::Finder::new("Error").into_owned(),
             throwable: memmem::Finder::new("Throwable").into_owned(),
-            panic: memmem::Finder::new("panic: ").into_owned(),
         }
     }
 }
@@ -402,11 +400,11 @@ impl MultilineRules {
                 Detector::Python => (line.trim_end() == "Traceback (most recent call last):")
                     .then_some(State::PythonFrames),
                 Detector::Go => {
+                    // The runtime writes these at the start of a line; the words inside a line
+                    // (`recovered from panic: …`) are an application's message, not a trace.
                     if is_goroutine_header(line) {
                         Some(State::GoFunction)
-                    } else if self.finders.panic.find(line.as_bytes()).is_some()
-                        || line.starts_with("fatal error: ")
-                    {
+                    } else if line.starts_with("panic: ") || line.starts_with("fatal error: ") {
                         Some(State::GoAfterPanic)
                     } else {
                         None
@@ -738,6 +736,30 @@ mod tests {
                     "\t/app/main.go:20 +0x5e",
                 ],
                 &[6],
+            ),
+            (
+                "go",
+                &[
+                    "fatal error: all goroutines are asleep - deadlock!",
+                    "goroutine 1 [chan receive]:",
+                    "main.main()",
+                    "\t/app/main.go:5 +0x2d",
+                ],
+                &[4],
+            ),
+            (
+                "go",
+                // `panic:` and `fatal error:` inside a line are an application's words: no start,
+                // so the indented line after each is not taken as the trace's continuation.
+                &[
+                    "level=warn msg=\"retrying after panic: timeout\"",
+                    "\tattempt=2",
+                    "worker 3: fatal error: disk full",
+                    "\tretrying",
+                    " panic: indented, so not the runtime's",
+                    "\tnext",
+                ],
+                &[1, 1, 1, 1, 1, 1],
             ),
             (
                 "dotnet",

@@ -52,6 +52,12 @@ pub struct FieldsConfig {
     /// Field path in the record → new top-level key in the output (the value moves).
     #[serde(default)]
     pub rename: BTreeMap<String, String>,
+    /// New top-level output field → `$tags.<key>`: the field holds that tag of the resources
+    /// behind the log group (`add = { team = "$tags.team" }`), redacted as any value. Output
+    /// whether or not `keep` lists it (`drop` still removes it); absent when the resources lack
+    /// the tag; it replaces a logged field of the same name only when the tag is there.
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
     /// Built-in detectors to apply (see `Redactor::BUILTIN`). Absent = `Redactor::DEFAULT`
     /// (every built-in except `ipv4`/`ipv6`); `[]` = no built-in detectors.
     #[serde(default = "default_redact")]
@@ -95,6 +101,7 @@ impl Default for FieldsConfig {
             keep: Vec::new(),
             drop: Vec::new(),
             rename: BTreeMap::new(),
+            add: BTreeMap::new(),
             redact: default_redact(),
             custom_redact: Vec::new(),
             sensitive_keys: default_sensitive_keys(),
@@ -115,6 +122,16 @@ fn parse_paths(key: &str, paths: &[String]) -> Result<Vec<FieldPath>, ConfigErro
 
 /// A path that can address a field: fields are an object, so it must start with a key.
 fn parse_field_path(key: &str, p: &str) -> Result<FieldPath, ConfigError> {
+    // `$tags.team` would parse as the logged field `tags.team` and silently select nothing.
+    if let Some(tag) = crate::record::tag_key(p) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "{p:?} is a tag, not a field of the record: output it with `add = {{ <name> = \"{}{tag}\" }}`",
+                crate::record::TAG_PREFIX
+            ),
+        ));
+    }
     let path = FieldPath::parse(p).map_err(|e| ConfigError::new(key, e.to_string()))?;
     if path.first_key().is_none() {
         return Err(ConfigError::new(
@@ -150,6 +167,39 @@ impl FieldsConfig {
                 ));
             }
             rename.push((path, new.clone()));
+        }
+        let mut add = Vec::new();
+        for (name, reference) in &self.add {
+            let key = format!("fields.add.{name}");
+            if name.is_empty() || METADATA_KEYS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "the name must be non-empty and not one of {}",
+                        METADATA_KEYS.join(", ")
+                    ),
+                ));
+            }
+            if let Some(old) = targets.get(name.as_str()) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{name:?} is also the target of rename {old:?}"),
+                ));
+            }
+            let Some(tag) = crate::record::tag_key(reference) else {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "{reference:?} is not a tag reference: `add` takes `{}<key>`",
+                        crate::record::TAG_PREFIX
+                    ),
+                ));
+            };
+            add.push(AddedTag {
+                name: name.clone(),
+                tag: tag.to_string(),
+                sensitive: false,
+            });
         }
         let keys: Vec<String> = self
             .sensitive_keys
@@ -191,6 +241,10 @@ impl FieldsConfig {
             };
             ConfigError::new(key, e.to_string())
         })?;
+        // A tag under a sensitive key name is replaced whole, as a metric dimension reading it is.
+        for a in &mut add {
+            a.sensitive = crate::exits::name_is_sensitive(&a.tag, &redactor);
+        }
         if self.max_value_bytes == Some(0) {
             return Err(ConfigError::new(
                 "fields.max_value_bytes",
@@ -211,10 +265,20 @@ impl FieldsConfig {
             keep,
             drop,
             rename,
+            add,
             max_value_bytes: self.max_value_bytes,
             max_record_bytes: self.max_record_bytes,
         })
     }
+}
+
+/// One `add` entry of `[fields]`: output field `name` holds tag `tag`.
+#[derive(Debug, Clone)]
+struct AddedTag {
+    name: String,
+    tag: String,
+    /// `tag` is a sensitive key name: its value is replaced whole.
+    sensitive: bool,
 }
 
 /// The checked `[fields]` config.
@@ -226,6 +290,7 @@ pub struct Selector {
     keep: Vec<FieldPath>,
     drop: Vec<FieldPath>,
     rename: Vec<(FieldPath, String)>,
+    add: Vec<AddedTag>,
     max_value_bytes: Option<usize>,
     max_record_bytes: Option<usize>,
 }
@@ -239,6 +304,7 @@ impl Default for Selector {
             keep: Vec::new(),
             drop: Vec::new(),
             rename: Vec::new(),
+            add: Vec::new(),
             max_value_bytes: None,
             max_record_bytes: None,
         }
@@ -400,7 +466,11 @@ impl Selector {
                 counters.incr(ck::select::METADATA_COLLISIONS);
                 continue;
             }
-            // A field named like a rename target is replaced by the renamed value.
+            // A field named like a rename target (or an added tag) is replaced by that value.
+            if self.added_shadows(name, record) {
+                counters.incr(ck::select::RENAME_COLLISIONS);
+                continue;
+            }
             let shadowed = renamed.is_none()
                 && self
                     .rename
@@ -425,6 +495,15 @@ impl Selector {
                     })
                     .collect();
                 redacted += self.emit(&mut fields, new, &keys, v, memo);
+            }
+        }
+        for a in &self.add {
+            if self.drops_whole(&a.name) {
+                continue;
+            }
+            if let Some((value, n)) = self.added_value(a, record, memo) {
+                redacted += n;
+                fields.insert(a.name.clone(), Value::String(value.into_owned()));
             }
         }
         redacted += self.redactor.redact_keys_memo(&mut fields, memo);
@@ -499,6 +578,34 @@ impl Selector {
         OutputRecord::from_map(&self.select_linked(record, extras, memo, counters))
     }
 
+    /// Whether `add` reads any tag (the edge then looks tags up).
+    pub fn uses_tags(&self) -> bool {
+        !self.add.is_empty()
+    }
+
+    /// Whether an `add` entry outputs field `name` for this record (its tag is there), so the
+    /// logged field of that name is replaced.
+    fn added_shadows(&self, name: &str, record: &Record) -> bool {
+        self.add
+            .iter()
+            .any(|a| a.name == name && record.tag(&a.tag).is_some())
+    }
+
+    /// The value of `add` entry `a` for this record, redacted, with the secrets replaced;
+    /// `None` when the record's resources lack the tag (the field is then absent).
+    fn added_value<'r>(
+        &self,
+        a: &AddedTag,
+        record: &'r Record,
+        memo: &mut RedactMemo,
+    ) -> Option<(Cow<'r, str>, usize)> {
+        let value = record.tag(&a.tag)?;
+        if a.sensitive {
+            return Some((Cow::Borrowed(crate::exits::SENSITIVE_MARKER), 1));
+        }
+        Some(memo.redact_counted(&self.redactor, value))
+    }
+
     /// Whether a `drop` path removes the whole output field `name`.
     fn drops_whole(&self, name: &str) -> bool {
         self.drop
@@ -547,6 +654,7 @@ impl Selector {
         KeyPlan::Write(WritePlan {
             rename,
             target,
+            added: self.add.iter().any(|a| a.name == name),
             whole: self.keeps_whole(name),
             nested_drop: self
                 .drop
@@ -627,7 +735,15 @@ impl Selector {
                 KeyPlan::Fallback => return None,
                 KeyPlan::Write(plan) => plan,
             };
-            // A field named like a rename target is replaced by the renamed value.
+            let name = plan
+                .rename
+                .and_then(|i| self.rename.get(i))
+                .map_or(key, |(_, new)| new.as_str());
+            // A field named like an added tag (or a rename target) is replaced by that value.
+            if plan.added && self.added_shadows(name, record) {
+                counts.rename_collisions += 1;
+                return Some(());
+            }
             if plan.target.is_some() && plan.rename.is_none() {
                 let shadowed = self.rename.iter().any(|(p, new)| {
                     new == key && p.first_key().is_some_and(|k| fields.contains_key(k))
@@ -644,10 +760,6 @@ impl Selector {
                 }
                 written |= bit;
             }
-            let name = plan
-                .rename
-                .and_then(|i| self.rename.get(i))
-                .map_or(key, |(_, new)| new.as_str());
             w.plain_name = plain && plan.rename.is_none();
             self.write_member(w, key, name, value, &plan, &mut memo.redact, counts)
         };
@@ -671,6 +783,29 @@ impl Selector {
                     let text = &record.message;
                     member("message", true, Field::Str { text, plain: false }, &mut w)?;
                 }
+            }
+        }
+        for a in &self.add {
+            if self.drops_whole(&a.name) {
+                continue;
+            }
+            let Some((value, n)) = self.added_value(a, record, &mut memo.redact) else {
+                continue;
+            };
+            // A name holding a secret is rewritten by the map path's key redaction.
+            if self.redactor.key_holds_secret(&a.name, &mut memo.redact) {
+                return None;
+            }
+            counts.redacted += n;
+            let k = w.name(&a.name);
+            match self.max_value_bytes {
+                Some(cap) if value.len() > cap => {
+                    let mut s = value.into_owned();
+                    truncate_string(&mut s, cap);
+                    counts.truncated += 1;
+                    w.str(k, &s);
+                }
+                _ => w.str(k, &value),
             }
         }
         w.finish()
@@ -1046,6 +1181,8 @@ struct WritePlan {
     rename: Option<usize>,
     /// The output name is a rename target: the index of its first rename.
     target: Option<u8>,
+    /// The output name is an `add` entry's: the logged field gives way when the tag is there.
+    added: bool,
     /// `keep` takes the field whole (else only paths inside it).
     whole: bool,
     /// A `drop` path removes something inside the field.
@@ -1322,6 +1459,146 @@ mod tests {
         }
     }
 
+    /// `add = { name = "$tags.key" }` against the tags of the record's resources: the linked
+    /// (map) path and the records writer give the same fields and the same counters.
+    #[test]
+    fn added_tags_table() {
+        let tags = [
+            ("team", "payments"),
+            ("owner", "alice@example.com"),
+            ("api_key", "k-123"),
+            ("aws:cloudformation:stack-name", "orders-prod"),
+            ("note", "a long tag value"),
+        ];
+        let tagged = |fields: Value| {
+            let mut r = record(fields);
+            let mut source = (*r.source).clone();
+            source.tags = Arc::new(
+                tags.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            r.source = Arc::new(source);
+            r
+        };
+        // (config, logged fields, output fields, select.redacted, select.rename_collisions)
+        let cases: &[(&str, Value, Value, u64, u64)] = &[
+            (
+                "add = { team = \"$tags.team\" }",
+                json!({"a": 1}),
+                json!({"a": 1, "team": "payments"}),
+                0,
+                0,
+            ),
+            // A tag the resources lack: the field is absent.
+            (
+                "add = { team = \"$tags.missing\" }",
+                json!({"a": 1}),
+                json!({"a": 1}),
+                0,
+                0,
+            ),
+            // Asked for by name: output though `keep` does not list it; `drop` wins.
+            (
+                "keep = [\"a\"]\nadd = { team = \"$tags.team\" }",
+                json!({"a": 1, "b": 2}),
+                json!({"a": 1, "team": "payments"}),
+                0,
+                0,
+            ),
+            (
+                "drop = [\"team\"]\nadd = { team = \"$tags.team\" }",
+                json!({"a": 1}),
+                json!({"a": 1}),
+                0,
+                0,
+            ),
+            // The tag replaces a logged field of its name, counted; without the tag the field stays.
+            (
+                "add = { team = \"$tags.team\" }",
+                json!({"team": "logged"}),
+                json!({"team": "payments"}),
+                0,
+                1,
+            ),
+            (
+                "add = { team = \"$tags.missing\" }",
+                json!({"team": "logged"}),
+                json!({"team": "logged"}),
+                0,
+                0,
+            ),
+            // Redaction: a secret in the value; a sensitive tag key replaces the value whole.
+            (
+                "add = { owner = \"$tags.owner\" }",
+                json!({}),
+                json!({"owner": "[REDACTED:email]"}),
+                1,
+                0,
+            ),
+            (
+                "add = { key = \"$tags.api_key\" }",
+                json!({}),
+                json!({"key": "[REDACTED:sensitive_key]"}),
+                1,
+                0,
+            ),
+            (
+                "redact = []\nsensitive_keys = []\nadd = { owner = \"$tags.owner\" }",
+                json!({}),
+                json!({"owner": "alice@example.com"}),
+                0,
+                0,
+            ),
+            // Everything after `$tags.` is the key.
+            (
+                "add = { stack = \"$tags.aws:cloudformation:stack-name\" }",
+                json!({}),
+                json!({"stack": "orders-prod"}),
+                0,
+                0,
+            ),
+            (
+                "max_value_bytes = 6\nadd = { note = \"$tags.note\" }",
+                json!({}),
+                json!({"note": "a long…[truncated 10 bytes]"}),
+                0,
+                0,
+            ),
+            // A name holding a secret is rewritten as a logged key would be.
+            (
+                "add = { \"bob@example.com\" = \"$tags.team\" }",
+                json!({}),
+                json!({"[REDACTED:email]": "payments"}),
+                1,
+                0,
+            ),
+        ];
+        for (cfg, fields, want, redacted, collisions) in cases {
+            let s = selector(cfg);
+            let r = tagged(fields.clone());
+            let mut c = Counters::new();
+            let out = s.select_with_counters(&r, &mut c);
+            assert_eq!(fields_of(&out), *want, "config: {cfg}");
+            assert_eq!(c.get(ck::select::REDACTED), *redacted, "config: {cfg}");
+            assert_eq!(
+                c.get(ck::select::RENAME_COLLISIONS),
+                *collisions,
+                "config: {cfg}"
+            );
+            let mut fast_c = Counters::new();
+            let fast = s.select_output(
+                &r,
+                RecordExtras::default(),
+                &mut SelectMemo::new(),
+                &mut fast_c,
+            );
+            let fast: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
+            assert_eq!(fast, out, "writer, config: {cfg}");
+            assert_eq!(fast_c, c, "writer counters, config: {cfg}");
+        }
+    }
+
     #[test]
     fn rename_over_existing_field_is_counted() {
         let s = selector("rename = { msg = \"message\" }");
@@ -1507,6 +1784,37 @@ mod tests {
                 "max_record_bytes = 2000000",
                 "fields.max_record_bytes",
                 "1024000",
+            ),
+            (
+                "add = { team = \"team\" }",
+                "fields.add.team",
+                "not a tag reference",
+            ),
+            (
+                "add = { team = \"$tags.\" }",
+                "fields.add.team",
+                "not a tag reference",
+            ),
+            (
+                "add = { \"@id\" = \"$tags.team\" }",
+                "fields.add.@id",
+                "@id",
+            ),
+            (
+                "rename = { owner = \"team\" }\nadd = { team = \"$tags.team\" }",
+                "fields.add.team",
+                "also the target of rename \"owner\"",
+            ),
+            (
+                "keep = [\"$tags.team\"]",
+                "fields.keep[0]",
+                "add = { <name> = \"$tags.team\" }",
+            ),
+            ("drop = [\"$tags.team\"]", "fields.drop[0]", "is a tag"),
+            (
+                "rename = { \"$tags.team\" = \"team\" }",
+                "fields.rename.$tags.team",
+                "is a tag",
             ),
         ];
         for (cfg, key, msg) in cases {

@@ -5,6 +5,7 @@
 //! member spans the writer notes point at exactly those members. Redaction is the part this
 //! guards: secrets are planted among the generated values and keys.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -138,8 +139,10 @@ fn config() -> impl Strategy<Value = String> {
         ],
         0..4,
     );
-    let drop =
-        proptest::sample::subsequence(vec!["\"user.id\"", "\"msg\"", "\"x\"", "\"headers\""], 0..3);
+    let drop = proptest::sample::subsequence(
+        vec!["\"user.id\"", "\"msg\"", "\"x\"", "\"headers\"", "\"team\""],
+        0..3,
+    );
     let rename = proptest::sample::subsequence(
         vec![
             "latency_ms = \"duration_ms\"",
@@ -149,27 +152,52 @@ fn config() -> impl Strategy<Value = String> {
         ],
         0..3,
     );
+    // Tags as fields: one named like a logged key (`user`), one whose tag may be missing
+    // (`status`), a sensitive tag key, and a name that holds a secret.
+    let add = proptest::sample::subsequence(
+        vec![
+            "team = \"$tags.team\"",
+            "user = \"$tags.owner\"",
+            "status = \"$tags.region\"",
+            "secret = \"$tags.api_key\"",
+            "\"bob@example.com\" = \"$tags.team\"",
+        ],
+        0..4,
+    );
     let value_cap = proptest::option::of(prop_oneof![Just(8usize), Just(40)]);
     let record_cap = proptest::option::of(prop_oneof![Just(220usize), Just(600)]);
-    (keep, drop, rename, value_cap, record_cap).prop_map(|(keep, drop, rename, vc, rc)| {
-        let mut text = format!(
-            "[fields]\nkeep = [{}]\ndrop = [{}]\nrename = {{ {} }}\n",
-            keep.join(", "),
-            drop.join(", "),
-            rename.join(", ")
-        );
-        if let Some(c) = vc {
-            text.push_str(&format!("max_value_bytes = {c}\n"));
-        }
-        if let Some(c) = rc {
-            text.push_str(&format!("max_record_bytes = {c}\n"));
-        }
-        text
-    })
+    (keep, drop, rename, add, value_cap, record_cap).prop_map(
+        |(keep, drop, rename, add, vc, rc)| {
+            let mut text = format!(
+                "[fields]\nkeep = [{}]\ndrop = [{}]\nrename = {{ {} }}\nadd = {{ {} }}\n",
+                keep.join(", "),
+                drop.join(", "),
+                rename.join(", "),
+                add.join(", ")
+            );
+            if let Some(c) = vc {
+                text.push_str(&format!("max_value_bytes = {c}\n"));
+            }
+            if let Some(c) = rc {
+                text.push_str(&format!("max_record_bytes = {c}\n"));
+            }
+            text
+        },
+    )
 }
 
-fn source(secret_name: bool) -> Arc<Source> {
+/// Tags of the resources behind the log group, values drawn from the secret-laden strings.
+fn tags() -> impl Strategy<Value = BTreeMap<String, String>> {
+    proptest::collection::btree_map(
+        proptest::sample::select(vec!["team", "owner", "region", "api_key"]).prop_map(String::from),
+        proptest::sample::select(STRINGS).prop_map(String::from),
+        0..4,
+    )
+}
+
+fn source(secret_name: bool, tags: BTreeMap<String, String>) -> Arc<Source> {
     Arc::new(Source {
+        tags: Arc::new(tags),
         owner: "123456789012".into(),
         log_group: if secret_name {
             "/aws/lambda/alice@example.com".into()
@@ -191,10 +219,11 @@ proptest! {
         traced in any::<bool>(),
         rate in proptest::option::of(1u64..10),
         secret_name in any::<bool>(),
+        tags in tags(),
     ) {
         let config = CheckedConfig::from_toml(&cfg).unwrap();
         let selector = &config.fields;
-        let src = source(secret_name);
+        let src = source(secret_name, tags);
         let event = LogEvent {
             id: "37516444617598064708222633732146973250".into(),
             timestamp: 1_764_460_800_123,
@@ -247,7 +276,7 @@ proptest! {
 #[test]
 fn common_records_take_the_writer_and_odd_ones_the_map() {
     let config = CheckedConfig::default_config().unwrap();
-    let src = source(false);
+    let src = source(false, BTreeMap::new());
     let select = |message: &str| {
         let event = LogEvent {
             id: "1".into(),

@@ -1,7 +1,8 @@
 """Tags and redeliveries through the real function in ministack: `$tags.<key>` dimensions from
 the tags of a Lambda function (Resource Groups Tagging API) and of its log group
 (ListTagsForResource), with the tag APIs answering, throttling (a loopback proxy), slow, or
-gone; and the same subscription event delivered twice to one execution environment.
+gone; the same through the Kinesis function; and the same subscription event delivered twice
+to one execution environment.
 
 Expected values are computed from what each test writes, not copied from a run."""
 
@@ -19,17 +20,35 @@ from tags_proxy import TagsProxy
 from test_e2e import deploy, function_log_lines, subscription_event, wait_for
 
 
-def fresh_event(group: str, messages: list) -> bytes:
-    """A subscription event on a stream of its own, so no two are the same batch (a repeated
-    batch is skipped as a redelivery)."""
+def fresh_data(group: str, messages: list) -> str:
+    """A CloudWatch Logs document on a stream of its own, so no two are the same batch (a
+    repeated batch is skipped as a redelivery), gzip'd and base64'd as both events carry it."""
     now = int(time.time() * 1000)
     doc = {
         "messageType": "DATA_MESSAGE", "owner": "000000000000", "logGroup": group,
         "logStream": f"s-{secrets.token_hex(4)}", "subscriptionFilters": ["logsieve"],
         "logEvents": [{"id": str(i), "timestamp": now + i, "message": m} for i, m in enumerate(messages)],
     }
-    data = base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
-    return json.dumps({"awslogs": {"data": data}}).encode()
+    return base64.b64encode(gzip.compress(json.dumps(doc).encode())).decode()
+
+
+def fresh_event(group: str, messages: list) -> bytes:
+    """A subscription event (see fresh_data)."""
+    return json.dumps({"awslogs": {"data": fresh_data(group, messages)}}).encode()
+
+
+def fresh_kinesis_event(group: str, messages: list) -> bytes:
+    """A Kinesis event of one record, as the event source mapping invokes with (see fresh_data)."""
+    record = {
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p",
+                    "sequenceNumber": "49590338271490256608559692538361571095921575989136588898",
+                    "data": fresh_data(group, messages), "approximateArrivalTimestamp": time.time()},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventName": "aws:kinesis:record",
+        "eventID": "shardId-000000000000:49590338271490256608559692538361571095921575989136588898",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/logs",
+    }
+    return json.dumps({"Records": [record]}).encode()
 
 NAMESPACE = "LogsieveTagsE2E"
 CONFIG = f"""
@@ -170,6 +189,40 @@ def test_tags_become_dimensions_and_survive_throttling(ministack, function_zip, 
                        errors_metric(cw, {"Team": "payments", "Tier": "gold"})))
     assert got == want
     assert errors_metric(cw, {"Team": "payments", "Tier": "silver"}) == 0
+
+
+def test_the_kinesis_function_reads_tags_too(ministack, kinesis_zip, tags_proxy):
+    """The same wiring on the Kinesis path, invoked directly (the event source mapping itself is
+    test_scale_paths' subject): one lookup, then the cache; dimensions from both resources."""
+    lam, logs, cw = (client(s, ministack) for s in ("lambda", "logs", "cloudwatch"))
+    group = tagged_app(lam, logs, kinesis_zip)
+    name = "logsieve-tags-kinesis"
+    namespace = NAMESPACE + "Kinesis"
+    config = CONFIG.replace(f'namespace = "{NAMESPACE}"', f'namespace = "{namespace}"')
+    deploy(lam, name, kinesis_zip,
+           env_for(name, ministack.url, tags_proxy.url, LOGSIEVE_CONFIG=config,
+                   LOGSIEVE_TAGS_BUDGET_MS="3000"))
+    first = invoke(lam, logs, name, fresh_kinesis_event(group, ERRORS), 1)
+    assert tag_counters(first) == {"tags.miss": 1}, first
+    second = invoke(lam, logs, name, fresh_kinesis_event(group, ERRORS), 2)
+    assert tag_counters(second) == {"tags.hit": 1}, second
+    for summary in (first, second):
+        assert summary["events_in"] == len(ERRORS)
+        assert "metrics.dimension_missing" not in summary["counters"], summary
+    assert sum(tags_proxy.seen().values()) == 2, tags_proxy.seen()  # one call per API
+    want = 2 * len(ERRORS)
+    dims = [{"Name": "Team", "Value": "payments"}, {"Name": "Tier", "Value": "gold"}]
+
+    def errors():
+        now = dt.datetime.now(dt.timezone.utc)
+        points = cw.get_metric_statistics(
+            Namespace=namespace, MetricName="Errors", Dimensions=dims, Period=60,
+            StartTime=now - dt.timedelta(minutes=30), EndTime=now + dt.timedelta(minutes=10),
+            Statistics=["SampleCount"])["Datapoints"]
+        n = sum(p["SampleCount"] for p in points)
+        return n if n >= want else None
+
+    assert wait_for(f"{namespace} Errors{{Team=payments,Tier=gold}}", errors) == want
 
 
 @pytest.mark.parametrize("case", ["throttled", "stopped", "slow"])

@@ -7,7 +7,10 @@
 //! (Firehose then writes the original record under the error prefix of the destination).
 
 use aws_lambda_events::firehose::{KinesisFirehoseResponse, KinesisFirehoseResponseRecord};
-use logsieve::driver::{drive, DriveError, Driven, EventSource, UnitStatus};
+use logsieve::decode::Decoded;
+use logsieve::driver::{
+    decode, drive_decoded, Context, DriveError, Driven, EventSource, UnitStatus,
+};
 use logsieve::pipeline::{Limits, Pipeline};
 
 use logsieve::counter_keys as ck;
@@ -39,12 +42,26 @@ pub fn handle(
     own_log_group: Option<&str>,
     limits: Limits<'_>,
 ) -> Result<Response, DriveError> {
-    let mut driven = drive(
+    let decoded = decode(EventSource::Firehose, bytes, pipeline)?;
+    handle_decoded(decoded, pipeline, own_log_group, limits, Context::default())
+}
+
+/// [`handle`] for an event decoded already, with what the edge knows (the log groups' tags, for
+/// `[fields] add`). A Firehose record always gets its result: `context.recent` is not used.
+pub fn handle_decoded(
+    decoded: Decoded,
+    pipeline: &mut Pipeline,
+    own_log_group: Option<&str>,
+    limits: Limits<'_>,
+    context: Context<'_>,
+) -> Result<Response, DriveError> {
+    let mut driven = drive_decoded(
         EventSource::Firehose,
-        bytes,
+        decoded,
         pipeline,
         own_log_group,
         limits,
+        context,
     )?;
     let mut response = KinesisFirehoseResponse::default();
     let mut budget = MAX_RESPONSE_BYTES;

@@ -5,6 +5,7 @@
 //! `logsieve::driver::EventSource::Kinesis`).
 
 use aws_lambda_events::streams::KinesisEventResponse;
+use logsieve::decode::Decoded;
 use logsieve::driver::{decode, drive_decoded, Context, DriveError, Driven, EventSource};
 use logsieve::pipeline::{Limits, Pipeline};
 
@@ -36,6 +37,18 @@ pub fn handle_with(
     context: Context<'_>,
 ) -> Result<Response, DriveError> {
     let decoded = decode(EventSource::Kinesis, bytes, pipeline)?;
+    handle_decoded(decoded, pipeline, own_log_group, limits, context)
+}
+
+/// The second half of [`handle_with`], for an edge that looks at the decoded event first (the
+/// log groups whose tags it needs).
+pub fn handle_decoded(
+    decoded: Decoded,
+    pipeline: &mut Pipeline,
+    own_log_group: Option<&str>,
+    limits: Limits<'_>,
+    context: Context<'_>,
+) -> Result<Response, DriveError> {
     let driven = drive_decoded(
         EventSource::Kinesis,
         decoded,

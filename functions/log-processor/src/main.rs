@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
-use logsieve::dedup::{Fingerprint, RecentBatches};
-use logsieve::driver::{decode, drive_decoded, is_own_log_group, Context, EventSource};
+use logsieve::dedup::RecentBatches;
+use logsieve::driver::{decode, drive_decoded, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve_aws::lambda::{
     fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
@@ -85,25 +85,11 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
     };
     let mut tag_counters = logsieve::stats::Counters::default();
     let tags = match &state.tags {
-        Some(cache) => {
-            // Not for batches that will be skipped: their own log group, or a redelivery.
-            let groups: Vec<(String, String)> = {
-                let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());
-                decoded
-                    .batches()
-                    .filter(|b| !is_own_log_group(&b.source.log_group, own))
-                    .filter(|b| Fingerprint::of(b).is_none_or(|fp| !recent.contains(&fp)))
-                    .map(|b| (b.source.owner.clone(), b.source.log_group.clone()))
-                    .collect()
-            };
-            let waited = Instant::now();
-            let tags = cache.tags_for(groups, &mut tag_counters).await;
-            tracing::debug!(
-                tags_wait_ms = waited.elapsed().as_millis() as u64,
-                "tags looked up"
-            );
-            Some(tags)
-        }
+        Some(cache) => Some(
+            cache
+                .tags_for_event(&decoded, own, Some(&state.recent), &mut tag_counters)
+                .await,
+        ),
         None => None,
     };
     let mut driven = {

@@ -70,14 +70,16 @@ impl TagSettings {
     }
 }
 
-/// Whether the configuration reads any `$tags.<key>`: without one, no lookup is made (and no
-/// permission is needed).
+/// Whether the configuration reads any `$tags.<key>`, at the top level or in a profile:
+/// without one, no lookup is made (and no permission is needed).
 pub fn config_uses_tags(config: &logsieve::config::CheckedConfig) -> bool {
     use logsieve::metrics::DimensionSource;
     config.metrics.rules.iter().any(|r| {
         r.dimensions()
             .any(|(_, s)| matches!(s, DimensionSource::Tag(_)))
     }) || config.traces.uses_tags()
+        || config.fields.uses_tags()
+        || config.profiles.iter().any(|p| config_uses_tags(&p.config))
         || config.record_sinks.sinks.iter().any(|s| match &s.target {
             logsieve::records::SinkTarget::Otlp(t) => t
                 .resource
@@ -86,6 +88,12 @@ pub fn config_uses_tags(config: &logsieve::config::CheckedConfig) -> bool {
                 .any(|(_, v)| matches!(v, logsieve::records::AttributeValue::Tag(_))),
             _ => false,
         })
+}
+
+/// Whether the selected records read a tag (`[fields] add`, at the top level or in a profile):
+/// what a function that only outputs records (firehose-filter) needs tags for.
+pub fn fields_use_tags(config: &logsieve::config::CheckedConfig) -> bool {
+    config.fields.uses_tags() || config.profiles.iter().any(|p| fields_use_tags(&p.config))
 }
 
 /// Why a lookup gave no tags.
@@ -249,6 +257,30 @@ impl TagCache {
             settings,
             entries: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The tags for the batches of a decoded event that the driver will process
+    /// ([`logsieve::driver::tag_lookups`]: not the function's own log group, not a redelivery
+    /// `recent` holds), within the budget, as [`TagCache::tags_for`]. Every function calls this
+    /// between `decode` and `drive_decoded`; `recent` is unlocked before the lookups wait.
+    pub async fn tags_for_event(
+        &self,
+        decoded: &logsieve::decode::Decoded,
+        own_log_group: Option<&str>,
+        recent: Option<&Mutex<logsieve::dedup::RecentBatches>>,
+        counters: &mut Counters,
+    ) -> BTreeMap<String, Arc<Tags>> {
+        let groups = {
+            let recent = recent.map(|r| r.lock().unwrap_or_else(|p| p.into_inner()));
+            logsieve::driver::tag_lookups(decoded, own_log_group, recent.as_deref())
+        };
+        let waited = Instant::now();
+        let tags = self.tags_for(groups, counters).await;
+        tracing::debug!(
+            tags_wait_ms = waited.elapsed().as_millis() as u64,
+            "tags looked up"
+        );
+        tags
     }
 
     /// The tags of each `(owner, log group)`, waiting at most the budget for lookups. Never
@@ -427,6 +459,35 @@ mod tests {
             "[[records.sinks]]\nkind = \"otlp\"\nendpoint = \"https://c.example\"\n\
              resource_attributes = { env = \"prod\" }\n"
         ));
+        assert!(uses("[fields]\nadd = { team = \"$tags.team\" }\n"));
+        // A profile's sections are read for its log groups: its tags need the lookups too.
+        let profile = |section: &str| {
+            format!("[[profile]]\nname = \"api\"\nlog_groups = [\"/ecs/api\"]\n{section}")
+        };
+        assert!(uses(&profile(
+            "[profile.fields]\nadd = { team = \"$tags.team\" }\n"
+        )));
+        assert!(uses(&profile(
+            "[[profile.metrics.rule]]\nmetric_name = \"E\"\ndimensions = { T = \"$tags.team\" }\n"
+        )));
+        assert!(uses(&profile(
+            "[profile.traces]\nannotations = { t = \"$tags.team\" }\n"
+        )));
+        assert!(!uses(&profile("[profile.fields]\nkeep = [\"message\"]\n")));
+        // Only the records' own reads count for a function that outputs nothing else.
+        let fields_use = |toml: &str| {
+            fields_use_tags(&logsieve::config::CheckedConfig::from_toml(toml).unwrap())
+        };
+        assert!(fields_use("[fields]\nadd = { team = \"$tags.team\" }\n"));
+        assert!(fields_use(&profile(
+            "[profile.fields]\nadd = { t = \"$tags.team\" }\n"
+        )));
+        assert!(!fields_use(
+            "[traces]\nannotations = { team = \"$tags.team\" }\n"
+        ));
+        assert!(!fields_use(&profile(
+            "[[profile.metrics.rule]]\nmetric_name = \"E\"\ndimensions = { T = \"$tags.team\" }\n"
+        )));
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //!   each yields [`LAMBDA_SAMPLES_PER_REPORT`] samples. Within a batch, samples of one series fold
 //!   into one datum (one minute bucket per batch), so a metric contributes
 //!   `min(series, samples per batch)` datums per batch. Rules are assumed to see every log group.
+//! - **Profiles**: a `[[profile]]` with its own `[profile.metrics]` publishes its rules (and its
+//!   built-in Lambda metrics, when their namespace is not planned already) besides the top
+//!   level's, with their own caps: they are planned as more metrics (origin
+//!   `profile.<name>.…`), and each is assumed to see every event too, an upper bound since a
+//!   profile sees only its log groups. A profile without `[profile.metrics]` runs the top
+//!   level's rules, which publish the same metrics, and adds nothing.
 //! - **PutMetricData**: each batch with datums sends `ceil(datums / 1000)` requests.
 //! - **EMF**: the bytes of one datum and of one extra sample are measured by running the EMF
 //!   encoder over one synthetic datum per metric (12-character values for dimensions read from
@@ -152,11 +158,24 @@ pub struct CostEstimate {
     pub total_usd: f64,
 }
 
+/// What one `[[profile]]` with its own `[profile.metrics]` adds to the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedProfile {
+    pub name: String,
+    pub log_groups: Vec<String>,
+    /// Its metrics in [`Plan::metrics`] (origin `profile.<name>.…`).
+    pub metrics: usize,
+    /// Their worst-case series, included in the cost.
+    pub series: u64,
+}
+
 /// What `logsieve plan` reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub assumptions: PlanConfig,
     pub metrics: Vec<PlannedMetric>,
+    /// The profiles that publish metrics of their own, in config order.
+    pub profiles: Vec<PlannedProfile>,
     pub cost: CostEstimate,
     /// Unbounded dimensions and other things worth a look, one line each.
     pub warnings: Vec<String>,
@@ -188,8 +207,52 @@ pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
         };
         metrics.push(plan_rule(&origin, rule, m.rules.get(i), a));
     }
+    // Built-in metrics of one namespace are the same series whoever publishes them.
+    let mut lambda_namespaces: Vec<&str> = Vec::new();
     if checked.metrics.lambda.is_some() {
+        lambda_namespaces.push(&m.namespace);
         metrics.extend(plan_lambda(&m.namespace, m.lambda_max_functions as u64, a));
+    }
+    let mut profiles = Vec::new();
+    for p in &checked.profiles {
+        let Some(written) = config
+            .profile
+            .iter()
+            .find(|w| w.name == p.name)
+            .and_then(|w| w.metrics.as_ref())
+        else {
+            continue;
+        };
+        let first = metrics.len();
+        for (i, rule) in p.config.metrics.rules.iter().enumerate() {
+            let origin = if i < written.rules.len() {
+                format!("profile.{}.metrics.rule[{i}]", p.name)
+            } else {
+                format!("profile.{}.metrics.packs", p.name)
+            };
+            metrics.push(plan_rule(&origin, rule, written.rules.get(i), a));
+        }
+        if p.config.metrics.lambda.is_some() && !lambda_namespaces.contains(&&*written.namespace) {
+            lambda_namespaces.push(&written.namespace);
+            let max = written.lambda_max_functions as u64;
+            metrics.extend(
+                plan_lambda(&written.namespace, max, a)
+                    .into_iter()
+                    .map(|mut pm| {
+                        pm.origin = format!("profile.{}.lambda", p.name);
+                        pm
+                    }),
+            );
+        }
+        let mine = metrics.get(first..).unwrap_or(&[]);
+        profiles.push(PlannedProfile {
+            name: p.name.clone(),
+            log_groups: p.log_groups.clone(),
+            metrics: mine.len(),
+            series: mine
+                .iter()
+                .fold(0u64, |acc, m| acc.saturating_add(m.series)),
+        });
     }
     let mut warnings = Vec::new();
     for pm in &metrics {
@@ -211,6 +274,7 @@ pub fn plan(config: &Config) -> Result<Plan, ConfigError> {
         assumptions: a.clone(),
         beyond_metric_filters: beyond_metric_filters(&m.rules, &metrics),
         metrics,
+        profiles,
         cost,
         warnings,
     })
@@ -478,7 +542,7 @@ fn emf_sizes(metrics: &[PlannedMetric]) -> (f64, f64) {
 
 fn beyond_metric_filters(rules: &[RuleConfig], metrics: &[PlannedMetric]) -> Vec<String> {
     let mut out = Vec::new();
-    let rule_metrics = || metrics.iter().filter(|m| m.origin != "lambda");
+    let rule_metrics = || metrics.iter().filter(|m| !m.origin.ends_with("lambda"));
     let wide: Vec<&str> = rule_metrics()
         .filter(|m| m.dimensions.len() > METRIC_FILTER_MAX_DIMENSIONS)
         .map(|m| m.name.as_str())
@@ -677,6 +741,19 @@ pub fn render_table(plan: &Plan) -> String {
             m.origin, m.name, m.namespace, m.series, dims
         );
     }
+    if !plan.profiles.is_empty() {
+        let _ = writeln!(s, "\n== PROFILES (their own [profile.metrics]) ==");
+        for p in &plan.profiles {
+            let _ = writeln!(
+                s,
+                "profile {} ({}): {} metrics, {} series worst case",
+                p.name,
+                p.log_groups.join(", "),
+                p.metrics,
+                p.series
+            );
+        }
+    }
     if !plan.warnings.is_empty() {
         let _ = writeln!(s, "\n== WARNINGS ==");
         for w in &plan.warnings {
@@ -867,6 +944,96 @@ mod tests {
         assert!((p.cost.total_usd - 116.082_136_8).abs() < 1e-9);
         // EMF sizes and their cost are checked by hand on a smaller config (emf_cost_by_hand)
         // and against the pipeline's own output (emf_sizes_equal_what_the_pipeline_writes).
+    }
+
+    /// A profile with its own `[profile.metrics]` adds its rules, and its built-in metrics when
+    /// their namespace is new; one that runs the top level's rules adds nothing.
+    #[test]
+    fn profiles_with_their_own_metrics_are_planned_per_profile() {
+        let cfg = config(
+            r#"
+            [metrics]
+            namespace = "Shop"
+            lambda_max_functions = 2
+            [[metrics.rule]]
+            metric_name = "Errors5xx"
+            dimensions = { Service = "$.service" }
+            max_cardinality = 9
+            [traces]
+            sink = "none"
+            [plan]
+            log_groups = 3
+
+            [[profile]]
+            name = "api"
+            log_groups = ["/ecs/api"]
+            [profile.metrics]
+            namespace = "Shop"
+            [[profile.metrics.rule]]
+            metric_name = "ApiLatency"
+            metric_value = "$.latency"
+            dimensions = { Route = "$.route" }
+            max_cardinality = 4
+
+            [[profile]]
+            name = "batch"
+            log_groups = ["/ecs/batch-*"]
+            [profile.metrics]
+            namespace = "Batch"
+            lambda_max_functions = 2
+            [[profile.metrics.rule]]
+            metric_name = "Jobs"
+
+            [[profile]]
+            name = "quiet"
+            log_groups = ["/ecs/quiet"]
+            [profile.fields]
+            keep = ["message"]
+            "#,
+        );
+        let p = plan(&cfg).unwrap();
+        let rules: Vec<(&str, &str, u64)> = p
+            .metrics
+            .iter()
+            .filter(|m| !m.origin.ends_with("lambda"))
+            .map(|m| (m.origin.as_str(), m.name.as_str(), m.series))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                ("metrics.rule[0]", "Errors5xx", 10),
+                ("profile.api.metrics.rule[0]", "ApiLatency", 5),
+                ("profile.batch.metrics.rule[0]", "Jobs", 1),
+            ]
+        );
+        // Built-ins: Shop once (the api profile's are the same series), Batch for its profile:
+        // 14 metrics and 342 series each (see series_and_cost_match_a_hand_computation).
+        let lambda = |origin: &str| -> (usize, u64) {
+            let ms: Vec<_> = p.metrics.iter().filter(|m| m.origin == origin).collect();
+            (ms.len(), ms.iter().map(|m| m.series).sum())
+        };
+        assert_eq!(lambda("lambda"), (14, 342));
+        assert_eq!(lambda("profile.api.lambda"), (0, 0));
+        assert_eq!(lambda("profile.batch.lambda"), (14, 342));
+        assert!(p
+            .metrics
+            .iter()
+            .filter(|m| m.origin == "profile.batch.lambda")
+            .all(|m| m.namespace == "Batch"));
+        let per_profile: Vec<(&str, usize, u64)> = p
+            .profiles
+            .iter()
+            .map(|q| (q.name.as_str(), q.metrics, q.series))
+            .collect();
+        assert_eq!(per_profile, vec![("api", 1, 5), ("batch", 15, 343)]);
+        // 10 + 342 at the top level, 5 + 343 in the profiles.
+        assert_eq!(p.cost.series, 700);
+        let table = render_table(&p);
+        assert!(
+            table.contains("profile batch (/ecs/batch-*): 15 metrics, 343 series worst case"),
+            "{table}"
+        );
+        assert!(!table.contains("profile quiet"), "{table}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   `faas.name` (`/aws/lambda/<name>`), `service.name`, then `OTEL_RESOURCE_ATTRIBUTES`;
 //! - record: `time_unix_nano` from `@timestamp`, severity from `@level` (the lowest number of
 //!   each range: 1/5/9/13/17/21), body = `message` (or `msg`), attributes = every other field
-//!   plus `log.record.uid` (`@id`) and `SampleRate` (Honeycomb's name for `@sampleRate`), and
+//!   plus `log.record.uid` (`@id`), `SampleRate` (Honeycomb's name for `@sampleRate`) and
+//!   `logsieve.joined` (`@joined`: the log events a multiline-joined record was made of), and
 //!   `trace_id`/`span_id` bytes from `@traceId`/`@spanId`: an X-Ray id `1-aaaaaaaa-b…` is the
 //!   16 bytes of its 32 hex digits, as the OpenTelemetry X-Ray propagator maps it.
 
@@ -26,6 +27,8 @@ use crate::record::Level;
 
 /// The instrumentation scope every record is written under.
 pub const SCOPE_NAME: &str = "logsieve";
+/// The attribute for `@joined`, in logsieve's own namespace (the semantic conventions have none).
+pub const JOINED_ATTRIBUTE: &str = "logsieve.joined";
 /// The field that becomes the body, and the one used when it is absent.
 const BODY_KEY: &str = "message";
 const BODY_FALLBACK_KEY: &str = "msg";
@@ -617,6 +620,7 @@ mod wire {
                         member_kv(buf, 6, "log.record.uid", m);
                     }
                     crate::records::SAMPLE_RATE_KEY => member_kv(buf, 6, "SampleRate", m),
+                    crate::multiline::JOINED_KEY => member_kv(buf, 6, super::JOINED_ATTRIBUTE, m),
                     _ => {}
                 }
             } else if k != body_key {

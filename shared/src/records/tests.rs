@@ -324,7 +324,7 @@ fn otlp_record_mapping() {
         ),
         rec(
             json!({"@timestamp": 1764500000124i64, "@id": "2", "@traceId": "1-00000000-000000000000000000000001",
-            "@level": "WARN", "msg": "slow", "@sampleRate": 10}),
+            "@level": "WARN", "msg": "slow", "@sampleRate": 10, "@joined": 3}),
         ),
         rec(json!({"@timestamp": 5, "@id": "3", "text": "no body"})),
     ];
@@ -404,6 +404,12 @@ fn otlp_record_mapping() {
         attr(&b.attributes, "SampleRate"),
         Some(&any_value::Value::IntValue(10))
     );
+    // A multiline-joined record says how many log events it was made of; others say nothing.
+    assert_eq!(
+        attr(&b.attributes, JOINED_ATTRIBUTE),
+        Some(&any_value::Value::IntValue(3))
+    );
+    assert!(attr(&a.attributes, JOINED_ATTRIBUTE).is_none());
     assert_eq!((c.severity_number, c.body.is_none()), (0, true));
     assert!(c.trace_id.is_empty());
 }
