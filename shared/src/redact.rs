@@ -2623,6 +2623,103 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The table-driven card run counts as the plain rule does: digits, with up to three
+        /// separators between two digits, capped at `CARD_RUN_CAP`.
+        #[test]
+        fn card_run_table_counts_as_the_rule(s in "[0-9 .()a-]{0,40}") {
+            let (mut card, mut seps, mut best) = (0usize, 0u8, 0usize);
+            for b in s.bytes() {
+                if b.is_ascii_digit() {
+                    card += 1;
+                    seps = 0;
+                    best = best.max(card);
+                } else if matches!(b, b' ' | b'-' | b'.' | b'(' | b')') && card > 0 && seps < 3 {
+                    seps += 1;
+                } else {
+                    card = 0;
+                    seps = 0;
+                }
+            }
+            let want = best.min(usize::from(CARD_RUN_CAP));
+            proptest::prop_assert_eq!(Hints::scan(s.as_bytes()).card_run, want);
+        }
+    }
+
+    /// The gates tightened for speed (session tokens, PEM lines, the keyword letter run, flag
+    /// and length requirements): each row redacts gated exactly as ungated, and finds what it
+    /// should, also with only the one detector on (its keyword gate must then exist).
+    #[test]
+    fn tightened_gates_table() {
+        let pem = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+        let cases: &[(&str, &str, bool)] = &[
+            (
+                "aws_session_token",
+                "FwoGZXIvYXdzEBYaDHhBTEXAMPLEtokenABCDEFGH",
+                true,
+            ),
+            (
+                "aws_session_token",
+                "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJH",
+                true,
+            ),
+            (
+                "aws_session_token",
+                "x-amz-security-token: abcdefgh12345678ijkl",
+                true,
+            ),
+            (
+                "aws_session_token",
+                "session_token abcdefgh12345678ijkl",
+                true,
+            ),
+            // Case folding: the long s matches `s`, so the anchor is still found.
+            (
+                "aws_session_token",
+                "ſession_token=abcdefgh12345678ijkl",
+                true,
+            ),
+            (
+                "aws_session_token",
+                "1-6553f100-27cd5f9ec8c694ccf55540b2",
+                false,
+            ),
+            (
+                "aws_session_token",
+                "6553f1003c821fbf59108163a7ff0d38",
+                false,
+            ),
+            ("private_key", pem, true),
+            ("private_key", &pem[..63], false),
+            (
+                "private_key",
+                "71c18690ee42c90b6553f10027cd5f9ec8c694ccf55540b2abcdefabcdef0123",
+                false,
+            ),
+            (
+                "private_key",
+                "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----",
+                true,
+            ),
+            ("api_key", "2023-11-14T22:13:20.026Z", false),
+            ("api_key", "apikey: 9f8e7d6c5b4a", true),
+            ("api_key", "\u{212A}EY=9f8e7d6c5b4a", false),
+            ("ipv4", "10.0.0.1", true),
+            ("ipv4", "v1.2.3", false),
+            ("email", "user%40example.com", true),
+            ("email", "orders.api", false),
+            ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", true),
+        ];
+        for (name, text, found) in cases {
+            let text = text.replace("\\n", "\n").replace("\\u{212A}", "\u{212A}");
+            for r in [all(), Redactor::new(&strings(&[name]), &[], &[]).unwrap()] {
+                let gated = r.redact_impl(&text, true);
+                assert_eq!(gated, r.redact_impl(&text, false), "{name}: {text}");
+                assert_eq!(gated.1 > 0, *found, "{name}: {text} -> {}", gated.0);
+            }
+        }
+    }
+
     fn all() -> Redactor {
         let names: Vec<String> = Redactor::BUILTIN.iter().map(|s| s.to_string()).collect();
         Redactor::new(&names, &[], &strings(DEFAULT_SENSITIVE_KEYS)).unwrap()
