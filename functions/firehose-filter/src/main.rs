@@ -75,14 +75,9 @@ async fn handle(
         .map_err(|e| fail(&e))?
     };
     let mut tag_counters = Counters::default();
-    let tags = match &state.tags {
-        Some(cache) => Some(
-            cache
-                .tags_for_event(&decoded, own, None, &mut tag_counters)
-                .await,
-        ),
-        None => None,
-    };
+    let tags =
+        TagCache::maybe_for_event(state.tags.as_ref(), &decoded, own, None, &mut tag_counters)
+            .await;
     let mut response = {
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let context = Context {

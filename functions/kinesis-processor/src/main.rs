@@ -88,14 +88,14 @@ async fn handle(
     // Within the tags' time budget, and before the pipeline's: the records not started when
     // the deadline nears are still left for the retry.
     let mut tag_counters = Counters::default();
-    let tags = match &state.tags {
-        Some(cache) => Some(
-            cache
-                .tags_for_event(&decoded, own, Some(&state.recent), &mut tag_counters)
-                .await,
-        ),
-        None => None,
-    };
+    let tags = TagCache::maybe_for_event(
+        state.tags.as_ref(),
+        &decoded,
+        own,
+        Some(&state.recent),
+        &mut tag_counters,
+    )
+    .await;
     let mut response = {
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());

@@ -84,14 +84,14 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
         decode(source, event.payload.get().as_bytes(), &pipeline).map_err(|e| fail(&e))?
     };
     let mut tag_counters = logsieve::stats::Counters::default();
-    let tags = match &state.tags {
-        Some(cache) => Some(
-            cache
-                .tags_for_event(&decoded, own, Some(&state.recent), &mut tag_counters)
-                .await,
-        ),
-        None => None,
-    };
+    let tags = TagCache::maybe_for_event(
+        state.tags.as_ref(),
+        &decoded,
+        own,
+        Some(&state.recent),
+        &mut tag_counters,
+    )
+    .await;
     let mut driven = {
         let mut pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let recent = state.recent.lock().unwrap_or_else(|p| p.into_inner());

@@ -283,6 +283,25 @@ impl TagCache {
         tags
     }
 
+    /// [`TagCache::tags_for_event`] when the function has a cache (its configuration reads a
+    /// tag), else `None`: the one line each function's handler calls.
+    pub async fn maybe_for_event(
+        cache: Option<&TagCache>,
+        decoded: &logsieve::decode::Decoded,
+        own_log_group: Option<&str>,
+        recent: Option<&Mutex<logsieve::dedup::RecentBatches>>,
+        counters: &mut Counters,
+    ) -> Option<BTreeMap<String, Arc<Tags>>> {
+        match cache {
+            Some(cache) => Some(
+                cache
+                    .tags_for_event(decoded, own_log_group, recent, counters)
+                    .await,
+            ),
+            None => None,
+        }
+    }
+
     /// The tags of each `(owner, log group)`, waiting at most the budget for lookups. Never
     /// fails: a log group without an answer is absent from the map, or has its older tags.
     pub async fn tags_for(
