@@ -188,6 +188,19 @@ pub fn decode(
     Ok(decoded)
 }
 
+/// [`decode`] with the pipeline a function's handler shares behind a mutex, held only while
+/// decoding (the tag lookups that follow wait without it).
+pub fn decode_locked(
+    source: EventSource,
+    bytes: &[u8],
+    pipeline: &std::sync::Mutex<Pipeline>,
+) -> Result<Decoded, DriveError> {
+    // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
+    // (caps admitted so far) stays valid either way.
+    let pipeline = pipeline.lock().unwrap_or_else(|p| p.into_inner());
+    decode(source, bytes, &pipeline)
+}
+
 /// The second half of [`drive`], with what the edge knows about the event.
 pub fn drive_decoded(
     source: EventSource,

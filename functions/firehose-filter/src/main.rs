@@ -11,7 +11,7 @@ use std::time::Instant;
 use aws_lambda_events::firehose::KinesisFirehoseResponse;
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
-use logsieve::driver::{decode, Context, EventSource};
+use logsieve::driver::{decode_locked, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve::sink::EmitReport;
 use logsieve::stats::Counters;
@@ -63,17 +63,12 @@ async fn handle(
     let started = Instant::now();
     let deadline = Deadline::for_invocation(Some(event.context.deadline));
     let own = state.env.own_log_group.as_deref();
-    let decoded = {
-        // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
-        // stays valid either way.
-        let pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        decode(
-            EventSource::Firehose,
-            event.payload.get().as_bytes(),
-            &pipeline,
-        )
-        .map_err(|e| fail(&e))?
-    };
+    let decoded = decode_locked(
+        EventSource::Firehose,
+        event.payload.get().as_bytes(),
+        &state.pipeline,
+    )
+    .map_err(|e| fail(&e))?;
     let mut tag_counters = Counters::default();
     let tags =
         TagCache::maybe_for_event(state.tags.as_ref(), &decoded, own, None, &mut tag_counters)

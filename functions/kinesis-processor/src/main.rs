@@ -13,7 +13,7 @@ use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::dedup::RecentBatches;
-use logsieve::driver::{decode, Context, EventSource};
+use logsieve::driver::{decode_locked, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve::stats::Counters;
 use logsieve_aws::lambda::{fail, finish, limits, records_lost, Environment, Sinks};
@@ -74,17 +74,12 @@ async fn handle(
     let started = Instant::now();
     let deadline = Deadline::for_invocation(Some(event.context.deadline));
     let own = state.env.own_log_group.as_deref();
-    let decoded = {
-        // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
-        // stays valid either way.
-        let pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        decode(
-            EventSource::Kinesis,
-            event.payload.get().as_bytes(),
-            &pipeline,
-        )
-        .map_err(|e| fail(&e))?
-    };
+    let decoded = decode_locked(
+        EventSource::Kinesis,
+        event.payload.get().as_bytes(),
+        &state.pipeline,
+    )
+    .map_err(|e| fail(&e))?;
     // Within the tags' time budget, and before the pipeline's: the records not started when
     // the deadline nears are still left for the retry.
     let mut tag_counters = Counters::default();

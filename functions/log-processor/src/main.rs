@@ -10,7 +10,7 @@ use std::time::Instant;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use logsieve::config::CheckedConfig;
 use logsieve::dedup::RecentBatches;
-use logsieve::driver::{decode, drive_decoded, Context, EventSource};
+use logsieve::driver::{decode_locked, drive_decoded, Context, EventSource};
 use logsieve::pipeline::Pipeline;
 use logsieve_aws::lambda::{
     fail, finish, flag, limits, records_lost, Environment, Sinks, ENV_DRY_RUN,
@@ -77,12 +77,8 @@ async fn handle(state: &State, event: LambdaEvent<Box<RawValue>>) -> Result<(), 
     let deadline = Deadline::for_invocation(Some(event.context.deadline));
     let source = EventSource::Subscription;
     let own = state.env.own_log_group.as_deref();
-    let decoded = {
-        // Poisoning needs a panic mid-batch, and panics abort in release; the pipeline's state
-        // (caps admitted so far) stays valid either way.
-        let pipeline = state.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        decode(source, event.payload.get().as_bytes(), &pipeline).map_err(|e| fail(&e))?
-    };
+    let decoded = decode_locked(source, event.payload.get().as_bytes(), &state.pipeline)
+        .map_err(|e| fail(&e))?;
     let mut tag_counters = logsieve::stats::Counters::default();
     let tags = TagCache::maybe_for_event(
         state.tags.as_ref(),
