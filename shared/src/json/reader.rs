@@ -130,11 +130,12 @@ impl<'a> Cursor<'a> {
             // A raw control character: not JSON.
             _ => return None,
         }
-        scratch.clear();
-        let end = unescape_into(self.bytes, start, scratch)?;
+        let (end, len) = unescape_into(self.bytes, start, scratch)?;
         self.pos = end;
         // Checked here, once per string, as serde_json checks each string it reads.
-        std::str::from_utf8(scratch).ok().map(str::to_string)
+        std::str::from_utf8(scratch.get(..len)?)
+            .ok()
+            .map(str::to_string)
     }
 
     /// An integer that fits `i64` (a float, an exponent or a larger integer: `None`).
@@ -161,61 +162,74 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Unescapes the string whose text starts at `start` in `bytes` into `out`, returning the
-/// position after its closing quote; `None` for a raw control character, an invalid escape or
-/// an unterminated string. A JSON line in a log event has an escape every few bytes, with
-/// one-byte runs (`:`, `,`) between many of them: those are copied byte by byte, longer runs
-/// a word at a time (each word stored whole and the length then corrected, so every copy is
-/// a fixed eight bytes instead of a call to `memcpy`).
-fn unescape_into(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Option<usize> {
+/// Unescapes the string whose text starts at `start` in `bytes` into the front of `out`,
+/// returning the position after its closing quote and the text's length; `None` for a raw
+/// control character, an invalid escape or an unterminated string.
+///
+/// A JSON line in a log event has an escape every few bytes (`\"` at each quote), so the cost
+/// is per escape, not per byte. Each step stores a whole word at the write position and then
+/// advances by its plain prefix: no byte-by-byte copy, no `memcpy` call, no growth check per
+/// byte. `out` is a buffer, not a result: it keeps its length (zeroed once, as it grows) so
+/// nothing is cleared or refilled between strings, and bytes past the returned length are
+/// leftovers.
+fn unescape_into(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Option<(usize, usize)> {
+    // Room for a word plus the longest escape (four bytes of UTF-8) at any write position.
+    const SLACK: usize = 16;
     let mut at = start;
+    let mut w = 0;
     loop {
-        let b = *bytes.get(at)?;
-        match b {
+        if out.len() < w + SLACK {
+            out.resize((w + SLACK).max(out.len() * 2).max(256), 0);
+        }
+        let slot = out.get_mut(w..w + 8)?;
+        match bytes
+            .get(at..at + 8)
+            .and_then(|c| <[u8; 8]>::try_from(c).ok())
+        {
+            Some(word) => {
+                slot.copy_from_slice(&word);
+                let stops = stop_mask(u64::from_le_bytes(word));
+                if stops == 0 {
+                    at += 8;
+                    w += 8;
+                    continue;
+                }
+                // The lowest flag is exact (`stop_mask`).
+                let plain = (stops.trailing_zeros() / 8) as usize;
+                at += plain;
+                w += plain;
+            }
+            // The last few bytes of the text, too few for a word.
+            None => {
+                let b = *bytes.get(at)?;
+                if !matches!(b, b'"' | b'\\' | 0..=0x1f) {
+                    *slot.first_mut()? = b;
+                    at += 1;
+                    w += 1;
+                    continue;
+                }
+            }
+        }
+        // At a stop byte.
+        match *bytes.get(at)? {
+            b'"' => return Some((at + 1, w)),
             b'\\' => {
                 let e = *bytes.get(at + 1)?;
                 match SIMPLE_ESCAPES.get(usize::from(e)).copied().unwrap_or(0) {
                     0 if e == b'u' => {
                         let (ch, len) = unicode(bytes.get(at + 1..)?)?;
-                        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                        w += ch.encode_utf8(out.get_mut(w..w + 4)?).len();
                         at += 1 + len;
                     }
                     0 => return None,
                     ch => {
-                        out.push(ch);
+                        *out.get_mut(w)? = ch;
+                        w += 1;
                         at += 2;
                     }
                 }
             }
-            b'"' => return Some(at + 1),
-            0..=0x1f => return None,
-            _ if matches!(bytes.get(at + 1), Some(b'\\' | b'"')) => {
-                out.push(b);
-                at += 1;
-            }
-            _ => match bytes
-                .get(at..at + 8)
-                .and_then(|c| <[u8; 8]>::try_from(c).ok())
-            {
-                Some(word) => {
-                    let stops = stop_mask(u64::from_le_bytes(word));
-                    let len = out.len();
-                    out.extend_from_slice(&word);
-                    if stops == 0 {
-                        at += 8;
-                    } else {
-                        // The lowest flag is exact (`stop_mask`), and `b` is not a stop.
-                        let plain = (stops.trailing_zeros() / 8) as usize;
-                        out.truncate(len + plain);
-                        at += plain;
-                    }
-                }
-                // The last few bytes of the text, too few for a word.
-                None => {
-                    out.push(b);
-                    at += 1;
-                }
-            },
+            _ => return None,
         }
     }
 }
@@ -342,6 +356,30 @@ mod tests {
         fn any_string_round_trips_through_serde_json(s in "\\PC*|[\\x00-\\x7f]*") {
             let token = serde_json::to_string(&s).unwrap();
             prop_assert_eq!(ours(&token), Some(s));
+        }
+
+        /// Strings read one after another through one scratch buffer, each followed by more
+        /// text (the words read past the closing quote): no byte of a longer earlier string,
+        /// nor of what follows, leaks into a later one.
+        #[test]
+        fn strings_in_a_row_share_the_scratch_buffer(
+            strings in proptest::collection::vec("\\PC{0,40}|[\"\\\\a\\n]{0,40}", 1..6),
+        ) {
+            let text: String = strings
+                .iter()
+                .map(|s| serde_json::to_string(s).unwrap())
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut c = Cursor::new(text.as_bytes());
+            let mut scratch = Vec::new();
+            for (i, want) in strings.iter().enumerate() {
+                if i > 0 {
+                    prop_assert_eq!(c.eat(b','), Some(()));
+                }
+                let got = c.string(&mut scratch);
+                prop_assert_eq!(got.as_ref(), Some(want));
+            }
+            prop_assert!(c.at_end());
         }
     }
 }
