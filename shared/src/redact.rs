@@ -320,6 +320,7 @@ impl Builtin {
                 h.token_run >= 16
                     && (h.keyword
                         || (h.token_run >= 32
+                            && h.has(NONHEX)
                             && (finder(&STS_ORIGIN, "b3JpZ2lu").find(s).is_some()
                                 || finder(&STS_ER_AWS, "ZXIvYXdz").find(s).is_some())))
             }
@@ -328,7 +329,8 @@ impl Builtin {
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
             Builtin::GithubToken => {
                 h.has(UNDERSCORE)
-                    && (h.token_run >= 36 || finder(&GITHUB_PAT, "github_pat_").find(s).is_some())
+                    && (h.token_run >= 36
+                        || (h.has(NONHEX) && finder(&GITHUB_PAT, "github_pat_").find(s).is_some()))
             }
             Builtin::SlackToken => {
                 h.len >= 15 && h.has(DASH) && finder(&XOX, "xox").find(s).is_some()
@@ -352,6 +354,7 @@ impl Builtin {
                     && (h.tail_run >= PEM_LINE
                         || (h.len >= 11
                             && h.has(SPACE)
+                            && h.has(NONHEX)
                             && finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()))
             }
             Builtin::AzureKey => h.has(EQ) && h.token_run >= 20 && h.keyword,
@@ -372,43 +375,56 @@ impl Builtin {
             Builtin::CreditCard => h.card_run >= 13,
             Builtin::Ssn => h.has(DASH) && h.card_run >= 9,
             Builtin::Phone => h.card_run >= 10,
-            // Four dot-separated digit groups are a card run of at least four.
-            Builtin::Ipv4 => h.card_run >= 4 && h.has(DOT),
-            Builtin::Ipv6 => h.len >= 2 && h.has(COLON),
+            // Four dot-separated digit groups: a card run of at least four, and three dots.
+            Builtin::Ipv4 => h.card_run >= 4 && h.has(DOT) && count(s, b'.') >= 3,
+            // `accept` parses the candidate as an address, which takes `::` or at least six
+            // colons (eight groups, or six and an IPv4 tail); a timestamp has two.
+            Builtin::Ipv6 => {
+                h.len >= 2
+                    && h.has(COLON)
+                    && (count(s, b':') >= 6 || s.windows(2).any(|w| w == b"::"))
+            }
         }
     }
 
     /// Flags a string must have, and its least length, for this detector to find anything in
-    /// it: checked first, with two compares, so most detectors cost nothing on most values.
-    /// Each is implied by the gate or by the shortest match (the gated/ungated equivalence
-    /// tests hold them to it).
-    fn requirements(self) -> (u16, usize) {
-        match self {
-            Builtin::AwsAccessKey => (UPPER, 20),
-            Builtin::AwsSecretKey => (KEYWORD, 40),
-            Builtin::AwsSessionToken => (0, 16),
-            Builtin::BearerToken => (SPACE | KEYWORD, 19),
-            Builtin::Jwt => (DOT | UPPER, 18),
-            Builtin::ApiKey => (KEYWORD, 13),
-            Builtin::GithubToken => (UNDERSCORE, 0),
-            Builtin::SlackToken => (DASH, 15),
-            Builtin::StripeKey => (UNDERSCORE, 10),
-            Builtin::GoogleApiKey => (UPPER, 39),
-            Builtin::OpenaiKey => (DASH, 28),
-            Builtin::SendgridKey => (UPPER, 52),
-            Builtin::NpmToken => (UNDERSCORE, 36),
-            Builtin::PrivateKey => (UPPER, 0),
-            Builtin::AzureKey => (EQ | KEYWORD, 20),
-            Builtin::UrlSignature => (EQ | KEYWORD, 20),
-            Builtin::Base64Json => (UPPER, 20),
-            Builtin::PasswordInUrl => (0, 0),
-            Builtin::Email => (DOT, 6),
-            Builtin::CreditCard => (DIGIT, 13),
-            Builtin::Ssn => (DASH | DIGIT, 9),
-            Builtin::Phone => (DIGIT, 10),
-            Builtin::Ipv4 => (DOT | DIGIT, 7),
-            Builtin::Ipv6 => (COLON, 2),
-        }
+    /// it: checked first, with a few compares, so most detectors cost nothing on most values,
+    /// and read by the quick table that lets most values skip the memo and the scan. Each is
+    /// implied by the gate or by the shortest match (the gated/ungated equivalence tests hold
+    /// them to it).
+    fn requirements(self) -> Needs {
+        let (all, any, min) = match self {
+            Builtin::AwsAccessKey => (UPPER, 0, 20),
+            Builtin::AwsSecretKey => (KEYWORD, 0, 40),
+            Builtin::AwsSessionToken => (0, 0, 16),
+            Builtin::BearerToken => (SPACE | KEYWORD, 0, 19),
+            // `has_json_base64`: `ey` then `J` or `A`.
+            Builtin::Jwt => (DOT | UPPER | NONHEX, 0, 18),
+            Builtin::ApiKey => (KEYWORD, EQ | COLON, 13),
+            Builtin::GithubToken => (UNDERSCORE, 0, 0),
+            Builtin::SlackToken => (DASH | NONHEX, 0, 15),
+            Builtin::StripeKey => (UNDERSCORE, 0, 10),
+            Builtin::GoogleApiKey => (UPPER | NONHEX, 0, 39),
+            Builtin::OpenaiKey => (DASH | NONHEX, 0, 28),
+            Builtin::SendgridKey => (UPPER | NONHEX | DOT, 0, 52),
+            Builtin::NpmToken => (UNDERSCORE, 0, 36),
+            // A 64-character body line, or `PRIVATE KEY` and a space in 11 bytes or more.
+            Builtin::PrivateKey => (UPPER, 0, 11),
+            Builtin::AzureKey => (EQ | KEYWORD, 0, 20),
+            Builtin::UrlSignature => (EQ | KEYWORD, 0, 20),
+            Builtin::Base64Json => (UPPER | NONHEX, 0, 20),
+            // `user:pass@host`, or `%40` with `%3A` in 20 bytes or more.
+            Builtin::PasswordInUrl => (0, AT | PCT, 0),
+            // An `@`, or `%40`.
+            Builtin::Email => (DOT, AT | PCT, 6),
+            Builtin::CreditCard => (DIGIT, 0, 13),
+            Builtin::Ssn => (DASH | DIGIT, 0, 9),
+            Builtin::Phone => (DIGIT, 0, 10),
+            Builtin::Ipv4 => (DOT | DIGIT, 0, 7),
+            // `accept` wants a digit in the candidate.
+            Builtin::Ipv6 => (COLON | DIGIT, 0, 2),
+        };
+        Needs { all, any, min }
     }
 
     /// Whether a pattern of this detector contains one of [`KEYWORD_ANCHORS`], so its gate
@@ -589,6 +605,25 @@ fn is_ssn(s: &str) -> bool {
     a != "000" && a != "666" && !a.starts_with('9') && g != "00" && n != "0000"
 }
 
+/// The quick table of a redactor whose detectors need `needs` (see `Redactor::quick`).
+fn quick_table(needs: &[Needs]) -> Arc<[u16]> {
+    (0..1u32 << QUICK_BITS)
+        .map(|flags| {
+            needs
+                .iter()
+                .filter(|n| n.met(flags | KEYWORD, usize::MAX))
+                .map(|n| u16::try_from(n.min).unwrap_or(u16::MAX))
+                .min()
+                .unwrap_or(u16::MAX)
+        })
+        .collect()
+}
+
+/// How many times `b` occurs in `s`.
+fn count(s: &[u8], b: u8) -> usize {
+    s.iter().filter(|&&x| x == b).count()
+}
+
 /// Whether `s` holds `eyJ` or `eyA`, the base64 of `{"` and `{ "` that JWTs and base64 JSON
 /// documents start with.
 fn has_json_base64(s: &[u8]) -> bool {
@@ -715,27 +750,39 @@ fn finder(
     cell.get_or_init(|| memmem::Finder::new(needle.as_bytes()))
 }
 
-const AT: u16 = 1;
-const COLON: u16 = 1 << 1;
-const EQ: u16 = 1 << 2;
-const DOT: u16 = 1 << 3;
-const UNDERSCORE: u16 = 1 << 4;
-const UPPER: u16 = 1 << 5;
-const SPACE: u16 = 1 << 6;
-const DASH: u16 = 1 << 7;
-const LT: u16 = 1 << 11;
-const COMMA: u16 = 1 << 12;
-const PCT: u16 = 1 << 13;
+// Flags a detector can require (`Builtin::requirements`), bits 0 to 12: the quick table
+// (`Redactor::quick`) is indexed by them.
+const AT: u32 = 1;
+const COLON: u32 = 1 << 1;
+const EQ: u32 = 1 << 2;
+const DOT: u32 = 1 << 3;
+const UNDERSCORE: u32 = 1 << 4;
+const UPPER: u32 = 1 << 5;
+const SPACE: u32 = 1 << 6;
+const DASH: u32 = 1 << 7;
+const DIGIT: u32 = 1 << 8;
+const LT: u32 = 1 << 9;
+const COMMA: u32 = 1 << 10;
+const PCT: u32 = 1 << 11;
+/// An ASCII letter that is not a hex digit (`g`–`z`, `G`–`Z`). Every literal a gate searches
+/// for with `memmem` (`xox`, `sk-`, `AIza`, `b3JpZ2lu`…) and `has_json_base64`'s `ey` holds
+/// one, so hex ids, UUIDs and trace ids skip those searches.
+const NONHEX: u32 = 1 << 12;
 /// Not a byte class: set in `Hints::flags` once a keyword anchor was found.
-const KEYWORD: u16 = 1 << 15;
+const KEYWORD: u32 = 1 << 13;
+/// How many low flag bits index the quick table (every requirement flag but `KEYWORD`).
+const QUICK_BITS: u32 = 13;
+// Run classes, read only by the scan.
+const TOKEN: u32 = 1 << 16;
+const CARD_SEP: u32 = 1 << 17;
 /// An ASCII letter, or any byte of a non-ASCII character (case-insensitive matching folds some
 /// of those to ASCII letters: the Kelvin sign to `k`, the long s to `s`).
-const ALPHA: u16 = 1 << 14;
+const ALPHA: u32 = 1 << 18;
 
 /// What one pass over the bytes learned; every gate is a function of this plus a literal search.
 struct Hints {
     len: usize,
-    flags: u16,
+    flags: u32,
     /// Longest run of `[A-Za-z0-9+/=%]` — every AWS key, session token and GitHub token is one.
     token_run: usize,
     /// Longest run of digits where up to three spaces, dashes, dots or parentheses between
@@ -753,18 +800,13 @@ struct Hints {
     keyword: bool,
 }
 
-/// Byte classes for the one-pass scan: the flag bits above plus run classes.
-const DIGIT: u16 = 1 << 8;
-const TOKEN: u16 = 1 << 9;
-const CARD_SEP: u16 = 1 << 10;
-
 /// Class bits per byte, so the scan is one table load per byte instead of a chain of compares.
-static CLASS: [u16; 256] = {
-    let mut t = [0u16; 256];
+static CLASS: [u32; 256] = {
+    let mut t = [0u32; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        let mut c = 0u16;
+        let mut c = 0u32;
         if b.is_ascii_digit() {
             c |= DIGIT | TOKEN;
         }
@@ -776,6 +818,9 @@ static CLASS: [u16; 256] = {
         }
         if b.is_ascii_alphabetic() || b >= 0x80 {
             c |= ALPHA;
+        }
+        if b.is_ascii_alphabetic() && !b.is_ascii_hexdigit() {
+            c |= NONHEX;
         }
         c |= match b {
             b'@' => AT,
@@ -851,7 +896,7 @@ static CARD_STEP: [u8; 256 * 4] = {
 
 impl Hints {
     fn scan(s: &[u8]) -> Hints {
-        let mut flags = 0u16;
+        let mut flags = 0u32;
         let (mut run, mut token_run) = (0usize, 0usize);
         let (mut letters, mut letter_run) = (0usize, 0usize);
         // Every step is branch-free (a table step for the card run): values are short and
@@ -890,7 +935,7 @@ impl Hints {
         }
     }
 
-    fn has(&self, f: u16) -> bool {
+    fn has(&self, f: u32) -> bool {
         self.flags & f != 0
     }
 }
@@ -929,12 +974,34 @@ enum Kind {
     Custom,
 }
 
+/// What a detector needs of a string before it can find anything: every flag of `all`, one of
+/// `any` (when not 0), and `min` bytes.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    all: u32,
+    any: u32,
+    min: usize,
+}
+
+impl Needs {
+    const NOTHING: Needs = Needs {
+        all: 0,
+        any: 0,
+        min: 0,
+    };
+
+    #[inline]
+    fn met(self, flags: u32, len: usize) -> bool {
+        flags & self.all == self.all && (self.any == 0 || flags & self.any != 0) && len >= self.min
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Detector {
     label: Arc<str>,
     kind: Kind,
     /// `Builtin::requirements` (none for a custom detector).
-    needs: (u16, usize),
+    needs: Needs,
     patterns: Vec<Regex>,
     /// Index of the capture group holding the secret, per pattern (None = whole match).
     secret_group: Vec<Option<usize>>,
@@ -942,8 +1009,7 @@ struct Detector {
 
 impl Detector {
     fn gate(&self, h: &Hints, s: &[u8]) -> bool {
-        let (flags, len) = self.needs;
-        if h.flags & flags != flags || h.len < len {
+        if !self.needs.met(h.flags, h.len) {
             return false;
         }
         match self.kind {
@@ -1294,6 +1360,11 @@ pub struct Redactor {
     /// The shortest of the anchors' longest letter runs: a string whose letter runs are all
     /// shorter holds no anchor, and skips the keyword gate (a timestamp, a UUID).
     keyword_letters: usize,
+    /// Indexed by a string's requirement flags (`QUICK_BITS` of them, `KEYWORD` taken as
+    /// present): the least length at which any detector, or the sensitive-key text search,
+    /// could find something in a string with exactly those flags. A shorter string is clean
+    /// without a scan, a memo lookup or a gate (`orders-api`, `INFO`, `/checkout`).
+    quick: Arc<[u16]>,
     /// Tells a `RedactMemo` which redactor filled it (clones share it: they redact alike).
     id: u64,
 }
@@ -1384,6 +1455,7 @@ impl Redactor {
             sensitive: None,
             keyword_gate: None,
             keyword_letters: 0,
+            quick: quick_table(&[]),
             id: next_redactor_id(),
         }
     }
@@ -1446,7 +1518,7 @@ impl Redactor {
             out.push(Detector {
                 label: Arc::from(c.name.as_str()),
                 kind: Kind::Custom,
-                needs: (0, 0),
+                needs: Needs::NOTHING,
                 patterns: vec![re],
                 secret_group: vec![g],
             });
@@ -1497,7 +1569,17 @@ impl Redactor {
             })
             .min()
             .unwrap_or(0);
+        let mut needs: Vec<Needs> = out.iter().map(|d| d.needs).collect();
+        if sensitive.is_some() {
+            // `SensitiveKeys::find_in_text` runs on a keyword and one of these forms.
+            needs.push(Needs {
+                all: KEYWORD,
+                any: EQ | COLON | LT | COMMA | PCT | DASH,
+                min: 0,
+            });
+        }
         Ok(Redactor {
+            quick: quick_table(&needs),
             detectors: out,
             sensitive,
             keyword_gate,
@@ -1541,10 +1623,23 @@ impl Redactor {
     /// `nested`: `s` was decoded from a base64 candidate; nothing is decoded again, so the work
     /// stays linear.
     fn redact_at<'a>(&self, s: &'a str, gated: bool, nested: bool) -> (Cow<'a, str>, usize) {
-        if self.is_empty() || s.is_empty() {
+        if self.is_empty() || s.is_empty() || (gated && self.certainly_clean(s.as_bytes())) {
             return (Cow::Borrowed(s), 0);
         }
         self.redact_triaged(s, self.triage(s.as_bytes()), gated, nested)
+    }
+
+    /// Whether no detector can find anything in `s`, from its flags and length alone (the
+    /// quick table): one table load per byte and one per string.
+    #[inline]
+    fn certainly_clean(&self, s: &[u8]) -> bool {
+        let flags = s.iter().fold(0u32, |f, &b| f | CLASS[usize::from(b)]);
+        let least = self
+            .quick
+            .get((flags & ((1 << QUICK_BITS) - 1)) as usize)
+            .copied()
+            .unwrap_or(0);
+        s.len() < usize::from(least)
     }
 
     /// One pass over `s`: the hints every gate reads, the keyword itself not yet looked for.
@@ -2021,6 +2116,10 @@ impl RedactMemo {
         if s.len() > MEMO_MAX_VALUE_BYTES || redactor.is_empty() {
             return redactor.redact_counted(s);
         }
+        // Cheaper than the lookup, and keeps the memo for values worth remembering.
+        if s.is_empty() || redactor.certainly_clean(s.as_bytes()) {
+            return (Cow::Borrowed(s), 0);
+        }
         self.own(redactor);
         if let Some(known) = self.seen.get(s) {
             return match known {
@@ -2028,7 +2127,7 @@ impl RedactMemo {
                 Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
             };
         }
-        let (out, n) = redactor.redact_counted(s);
+        let (out, n) = redactor.redact_triaged(s, redactor.triage(s.as_bytes()), true, false);
         if self.seen.len() >= MEMO_MAX_ENTRIES {
             self.seen.clear();
         }
@@ -2597,6 +2696,44 @@ mod tests {
         }
     }
 
+    /// The quick table only answers "clean" where nothing can be found: every planted secret
+    /// gets past it, for every redactor that detects it, and values that are plainly clean
+    /// do not.
+    #[test]
+    fn the_quick_table_lets_every_secret_through() {
+        let r = all();
+        for (name, text, _) in POSITIVES {
+            assert!(!r.certainly_clean(text.as_bytes()), "{name}: {text}");
+            let own = Redactor::new(&strings(&[name]), &[], &[]).unwrap();
+            assert!(
+                !own.certainly_clean(text.as_bytes()),
+                "{name} alone: {text}"
+            );
+        }
+        let custom = Redactor::new(
+            &[],
+            &[CustomDetector {
+                name: "ticket".into(),
+                pattern: "T-[0-9]+".into(),
+            }],
+            &[],
+        )
+        .unwrap();
+        assert!(
+            !custom.certainly_clean(b"T-1"),
+            "a custom pattern is never skipped"
+        );
+        // With the default sensitive keys, `-`, `=`, `:`… may start `password=…` text, so
+        // only values without those forms are skipped.
+        for clean in ["INFO", "orders.api", "/checkout", "GET", "true"] {
+            assert!(
+                Redactor::default().certainly_clean(clean.as_bytes()),
+                "{clean}"
+            );
+        }
+        assert!(!Redactor::default().certainly_clean(b"orders-api"));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
@@ -2709,6 +2846,31 @@ mod tests {
             ("email", "user%40example.com", true),
             ("email", "orders.api", false),
             ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", true),
+            // Hex ids and UUIDs hold no letter past `f`: no literal search runs on them.
+            (
+                "slack_token",
+                "xoxb-1234567890-1234567890123-AbCdEfGh",
+                true,
+            ),
+            ("slack_token", "6775dc77-0156-4f61-9afc-d44d14cf8bfe", false),
+            (
+                "openai_key",
+                "k=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",
+                true,
+            ),
+            (
+                "github_token",
+                "pat github_pat_11ABCDEFG0123456789_abcdefghij!",
+                true,
+            ),
+            ("password_in_url", "redis://:pw123456@cache:6379", true),
+            ("password_in_url", "https://example.com:8443/orders", false),
+            // IPv4 needs three dots; IPv6 needs `::` or six colons (a timestamp has two).
+            ("ipv4", "latency 20.026 of 1.5", false),
+            ("ipv6", "2023-11-14T22:13:20.026Z", false),
+            ("ipv6", "from fe80::1ff:fe23:4567:890a here", true),
+            ("ipv6", "2001:0db8:0000:0000:0000:ff00:0042:8329", true),
+            ("ipv6", "a:b:c:d:e:1", false),
         ];
         for (name, text, found) in cases {
             let text = text.replace("\\n", "\n").replace("\\u{212A}", "\u{212A}");
