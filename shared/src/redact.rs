@@ -396,7 +396,8 @@ impl Builtin {
         let (all, any, min) = match self {
             Builtin::AwsAccessKey => (UPPER, 0, 20),
             Builtin::AwsSecretKey => (KEYWORD, 0, 40),
-            Builtin::AwsSessionToken => (0, 0, 16),
+            // Its keyword, or a letter past `f` in the base64 of `origin` or `er/aws`.
+            Builtin::AwsSessionToken => (0, KEYWORD | NONHEX, 16),
             Builtin::BearerToken => (SPACE | KEYWORD, 0, 19),
             // `has_json_base64`: `ey` then `J` or `A`.
             Builtin::Jwt => (DOT | UPPER | NONHEX, 0, 18),
@@ -424,7 +425,40 @@ impl Builtin {
             // `accept` wants a digit in the candidate.
             Builtin::Ipv6 => (COLON | DIGIT, 0, 2),
         };
-        Needs { all, any, min }
+        Needs {
+            all,
+            any,
+            min,
+            runs: self.runs(),
+        }
+    }
+
+    /// The runs this detector's gate reads (see [`RUN_TOKEN`]…): a scan computes only those of
+    /// the detectors that could still fire.
+    fn runs(self) -> u8 {
+        match self {
+            Builtin::AwsAccessKey
+            | Builtin::GithubToken
+            | Builtin::StripeKey
+            | Builtin::NpmToken
+            | Builtin::Base64Json => RUN_TOKEN,
+            Builtin::AwsSecretKey
+            | Builtin::AwsSessionToken
+            | Builtin::BearerToken
+            | Builtin::ApiKey
+            | Builtin::AzureKey
+            | Builtin::UrlSignature => RUN_TOKEN | RUN_KEYWORD,
+            Builtin::PrivateKey => RUN_TAIL,
+            Builtin::CreditCard | Builtin::Ssn | Builtin::Phone | Builtin::Ipv4 => RUN_CARD,
+            Builtin::Jwt
+            | Builtin::SlackToken
+            | Builtin::GoogleApiKey
+            | Builtin::OpenaiKey
+            | Builtin::SendgridKey
+            | Builtin::PasswordInUrl
+            | Builtin::Email
+            | Builtin::Ipv6 => 0,
+        }
     }
 
     /// Whether a pattern of this detector contains one of [`KEYWORD_ANCHORS`], so its gate
@@ -605,16 +639,35 @@ fn is_ssn(s: &str) -> bool {
     a != "000" && a != "666" && !a.starts_with('9') && g != "00" && n != "0000"
 }
 
-/// The quick table of a redactor whose detectors need `needs` (see `Redactor::quick`).
-fn quick_table(needs: &[Needs]) -> Arc<[u16]> {
-    (0..1u32 << QUICK_BITS)
-        .map(|flags| {
-            needs
-                .iter()
-                .filter(|n| n.met(flags | KEYWORD, usize::MAX))
-                .map(|n| u16::try_from(n.min).unwrap_or(u16::MAX))
-                .min()
-                .unwrap_or(u16::MAX)
+/// The candidate table of a redactor whose detectors (then, when it has them, the sensitive
+/// keys' text search) need `needs` (see `Redactor::table`).
+fn candidate_table(needs: &[Needs]) -> Arc<[Candidates]> {
+    (0..2u32 << QUICK_BITS)
+        .map(|index| {
+            // The index's top bit is "a keyword is possible", which `KEYWORD` requirements read.
+            let flags = (index & ((1 << QUICK_BITS) - 1))
+                | if index >> QUICK_BITS != 0 { KEYWORD } else { 0 };
+            let mut c = Candidates {
+                detectors: 0,
+                least: u16::MAX,
+                runs: 0,
+            };
+            for (i, n) in needs.iter().enumerate() {
+                if !n.met(flags, usize::MAX) {
+                    continue;
+                }
+                if i < CANDIDATE_BITS {
+                    c.detectors |= 1 << i;
+                }
+                c.least = c.least.min(u16::try_from(n.min).unwrap_or(u16::MAX));
+                c.runs |= n.runs;
+            }
+            // No keyword can be wanted: count no letter runs (the token run stays, for the
+            // gates that read it).
+            if flags & KEYWORD == 0 && c.runs & RUN_KEYWORD != 0 {
+                c.runs = c.runs & !RUN_KEYWORD | RUN_TOKEN;
+            }
+            c
         })
         .collect()
 }
@@ -779,6 +832,34 @@ const CARD_SEP: u32 = 1 << 17;
 /// of those to ASCII letters: the Kelvin sign to `k`, the long s to `s`).
 const ALPHA: u32 = 1 << 18;
 
+/// `Hints::token_run`.
+const RUN_TOKEN: u8 = 1;
+/// `Hints::card_run`.
+const RUN_CARD: u8 = 1 << 1;
+/// `Hints::tail_run`.
+const RUN_TAIL: u8 = 1 << 2;
+/// Whether to look for a keyword: `Hints::letter_run` and `Hints::token_run`, which decide
+/// `Hints::wants_keyword`.
+const RUN_KEYWORD: u8 = 1 << 3;
+const RUN_ALL: u8 = RUN_TOKEN | RUN_CARD | RUN_TAIL | RUN_KEYWORD;
+
+/// How many detectors the candidate table tells apart (one bit each); any past these are
+/// always candidates.
+const CANDIDATE_BITS: usize = 64;
+
+/// What a string's flags say before any run is counted (`Redactor::table`, indexed by the
+/// flags' low [`QUICK_BITS`] and whether a keyword is possible at all).
+#[derive(Debug, Clone, Copy)]
+struct Candidates {
+    /// Detectors whose flag requirements are met, bit `i` for `Redactor::detectors[i]`.
+    detectors: u64,
+    /// The least length at which any of them, or the sensitive-key text search, could find
+    /// something: a shorter string is clean.
+    least: u16,
+    /// The runs their gates read (`RUN_*`).
+    runs: u8,
+}
+
 /// What one pass over the bytes learned; every gate is a function of this plus a literal search.
 struct Hints {
     len: usize,
@@ -798,6 +879,9 @@ struct Hints {
     /// Whether a keyword anchor occurs (filled in by the redactor, only when some detector
     /// needs it).
     keyword: bool,
+    /// The detectors whose gates are worth asking (`Candidates::detectors`); the runs their
+    /// gates read are counted, others are left at 0.
+    candidates: u64,
 }
 
 /// Class bits per byte, so the scan is one table load per byte instead of a chain of compares.
@@ -894,44 +978,90 @@ static CARD_STEP: [u8; 256 * 4] = {
     t
 };
 
-impl Hints {
-    fn scan(s: &[u8]) -> Hints {
-        let mut flags = 0u32;
-        let (mut run, mut token_run) = (0usize, 0usize);
-        let (mut letters, mut letter_run) = (0usize, 0usize);
-        // Every step is branch-free (a table step for the card run): values are short and
-        // their bytes vary, so branches mispredict.
-        let (mut card, mut card_run) = (0u8, 0u8);
-        for &b in s {
-            let c = CLASS[usize::from(b)];
-            flags |= c;
+/// Every flag of `s` (an OR of its bytes' classes): the first look at a string.
+#[inline]
+fn flags_of(s: &[u8]) -> u32 {
+    s.iter().fold(0u32, |f, &b| f | CLASS[usize::from(b)])
+}
+
+/// Whether a keyword could be wanted from the flags and length alone: the condition of
+/// `Redactor::triage` with `token_run >= 40` weakened to the length it implies.
+#[inline]
+fn keyword_possible(flags: u32, len: usize) -> bool {
+    flags & (EQ | COLON | LT | COMMA | PCT) != 0 || (len >= 19 && flags & SPACE != 0) || len >= 40
+}
+
+/// The longest token run, card run and letter run of `s`, each counted only when asked for
+/// (0 otherwise): one loop per combination, so each counts nothing it does not need.
+fn count_runs<const TOK: bool, const CARD: bool, const LET: bool>(s: &[u8]) -> (usize, u8, usize) {
+    let (mut run, mut token_run) = (0usize, 0usize);
+    let (mut letters, mut letter_run) = (0usize, 0usize);
+    // Every step is branch-free (a table step for the card run): values are short and their
+    // bytes vary, so branches mispredict.
+    let (mut card, mut card_run) = (0u8, 0u8);
+    for &b in s {
+        let c = CLASS[usize::from(b)];
+        if TOK {
             run = if c & TOKEN != 0 { run + 1 } else { 0 };
             token_run = token_run.max(run);
+        }
+        if LET {
             letters = if c & ALPHA != 0 { letters + 1 } else { 0 };
             letter_run = letter_run.max(letters);
+        }
+        if CARD {
             // In bounds by construction (a `u8` state, a two-bit input): no check in the loop.
             card = CARD_STEP[usize::from(card) << 2 | usize::from(CARD_INPUT[usize::from(b)] & 3)];
             card_run = card_run.max(card >> 2);
         }
-        let card_run = usize::from(card_run);
-        let body = s
-            .iter()
-            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-            .map_or(&s[..0], |i| &s[..=i]);
-        let tail_run = body
-            .iter()
-            .rev()
-            .take_while(|&&b| CLASS[usize::from(b)] & TOKEN != 0)
-            .count();
+    }
+    (token_run, card_run, letter_run)
+}
+
+impl Hints {
+    /// Every hint of `s`, every run counted.
+    #[cfg(test)]
+    fn scan(s: &[u8]) -> Hints {
+        Hints::scan_runs(s, flags_of(s), RUN_ALL, u64::MAX)
+    }
+
+    /// The hints of `s`, whose flags are `flags`, with only the runs in `runs` counted.
+    fn scan_runs(s: &[u8], flags: u32, runs: u8, candidates: u64) -> Hints {
+        let tok = runs & (RUN_TOKEN | RUN_KEYWORD) != 0;
+        let card = runs & RUN_CARD != 0;
+        let letters = runs & RUN_KEYWORD != 0;
+        let (token_run, card_run, letter_run) = match (tok, card, letters) {
+            (false, false, false) => (0, 0, 0),
+            (true, false, false) => count_runs::<true, false, false>(s),
+            (false, true, false) => count_runs::<false, true, false>(s),
+            (true, true, false) => count_runs::<true, true, false>(s),
+            (false, false, true) => count_runs::<false, false, true>(s),
+            (true, false, true) => count_runs::<true, false, true>(s),
+            (false, true, true) => count_runs::<false, true, true>(s),
+            (true, true, true) => count_runs::<true, true, true>(s),
+        };
+        let tail_run = if runs & RUN_TAIL != 0 {
+            let body = s
+                .iter()
+                .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                .map_or(&s[..0], |i| &s[..=i]);
+            body.iter()
+                .rev()
+                .take_while(|&&b| CLASS[usize::from(b)] & TOKEN != 0)
+                .count()
+        } else {
+            0
+        };
         Hints {
             len: s.len(),
             flags,
             token_run,
-            card_run,
+            card_run: usize::from(card_run),
             tail_run,
             letter_run,
             wants_keyword: false,
             keyword: false,
+            candidates,
         }
     }
 
@@ -981,13 +1111,17 @@ struct Needs {
     all: u32,
     any: u32,
     min: usize,
+    /// The runs its gate reads (`RUN_*`).
+    runs: u8,
 }
 
 impl Needs {
+    /// A custom detector: no gate, so it reads nothing and is always a candidate.
     const NOTHING: Needs = Needs {
         all: 0,
         any: 0,
         min: 0,
+        runs: 0,
     };
 
     #[inline]
@@ -1360,11 +1494,12 @@ pub struct Redactor {
     /// The shortest of the anchors' longest letter runs: a string whose letter runs are all
     /// shorter holds no anchor, and skips the keyword gate (a timestamp, a UUID).
     keyword_letters: usize,
-    /// Indexed by a string's requirement flags (`QUICK_BITS` of them, `KEYWORD` taken as
-    /// present): the least length at which any detector, or the sensitive-key text search,
-    /// could find something in a string with exactly those flags. A shorter string is clean
-    /// without a scan, a memo lookup or a gate (`orders-api`, `INFO`, `/checkout`).
-    quick: Arc<[u16]>,
+    /// Indexed by a string's requirement flags (`QUICK_BITS` of them) and whether a keyword
+    /// is possible (`keyword_possible`): which detectors could fire, from what length, and
+    /// which runs their gates read. A string shorter than that is clean without a scan, a memo
+    /// lookup or a gate (`orders-api`, `INFO`, `/checkout`); a UUID counts only its card run
+    /// and asks three gates.
+    table: Arc<[Candidates]>,
     /// Tells a `RedactMemo` which redactor filled it (clones share it: they redact alike).
     id: u64,
 }
@@ -1455,7 +1590,7 @@ impl Redactor {
             sensitive: None,
             keyword_gate: None,
             keyword_letters: 0,
-            quick: quick_table(&[]),
+            table: candidate_table(&[]),
             id: next_redactor_id(),
         }
     }
@@ -1570,16 +1705,25 @@ impl Redactor {
             .min()
             .unwrap_or(0);
         let mut needs: Vec<Needs> = out.iter().map(|d| d.needs).collect();
+        // Past `CANDIDATE_BITS` detectors the table cannot name them: every one is then a
+        // candidate, with every run counted.
+        if needs.len() > CANDIDATE_BITS {
+            needs.push(Needs {
+                runs: RUN_ALL,
+                ..Needs::NOTHING
+            });
+        }
         if sensitive.is_some() {
             // `SensitiveKeys::find_in_text` runs on a keyword and one of these forms.
             needs.push(Needs {
                 all: KEYWORD,
                 any: EQ | COLON | LT | COMMA | PCT | DASH,
                 min: 0,
+                runs: RUN_KEYWORD,
             });
         }
         Ok(Redactor {
-            quick: quick_table(&needs),
+            table: candidate_table(&needs),
             detectors: out,
             sensitive,
             keyword_gate,
@@ -1623,38 +1767,68 @@ impl Redactor {
     /// `nested`: `s` was decoded from a base64 candidate; nothing is decoded again, so the work
     /// stays linear.
     fn redact_at<'a>(&self, s: &'a str, gated: bool, nested: bool) -> (Cow<'a, str>, usize) {
-        if self.is_empty() || s.is_empty() || (gated && self.certainly_clean(s.as_bytes())) {
+        if self.is_empty() || s.is_empty() {
             return (Cow::Borrowed(s), 0);
         }
-        self.redact_triaged(s, self.triage(s.as_bytes()), gated, nested)
+        let hints = if gated {
+            match self.triage(s.as_bytes()) {
+                Some(h) => h,
+                None => return (Cow::Borrowed(s), 0),
+            }
+        } else {
+            self.triage_all(s.as_bytes())
+        };
+        self.redact_triaged(s, hints, gated, nested)
     }
 
-    /// Whether no detector can find anything in `s`, from its flags and length alone (the
-    /// quick table): one table load per byte and one per string.
+    /// The first look at `s`: its flags, and its entry in the candidate table.
     #[inline]
-    fn certainly_clean(&self, s: &[u8]) -> bool {
-        let flags = s.iter().fold(0u32, |f, &b| f | CLASS[usize::from(b)]);
-        let least = self
-            .quick
-            .get((flags & ((1 << QUICK_BITS) - 1)) as usize)
-            .copied()
-            .unwrap_or(0);
-        s.len() < usize::from(least)
+    fn look(&self, s: &[u8]) -> (u32, Candidates) {
+        let flags = flags_of(s);
+        let index = (flags & ((1 << QUICK_BITS) - 1)) as usize
+            | usize::from(keyword_possible(flags, s.len())) << QUICK_BITS;
+        let entry = self.table.get(index).copied().unwrap_or(Candidates {
+            detectors: u64::MAX,
+            least: 0,
+            runs: RUN_ALL,
+        });
+        (flags, entry)
     }
 
-    /// One pass over `s`: the hints every gate reads, the keyword itself not yet looked for.
-    fn triage(&self, s: &[u8]) -> Hints {
-        let mut hints = Hints::scan(s);
+    /// Whether no detector can find anything in `s`, from its flags and length alone.
+    #[cfg(test)]
+    fn certainly_clean(&self, s: &[u8]) -> bool {
+        s.len() < usize::from(self.look(s).1.least)
+    }
+
+    /// The hints every candidate's gate reads, the keyword itself not yet looked for; `None`
+    /// when `s` is too short for any candidate (clean).
+    fn triage(&self, s: &[u8]) -> Option<Hints> {
+        let (flags, c) = self.look(s);
+        if s.len() < usize::from(c.least) {
+            return None;
+        }
+        Some(self.triage_runs(s, flags, c.runs, c.detectors))
+    }
+
+    /// Every hint, every detector a candidate: what the ungated path hands over.
+    fn triage_all(&self, s: &[u8]) -> Hints {
+        self.triage_runs(s, flags_of(s), RUN_ALL, u64::MAX)
+    }
+
+    fn triage_runs(&self, s: &[u8], flags: u32, runs: u8, candidates: u64) -> Hints {
+        let mut hints = Hints::scan_runs(s, flags, runs, candidates);
         // The keyword DFA is the priciest gate: run it only when a detector that needs it
         // (secret key, bearer token, api key, sensitive `key=value` text) could still match,
         // and a run of letters is long enough to hold an anchor.
-        hints.wants_keyword = (hints.token_run >= 40
-            || hints.has(EQ)
-            || hints.has(COLON)
-            || hints.has(LT)
-            || hints.has(COMMA)
-            || hints.has(PCT)
-            || (hints.len >= 19 && hints.has(SPACE)))
+        hints.wants_keyword = runs & RUN_KEYWORD != 0
+            && (hints.token_run >= 40
+                || hints.has(EQ)
+                || hints.has(COLON)
+                || hints.has(LT)
+                || hints.has(COMMA)
+                || hints.has(PCT)
+                || (hints.len >= 19 && hints.has(SPACE)))
             && hints.letter_run >= self.keyword_letters;
         hints
     }
@@ -1687,8 +1861,9 @@ impl Redactor {
                 sk.find_in_text(s, &mut spans);
             }
         }
-        for d in &self.detectors {
-            if gated && !d.gate(&hints, bytes) {
+        for (i, d) in self.detectors.iter().enumerate() {
+            let candidate = i >= CANDIDATE_BITS || hints.candidates >> i & 1 != 0;
+            if gated && !(candidate && d.gate(&hints, bytes)) {
                 continue;
             }
             let builtin = match d.kind {
@@ -2117,7 +2292,11 @@ impl RedactMemo {
             return redactor.redact_counted(s);
         }
         // Cheaper than the lookup, and keeps the memo for values worth remembering.
-        if s.is_empty() || redactor.certainly_clean(s.as_bytes()) {
+        if s.is_empty() {
+            return (Cow::Borrowed(s), 0);
+        }
+        let (flags, c) = redactor.look(s.as_bytes());
+        if s.len() < usize::from(c.least) {
             return (Cow::Borrowed(s), 0);
         }
         self.own(redactor);
@@ -2127,7 +2306,8 @@ impl RedactMemo {
                 Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
             };
         }
-        let (out, n) = redactor.redact_triaged(s, redactor.triage(s.as_bytes()), true, false);
+        let hints = redactor.triage_runs(s.as_bytes(), flags, c.runs, c.detectors);
+        let (out, n) = redactor.redact_triaged(s, hints, true, false);
         if self.seen.len() >= MEMO_MAX_ENTRIES {
             self.seen.clear();
         }
@@ -2725,13 +2905,49 @@ mod tests {
         );
         // With the default sensitive keys, `-`, `=`, `:`… may start `password=…` text, so
         // only values without those forms are skipped.
-        for clean in ["INFO", "orders.api", "/checkout", "GET", "true"] {
+        for clean in [
+            "INFO",
+            "orders.api",
+            "orders-api",
+            "/checkout",
+            "GET",
+            "true",
+        ] {
             assert!(
                 Redactor::default().certainly_clean(clean.as_bytes()),
                 "{clean}"
             );
         }
-        assert!(!Redactor::default().certainly_clean(b"orders-api"));
+        assert!(!Redactor::default().certainly_clean(b"pw=x"));
+    }
+
+    /// One case of `lazy_hints_open_the_same_gates_as_full_hints`.
+    fn lazy_agrees(r: &Redactor, text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let bytes = text.as_bytes();
+        let with_keyword = |mut h: Hints| {
+            h.keyword =
+                h.wants_keyword && r.keyword_gate.as_ref().is_some_and(|g| g.is_match(text));
+            if h.keyword {
+                h.flags |= KEYWORD;
+            }
+            h
+        };
+        let full = with_keyword(r.triage_all(bytes));
+        let lazy = r.triage(bytes).map(with_keyword);
+        for (i, d) in r.detectors.iter().enumerate() {
+            let want = d.gate(&full, bytes);
+            let got = lazy
+                .as_ref()
+                .is_some_and(|h| h.candidates >> i & 1 != 0 && d.gate(h, bytes));
+            proptest::prop_assert_eq!(got, want, "{} on {:?}", d.label, text);
+        }
+        // The sensitive-key text search reads the keyword.
+        let forms = EQ | COLON | LT | COMMA | PCT | DASH;
+        let searched = |h: &Hints| h.flags & forms != 0 && h.keyword;
+        if r.sensitive.is_some() {
+            proptest::prop_assert_eq!(lazy.as_ref().is_some_and(searched), searched(&full));
+        }
+        Ok(())
     }
 
     proptest::proptest! {
@@ -2739,6 +2955,31 @@ mod tests {
 
         /// The prefilters are necessary conditions only: gated and ungated runs agree, on text
         /// built from secret fragments, near misses and punctuation.
+        /// The lazy triage (only the candidates' runs counted) lets exactly the gates through
+        /// that the full scan does, so each detector's `runs` names every run its gate reads.
+        #[test]
+        fn lazy_hints_open_the_same_gates_as_full_hints(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(POSITIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
+                    proptest::sample::select(NEGATIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
+                    "[ :=@./\"'\\-_&;,%<\n0-9a-fA-FxoKEYſ]{0,24}",
+                ],
+                0..6,
+            ),
+            sep in proptest::sample::select(vec!["", " ", "=", ":", "\n", "-"]),
+        ) {
+            let text = parts.join(sep);
+            // Alone, each detector's runs must stand on their own (together, another's may
+            // cover for a missing one).
+            let alone = Redactor::BUILTIN
+                .iter()
+                .map(|name| Redactor::new(&strings(&[name]), &[], &[]).unwrap());
+            for r in std::iter::once(all()).chain(alone) {
+                lazy_agrees(&r, &text)?;
+            }
+        }
+
         #[test]
         fn gates_never_change_the_result(
             parts in proptest::collection::vec(
