@@ -312,7 +312,7 @@ impl Builtin {
     /// Cheap necessary conditions; false means the regex cannot match (see module doc).
     fn gate(self, h: &Hints, s: &[u8]) -> bool {
         match self {
-            Builtin::AwsAccessKey => h.has(UPPER) && h.token_run >= 20,
+            Builtin::AwsAccessKey => h.has(UPPER) && h.token_run >= 20 && has_access_key_prefix(s),
             Builtin::AwsSecretKey => h.token_run >= 40 && h.keyword,
             // The first pattern names the token (`token` is a keyword anchor); the second
             // needs 32 base64 characters around `origin` or `er/aws` in base64.
@@ -354,7 +354,6 @@ impl Builtin {
                     && (h.tail_run >= PEM_LINE
                         || (h.len >= 11
                             && h.has(SPACE)
-                            && h.has(NONHEX)
                             && finder(&PRIVATE_KEY, "PRIVATE KEY").find(s).is_some()))
             }
             Builtin::AzureKey => h.has(EQ) && h.token_run >= 20 && h.keyword,
@@ -373,8 +372,11 @@ impl Builtin {
                     && (h.has(AT) || (h.has(PCT) && finder(&PCT_AT, "%40").find(s).is_some()))
             }
             Builtin::CreditCard => h.card_run >= 13,
-            Builtin::Ssn => h.has(DASH) && h.card_run >= 9,
-            Builtin::Phone => h.card_run >= 10,
+            // A UUID's digit groups make long card runs; the patterns' fixed shapes are rarer.
+            Builtin::Ssn => h.has(DASH) && h.card_run >= 9 && has_ssn_shape(s),
+            Builtin::Phone => {
+                h.card_run >= 10 && (memchr::memchr(b'+', s).is_some() || has_exchange_shape(s))
+            }
             // Four dot-separated digit groups: a card run of at least four, and three dots.
             Builtin::Ipv4 => h.card_run >= 4 && h.has(DOT) && count(s, b'.') >= 3,
             // `accept` parses the candidate as an address, which takes `::` or at least six
@@ -407,7 +409,7 @@ impl Builtin {
             Builtin::StripeKey => (UNDERSCORE, 0, 10),
             Builtin::GoogleApiKey => (UPPER | NONHEX, 0, 39),
             Builtin::OpenaiKey => (DASH | NONHEX, 0, 28),
-            Builtin::SendgridKey => (UPPER | NONHEX | DOT, 0, 52),
+            Builtin::SendgridKey => (UPPER | DOT, 0, 52),
             Builtin::NpmToken => (UNDERSCORE, 0, 36),
             // A 64-character body line, or `PRIVATE KEY` and a space in 11 bytes or more.
             Builtin::PrivateKey => (UPPER, 0, 11),
@@ -672,6 +674,41 @@ fn candidate_table(needs: &[Needs]) -> Arc<[Candidates]> {
         .collect()
 }
 
+/// Whether `s` holds one of the access key pattern's prefixes (`AKIA`, `ASIA`, `ABIA`, `ACCA`,
+/// `A3T`).
+fn has_access_key_prefix(s: &[u8]) -> bool {
+    memchr::memchr_iter(b'A', s).any(|i| {
+        matches!(s.get(i + 1..i + 4), Some(b"KIA" | b"SIA" | b"BIA" | b"CCA"))
+            || s.get(i + 1..i + 3) == Some(b"3T")
+    })
+}
+
+/// Whether `s` holds `ddd-dd-dddd`, the SSN pattern's shape (its word boundaries aside).
+fn has_ssn_shape(s: &[u8]) -> bool {
+    s.windows(11).any(|w| {
+        w[3] == b'-'
+            && w[6] == b'-'
+            && all_digits(&w[..3])
+            && all_digits(&w[4..6])
+            && all_digits(&w[7..])
+    })
+}
+
+/// Whether `s` holds `[2-9]dd[ .-]dddd`: the exchange and line number that the North American
+/// phone pattern always ends with (the international one needs a `+`).
+fn has_exchange_shape(s: &[u8]) -> bool {
+    s.windows(8).any(|w| {
+        matches!(w[3], b' ' | b'.' | b'-')
+            && matches!(w[0], b'2'..=b'9')
+            && all_digits(&w[1..3])
+            && all_digits(&w[4..])
+    })
+}
+
+fn all_digits(s: &[u8]) -> bool {
+    s.iter().all(u8::is_ascii_digit)
+}
+
 /// How many times `b` occurs in `s`.
 fn count(s: &[u8], b: u8) -> usize {
     s.iter().filter(|&&x| x == b).count()
@@ -817,9 +854,10 @@ const DIGIT: u32 = 1 << 8;
 const LT: u32 = 1 << 9;
 const COMMA: u32 = 1 << 10;
 const PCT: u32 = 1 << 11;
-/// An ASCII letter that is not a hex digit (`g`–`z`, `G`–`Z`). Every literal a gate searches
-/// for with `memmem` (`xox`, `sk-`, `AIza`, `b3JpZ2lu`…) and `has_json_base64`'s `ey` holds
-/// one, so hex ids, UUIDs and trace ids skip those searches.
+/// A lower-case ASCII letter past `f`. Every literal but `SG.` and `PRIVATE KEY` that a gate
+/// searches for (`xox`, `sk-`, `AIza`, `b3JpZ2lu`, `ZXIvYXdz`, `github_pat_`) and
+/// `has_json_base64`'s `ey` holds one, so hex ids, UUIDs, trace ids and ISO timestamps skip
+/// those searches.
 const NONHEX: u32 = 1 << 12;
 /// Not a byte class: set in `Hints::flags` once a keyword anchor was found.
 const KEYWORD: u32 = 1 << 13;
@@ -903,7 +941,7 @@ static CLASS: [u32; 256] = {
         if b.is_ascii_alphabetic() || b >= 0x80 {
             c |= ALPHA;
         }
-        if b.is_ascii_alphabetic() && !b.is_ascii_hexdigit() {
+        if b.is_ascii_lowercase() && !b.is_ascii_hexdigit() {
             c |= NONHEX;
         }
         c |= match b {
@@ -1861,9 +1899,20 @@ impl Redactor {
                 sk.find_in_text(s, &mut spans);
             }
         }
-        for (i, d) in self.detectors.iter().enumerate() {
-            let candidate = i >= CANDIDATE_BITS || hints.candidates >> i & 1 != 0;
-            if gated && !(candidate && d.gate(&hints, bytes)) {
+        // The candidates in order (then any past the table's reach), or every detector.
+        let mut todo = if gated { hints.candidates } else { u64::MAX };
+        if self.detectors.len() < CANDIDATE_BITS {
+            todo &= (1 << self.detectors.len()) - 1;
+        }
+        let candidates = std::iter::from_fn(|| {
+            let i = todo.trailing_zeros() as usize;
+            todo &= todo.wrapping_sub(1);
+            (i < CANDIDATE_BITS).then_some(i)
+        })
+        .filter_map(|i| self.detectors.get(i))
+        .chain(self.detectors.get(CANDIDATE_BITS..).unwrap_or_default());
+        for d in candidates {
+            if gated && !d.gate(&hints, bytes) {
                 continue;
             }
             let builtin = match d.kind {
@@ -3112,6 +3161,26 @@ mod tests {
             ("ipv6", "from fe80::1ff:fe23:4567:890a here", true),
             ("ipv6", "2001:0db8:0000:0000:0000:ff00:0042:8329", true),
             ("ipv6", "a:b:c:d:e:1", false),
+            // `NONHEX` is lower case only: upper-case literals keep their own gates.
+            ("jwt", "2023-11-14T22:13:20.026Z", false),
+            // UUIDs' digit groups are long card runs, but not in the SSN's or a phone's shape.
+            ("ssn", "38849506-1eb0-6ce1-6c38-537a931e49d7", false),
+            ("ssn", "id 123-45-6789.", true),
+            ("phone", "14d323b3-6034-9383-984f-0a99b753d18c", false),
+            ("phone", "call (415) 555-0132 now", true),
+            ("phone", "call +44 20 7946 0958", true),
+            ("aws_access_key", "AKIAIOSFODNN7EXAMPLE", true),
+            ("aws_access_key", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", false),
+            (
+                "private_key",
+                "-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----",
+                true,
+            ),
+            (
+                "sendgrid_key",
+                "SG.WTDDB-XHKAS1VOQG6YYZYN.9ZHYIA4UORGNATMUDJAWTGSU8PO-799NKSNRH9UCAUS",
+                true,
+            ),
         ];
         for (name, text, found) in cases {
             let text = text.replace("\\n", "\n").replace("\\u{212A}", "\u{212A}");
