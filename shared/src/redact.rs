@@ -2308,8 +2308,8 @@ fn group_index(re: &Regex, name: &str) -> Option<usize> {
 /// Values longer than this are redacted afresh every time: long values are rarely repeated and
 /// would make the memo's memory depend on the input.
 const MEMO_MAX_VALUE_BYTES: usize = 128;
-/// The memo starts over when it holds this many values (bounded memory on a warm environment
-/// that sees many distinct values).
+/// How many values the memo holds at most: one per slot (bounded memory on a warm environment
+/// that sees many distinct values). A power of two.
 const MEMO_MAX_ENTRIES: usize = 4096;
 
 /// A remembered redaction: the redacted text and how many secrets it replaced.
@@ -2320,19 +2320,42 @@ type Redacted = (Box<str>, usize);
 /// `Service=orders-api` on every line — and a hash lookup costs a fraction of running the
 /// detectors again. Redaction is a pure function of the value, so a hit is always right; a memo
 /// handed another redactor forgets what the first one decided.
+///
+/// Direct-mapped: a value has one slot, picked by its hash, and a new value takes the slot over.
+/// Most values a memo sees are never seen again (request ids, timestamps), and a slot reuses
+/// its text's allocation, so remembering one costs no allocation, no rehash and no periodic
+/// clearing, as a hash map did.
 #[derive(Debug, Default, Clone)]
 pub struct RedactMemo {
     /// `Redactor::id` of the redactor whose answers `seen` holds.
     owner: u64,
-    /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
-    seen: std::collections::HashMap<Box<str>, Option<Redacted>, foldhash::fast::RandomState>,
+    /// `MEMO_MAX_ENTRIES` slots once the first value is remembered, else empty.
+    seen: Vec<MemoSlot>,
+    /// How many slots hold a value.
+    filled: usize,
+    hasher: foldhash::fast::RandomState,
     /// How each key name matched a sensitive name.
     keys: std::collections::HashMap<Box<str>, Option<Sensitivity>, foldhash::fast::RandomState>,
+}
+
+/// One value a `RedactMemo` remembers.
+#[derive(Debug, Default, Clone)]
+struct MemoSlot {
+    used: bool,
+    hash: u64,
+    value: String,
+    /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
+    answer: Option<Redacted>,
 }
 
 impl RedactMemo {
     pub fn new() -> RedactMemo {
         RedactMemo::default()
+    }
+
+    /// The slot for a value with this hash (its top bits: foldhash mixes those best).
+    fn slot_of(hash: u64) -> usize {
+        (hash >> (64 - MEMO_MAX_ENTRIES.trailing_zeros())) as usize
     }
 
     /// [`Redactor::redact_counted`], answered from memory for values seen before.
@@ -2349,28 +2372,41 @@ impl RedactMemo {
             return (Cow::Borrowed(s), 0);
         }
         self.own(redactor);
-        if let Some(known) = self.seen.get(s) {
-            return match known {
-                None => (Cow::Borrowed(s), 0),
-                Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
-            };
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, s);
+        let at = RedactMemo::slot_of(hash);
+        if let Some(slot) = self.seen.get(at) {
+            if slot.used && slot.hash == hash && slot.value == s {
+                return match &slot.answer {
+                    None => (Cow::Borrowed(s), 0),
+                    Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
+                };
+            }
         }
         let hints = redactor.triage_runs(s.as_bytes(), flags, c.runs, c.detectors);
         let (out, n) = redactor.redact_triaged(s, hints, true, false);
-        if self.seen.len() >= MEMO_MAX_ENTRIES {
-            self.seen.clear();
+        if self.seen.is_empty() {
+            self.seen.resize_with(MEMO_MAX_ENTRIES, MemoSlot::default);
         }
-        let entry = match &out {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(clean) => Some((Box::from(clean.as_str()), n)),
-        };
-        self.seen.insert(Box::from(s), entry);
+        if let Some(slot) = self.seen.get_mut(at) {
+            if !slot.used {
+                self.filled += 1;
+            }
+            slot.used = true;
+            slot.hash = hash;
+            slot.value.clear();
+            slot.value.push_str(s);
+            slot.answer = match &out {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(clean) => Some((Box::from(clean.as_str()), n)),
+            };
+        }
         (out, n)
     }
 
     fn own(&mut self, redactor: &Redactor) {
         if self.owner != redactor.id {
             self.seen.clear();
+            self.filled = 0;
             self.keys.clear();
             self.owner = redactor.id;
         }
@@ -2394,11 +2430,11 @@ impl RedactMemo {
     }
 
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.filled
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.filled == 0
     }
 }
 
