@@ -2311,6 +2311,9 @@ const MEMO_MAX_VALUE_BYTES: usize = 128;
 /// How many values the memo holds at most: one per slot (bounded memory on a warm environment
 /// that sees many distinct values). A power of two.
 const MEMO_MAX_ENTRIES: usize = 4096;
+/// Slots a memo starts with (a power of two); it grows fourfold, forgetting, each time half
+/// its slots are taken, so a small batch does not pay for the full table.
+const MEMO_FIRST_SLOTS: usize = 256;
 
 /// A remembered redaction: the redacted text and how many secrets it replaced.
 type Redacted = (Box<str>, usize);
@@ -2329,7 +2332,7 @@ type Redacted = (Box<str>, usize);
 pub struct RedactMemo {
     /// `Redactor::id` of the redactor whose answers `seen` holds.
     owner: u64,
-    /// `MEMO_MAX_ENTRIES` slots once the first value is remembered, else empty.
+    /// A power of two of slots, up to `MEMO_MAX_ENTRIES`, once the first value is remembered.
     seen: Vec<MemoSlot>,
     /// How many slots hold a value.
     filled: usize,
@@ -2353,9 +2356,11 @@ impl RedactMemo {
         RedactMemo::default()
     }
 
-    /// The slot for a value with this hash (its top bits: foldhash mixes those best).
-    fn slot_of(hash: u64) -> usize {
-        (hash >> (64 - MEMO_MAX_ENTRIES.trailing_zeros())) as usize
+    /// The slot for a value with this hash (its top bits: foldhash mixes those best); out of
+    /// range while there are no slots.
+    fn slot_of(&self, hash: u64) -> usize {
+        hash.checked_shr(64 - self.seen.len().trailing_zeros())
+            .unwrap_or(u64::MAX) as usize
     }
 
     /// [`Redactor::redact_counted`], answered from memory for values seen before.
@@ -2373,8 +2378,7 @@ impl RedactMemo {
         }
         self.own(redactor);
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, s);
-        let at = RedactMemo::slot_of(hash);
-        if let Some(slot) = self.seen.get(at) {
+        if let Some(slot) = self.seen.get(self.slot_of(hash)) {
             if slot.used && slot.hash == hash && slot.value == s {
                 return match &slot.answer {
                     None => (Cow::Borrowed(s), 0),
@@ -2384,9 +2388,13 @@ impl RedactMemo {
         }
         let hints = redactor.triage_runs(s.as_bytes(), flags, c.runs, c.detectors);
         let (out, n) = redactor.redact_triaged(s, hints, true, false);
-        if self.seen.is_empty() {
-            self.seen.resize_with(MEMO_MAX_ENTRIES, MemoSlot::default);
+        let size = self.seen.len();
+        if size == 0 || (self.filled * 2 >= size && size < MEMO_MAX_ENTRIES) {
+            let grown = (size * 4).clamp(MEMO_FIRST_SLOTS, MEMO_MAX_ENTRIES);
+            self.seen = vec![MemoSlot::default(); grown];
+            self.filled = 0;
         }
+        let at = self.slot_of(hash);
         if let Some(slot) = self.seen.get_mut(at) {
             if !slot.used {
                 self.filled += 1;
