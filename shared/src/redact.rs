@@ -24,6 +24,7 @@
 //! logged one line per event loses its 64-character body lines, not its shorter last line.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memchr::memmem;
@@ -641,37 +642,88 @@ fn is_ssn(s: &str) -> bool {
     a != "000" && a != "666" && !a.starts_with('9') && g != "00" && n != "0000"
 }
 
-/// The candidate table of a redactor whose detectors (then, when it has them, the sensitive
-/// keys' text search) need `needs` (see `Redactor::table`).
-fn candidate_table(needs: &[Needs]) -> Arc<[Candidates]> {
-    (0..2u32 << QUICK_BITS)
-        .map(|index| {
-            // The index's top bit is "a keyword is possible", which `KEYWORD` requirements read.
-            let flags = (index & ((1 << QUICK_BITS) - 1))
-                | if index >> QUICK_BITS != 0 { KEYWORD } else { 0 };
-            let mut c = Candidates {
-                detectors: 0,
-                least: u16::MAX,
-                runs: 0,
+/// The candidates for each index of `Redactor::table`, filled in as values with those flags
+/// are met: building all 16,384 entries up front cost ~1.8M instructions per redactor at
+/// start-up (a cold start on a small Lambda), and a log stream meets a few dozen of them.
+#[derive(Debug)]
+struct CandidateTable {
+    /// What each detector (then, when present, the sensitive keys' text search) needs.
+    needs: Box<[Needs]>,
+    /// Per index: `FILLED`, `least << 8` and `runs`; 0 until filled.
+    meta: Box<[AtomicU32]>,
+    /// Per index: `Candidates::detectors`, valid once `meta` is filled.
+    detectors: Box<[AtomicU64]>,
+}
+
+/// Set in a `CandidateTable::meta` entry once it is filled.
+const FILLED: u32 = 1 << 31;
+
+impl CandidateTable {
+    fn new(needs: &[Needs]) -> CandidateTable {
+        let size = 2usize << QUICK_BITS;
+        CandidateTable {
+            needs: needs.into(),
+            meta: (0..size).map(|_| AtomicU32::new(0)).collect(),
+            detectors: (0..size).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The entry at `index` (every detector a candidate, every run counted, for an index out
+    /// of range). Entries are a pure function of the index, so two threads filling one at
+    /// once store the same values.
+    #[inline]
+    fn get(&self, index: usize) -> Candidates {
+        let (Some(meta), Some(detectors)) = (self.meta.get(index), self.detectors.get(index))
+        else {
+            return Candidates {
+                detectors: u64::MAX,
+                least: 0,
+                runs: RUN_ALL,
             };
-            for (i, n) in needs.iter().enumerate() {
-                if !n.met(flags, usize::MAX) {
-                    continue;
-                }
-                if i < CANDIDATE_BITS {
-                    c.detectors |= 1 << i;
-                }
-                c.least = c.least.min(u16::try_from(n.min).unwrap_or(u16::MAX));
-                c.runs |= n.runs;
+        };
+        let m = meta.load(Ordering::Acquire);
+        if m & FILLED != 0 {
+            return Candidates {
+                detectors: detectors.load(Ordering::Relaxed),
+                least: (m >> 8) as u16,
+                runs: m as u8,
+            };
+        }
+        let c = self.compute(index);
+        detectors.store(c.detectors, Ordering::Relaxed);
+        meta.store(
+            FILLED | u32::from(c.least) << 8 | u32::from(c.runs),
+            Ordering::Release,
+        );
+        c
+    }
+
+    fn compute(&self, index: usize) -> Candidates {
+        // The index's top bit is "a keyword is possible", which `KEYWORD` requirements read.
+        let flags = (index as u32 & ((1 << QUICK_BITS) - 1))
+            | if index >> QUICK_BITS != 0 { KEYWORD } else { 0 };
+        let mut c = Candidates {
+            detectors: 0,
+            least: u16::MAX,
+            runs: 0,
+        };
+        for (i, n) in self.needs.iter().enumerate() {
+            if !n.met(flags, usize::MAX) {
+                continue;
             }
-            // No keyword can be wanted: count no letter runs (the token run stays, for the
-            // gates that read it).
-            if flags & KEYWORD == 0 && c.runs & RUN_KEYWORD != 0 {
-                c.runs = c.runs & !RUN_KEYWORD | RUN_TOKEN;
+            if i < CANDIDATE_BITS {
+                c.detectors |= 1 << i;
             }
-            c
-        })
-        .collect()
+            c.least = c.least.min(u16::try_from(n.min).unwrap_or(u16::MAX));
+            c.runs |= n.runs;
+        }
+        // No keyword can be wanted: count no letter runs (the token run stays, for the gates
+        // that read it).
+        if flags & KEYWORD == 0 && c.runs & RUN_KEYWORD != 0 {
+            c.runs = c.runs & !RUN_KEYWORD | RUN_TOKEN;
+        }
+        c
+    }
 }
 
 /// Whether `s` holds one of the access key pattern's prefixes (`AKIA`, `ASIA`, `ABIA`, `ACCA`,
@@ -1537,7 +1589,7 @@ pub struct Redactor {
     /// which runs their gates read. A string shorter than that is clean without a scan, a memo
     /// lookup or a gate (`orders-api`, `INFO`, `/checkout`); a UUID counts only its card run
     /// and asks three gates.
-    table: Arc<[Candidates]>,
+    table: Arc<CandidateTable>,
     /// Tells a `RedactMemo` which redactor filled it (clones share it: they redact alike).
     id: u64,
 }
@@ -1628,7 +1680,7 @@ impl Redactor {
             sensitive: None,
             keyword_gate: None,
             keyword_letters: 0,
-            table: candidate_table(&[]),
+            table: Arc::new(CandidateTable::new(&[])),
             id: next_redactor_id(),
         }
     }
@@ -1761,7 +1813,7 @@ impl Redactor {
             });
         }
         Ok(Redactor {
-            table: candidate_table(&needs),
+            table: Arc::new(CandidateTable::new(&needs)),
             detectors: out,
             sensitive,
             keyword_gate,
@@ -1825,11 +1877,7 @@ impl Redactor {
         let flags = flags_of(s);
         let index = (flags & ((1 << QUICK_BITS) - 1)) as usize
             | usize::from(keyword_possible(flags, s.len())) << QUICK_BITS;
-        let entry = self.table.get(index).copied().unwrap_or(Candidates {
-            detectors: u64::MAX,
-            least: 0,
-            runs: RUN_ALL,
-        });
+        let entry = self.table.get(index);
         (flags, entry)
     }
 
