@@ -698,6 +698,9 @@ impl CandidateTable {
         c
     }
 
+    // Met a few dozen times per redactor: kept out of the inlined lookup.
+    #[cold]
+    #[inline(never)]
     fn compute(&self, index: usize) -> Candidates {
         // The index's top bit is "a keyword is possible", which `KEYWORD` requirements read.
         let flags = (index as u32 & ((1 << QUICK_BITS) - 1))
