@@ -24,7 +24,7 @@
 //! logged one line per event loses its 64-character body lines, not its shorter last line.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memchr::memmem;
@@ -642,59 +642,67 @@ fn is_ssn(s: &str) -> bool {
     a != "000" && a != "666" && !a.starts_with('9') && g != "00" && n != "0000"
 }
 
-/// The candidates for each index of `Redactor::table`, filled in as values with those flags
-/// are met: building all 16,384 entries up front cost ~1.8M instructions per redactor at
-/// start-up (a cold start on a small Lambda), and a log stream meets a few dozen of them.
+/// The candidates for each index of `Redactor::table` (a value's flags and whether a keyword is
+/// possible), worked out as they are met and remembered in a small direct-mapped cache: a log
+/// stream meets a few dozen indices. A full table of all 16,384 cost ~1.8M instructions per
+/// redactor at start-up (a cold start), and a long-lived 128 KB block next to the batch
+/// buffers made the allocator commit ~10 MB more at peak.
 #[derive(Debug)]
 struct CandidateTable {
     /// What each detector (then, when present, the sensitive keys' text search) needs.
     needs: Box<[Needs]>,
-    /// Per index: `FILLED`, `least << 8` and `runs`; 0 until filled.
-    meta: Box<[AtomicU32]>,
-    /// Per index: `Candidates::detectors`, valid once `meta` is filled.
-    detectors: Box<[AtomicU64]>,
+    /// `CACHE_SLOTS` words, each one index's entry packed whole (see `pack`), 0 when empty:
+    /// a reader sees a word written by one thread or another, never half of each.
+    cache: Box<[AtomicU64]>,
 }
 
-/// Set in a `CandidateTable::meta` entry once it is filled.
-const FILLED: u32 = 1 << 31;
+/// Entries `CandidateTable` remembers (a power of two).
+const CACHE_SLOTS: usize = 256;
+/// Set in a cache word that holds an entry.
+const FILLED: u64 = 1 << 63;
 
 impl CandidateTable {
     fn new(needs: &[Needs]) -> CandidateTable {
-        let size = 2usize << QUICK_BITS;
         CandidateTable {
             needs: needs.into(),
-            meta: (0..size).map(|_| AtomicU32::new(0)).collect(),
-            detectors: (0..size).map(|_| AtomicU64::new(0)).collect(),
+            cache: (0..CACHE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
+    /// `FILLED`, the index (14 bits) at 48, `runs` (4 bits) at 40, `least` capped at 255 at
+    /// 32 (a smaller least only sends more values to the scan), the detectors' 32 bits.
+    fn pack(index: usize, c: Candidates) -> u64 {
+        FILLED
+            | (index as u64 & 0x3FFF) << 48
+            | u64::from(c.runs & 0xF) << 40
+            | u64::from(c.least.min(255)) << 32
+            | (c.detectors & 0xFFFF_FFFF)
+    }
+
     /// The entry at `index` (every detector a candidate, every run counted, for an index out
-    /// of range). Entries are a pure function of the index, so two threads filling one at
-    /// once store the same values.
+    /// of range).
     #[inline]
     fn get(&self, index: usize) -> Candidates {
-        let (Some(meta), Some(detectors)) = (self.meta.get(index), self.detectors.get(index))
-        else {
+        if index >= 2 << QUICK_BITS {
             return Candidates {
                 detectors: u64::MAX,
                 least: 0,
                 runs: RUN_ALL,
             };
+        }
+        let Some(slot) = self.cache.get(index & (CACHE_SLOTS - 1)) else {
+            return self.compute(index);
         };
-        let m = meta.load(Ordering::Acquire);
-        if m & FILLED != 0 {
+        let word = slot.load(Ordering::Relaxed);
+        if word & FILLED != 0 && (word >> 48) as usize & 0x3FFF == index {
             return Candidates {
-                detectors: detectors.load(Ordering::Relaxed),
-                least: (m >> 8) as u16,
-                runs: m as u8,
+                detectors: word & 0xFFFF_FFFF,
+                least: u16::from((word >> 32) as u8),
+                runs: (word >> 40) as u8 & 0xF,
             };
         }
         let c = self.compute(index);
-        detectors.store(c.detectors, Ordering::Relaxed);
-        meta.store(
-            FILLED | u32::from(c.least) << 8 | u32::from(c.runs),
-            Ordering::Release,
-        );
+        slot.store(CandidateTable::pack(index, c), Ordering::Relaxed);
         c
     }
 
@@ -938,7 +946,7 @@ const RUN_ALL: u8 = RUN_TOKEN | RUN_CARD | RUN_TAIL | RUN_KEYWORD;
 
 /// How many detectors the candidate table tells apart (one bit each); any past these are
 /// always candidates.
-const CANDIDATE_BITS: usize = 64;
+const CANDIDATE_BITS: usize = 32;
 
 /// What a string's flags say before any run is counted (`Redactor::table`, indexed by the
 /// flags' low [`QUICK_BITS`] and whether a keyword is possible at all).
@@ -2361,7 +2369,7 @@ fn group_index(re: &Regex, name: &str) -> Option<usize> {
 const MEMO_MAX_VALUE_BYTES: usize = 128;
 /// How many values the memo holds at most: one per slot (bounded memory on a warm environment
 /// that sees many distinct values). A power of two.
-const MEMO_MAX_ENTRIES: usize = 4096;
+const MEMO_MAX_ENTRIES: usize = 2048;
 /// Slots a memo starts with (a power of two); it grows fourfold, forgetting, each time half
 /// its slots are taken, so a small batch does not pay for the full table.
 const MEMO_FIRST_SLOTS: usize = 256;
@@ -2395,11 +2403,11 @@ pub struct RedactMemo {
 /// One value a `RedactMemo` remembers.
 #[derive(Debug, Default, Clone)]
 struct MemoSlot {
-    used: bool,
     hash: u64,
+    /// Empty in an unused slot (the empty string is never remembered).
     value: String,
     /// `None`: the value is clean. `Some`: its redacted text and how many secrets it held.
-    answer: Option<Redacted>,
+    answer: Option<Box<Redacted>>,
 }
 
 impl RedactMemo {
@@ -2430,8 +2438,9 @@ impl RedactMemo {
         self.own(redactor);
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, s);
         if let Some(slot) = self.seen.get(self.slot_of(hash)) {
-            if slot.used && slot.hash == hash && slot.value == s {
-                return match &slot.answer {
+            // `s` is not empty, so an unused slot's empty text never matches.
+            if slot.hash == hash && slot.value == s {
+                return match slot.answer.as_deref() {
                     None => (Cow::Borrowed(s), 0),
                     Some((clean, n)) => (Cow::Owned(clean.to_string()), *n),
                 };
@@ -2447,16 +2456,15 @@ impl RedactMemo {
         }
         let at = self.slot_of(hash);
         if let Some(slot) = self.seen.get_mut(at) {
-            if !slot.used {
+            if slot.value.is_empty() {
                 self.filled += 1;
             }
-            slot.used = true;
             slot.hash = hash;
             slot.value.clear();
             slot.value.push_str(s);
             slot.answer = match &out {
                 Cow::Borrowed(_) => None,
-                Cow::Owned(clean) => Some((Box::from(clean.as_str()), n)),
+                Cow::Owned(clean) => Some(Box::new((Box::from(clean.as_str()), n))),
             };
         }
         (out, n)
