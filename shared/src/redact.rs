@@ -2,9 +2,12 @@
 //! replaces just the secret with `[REDACTED:<detector>]`.
 //!
 //! Cost model: the redactor runs on every string of every record, and almost all of them hold no
-//! secret. So each detector first checks cheap necessary conditions computed in ONE table-driven
-//! byte pass ([`Hints`]: flags for `@` `:` `=` `.` `_` `-` `%` uppercase, digit count, longest
-//! token run, token run at the end, longest card-digit run), at most a `memmem` for a literal
+//! secret. A first pass ORs the bytes' classes into flags (`@` `:` `=` `.` `_` `-` `%`, upper
+//! case, digits, a lower-case letter past `f`…); the flags and the length pick, from a small
+//! cache (`CandidateTable`), the detectors that could fire and the runs their gates read, so most
+//! values stop there. Only those runs are counted ([`Hints`]: longest token run, token run at the
+//! end, longest card-digit run, letter run), then each candidate checks its cheap necessary
+//! conditions: those hints, at most a fixed shape or a `memmem` for a literal
 //! (`eyJ`, `xox`, `://`, `AIza`…), and, for the detectors that need a keyword context (`api_key=`,
 //! `secret_access_key`, `Bearer`, `AccountKey=`, `sig=`, sensitive keys), one shared
 //! case-insensitive literal pass. Only when those hold does its regex run, and
@@ -392,7 +395,7 @@ impl Builtin {
 
     /// Flags a string must have, and its least length, for this detector to find anything in
     /// it: checked first, with a few compares, so most detectors cost nothing on most values,
-    /// and read by the quick table that lets most values skip the memo and the scan. Each is
+    /// and read by the candidate table that lets most values skip the memo and the scan. Each is
     /// implied by the gate or by the shortest match (the gated/ungated equivalence tests hold
     /// them to it).
     fn requirements(self) -> Needs {
@@ -908,8 +911,8 @@ fn finder(
     cell.get_or_init(|| memmem::Finder::new(needle.as_bytes()))
 }
 
-// Flags a detector can require (`Builtin::requirements`), bits 0 to 12: the quick table
-// (`Redactor::quick`) is indexed by them.
+// Flags a detector can require (`Builtin::requirements`), bits 0 to 12: the candidate table
+// (`Redactor::table`) is indexed by them.
 const AT: u32 = 1;
 const COLON: u32 = 1 << 1;
 const EQ: u32 = 1 << 2;
@@ -929,7 +932,7 @@ const PCT: u32 = 1 << 11;
 const NONHEX: u32 = 1 << 12;
 /// Not a byte class: set in `Hints::flags` once a keyword anchor was found.
 const KEYWORD: u32 = 1 << 13;
-/// How many low flag bits index the quick table (every requirement flag but `KEYWORD`).
+/// How many low flag bits index the candidate table (every requirement flag but `KEYWORD`).
 const QUICK_BITS: u32 = 13;
 // Run classes, read only by the scan.
 const TOKEN: u32 = 1 << 16;
@@ -3033,11 +3036,11 @@ mod tests {
         }
     }
 
-    /// The quick table only answers "clean" where nothing can be found: every planted secret
+    /// The candidate table only answers "clean" where nothing can be found: every planted secret
     /// gets past it, for every redactor that detects it, and values that are plainly clean
     /// do not.
     #[test]
-    fn the_quick_table_lets_every_secret_through() {
+    fn the_candidate_table_lets_every_secret_through() {
         let r = all();
         for (name, text, _) in POSITIVES {
             assert!(!r.certainly_clean(text.as_bytes()), "{name}: {text}");
