@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::config_error::ConfigError;
 use crate::counter_keys as ck;
@@ -769,6 +769,7 @@ impl Selector {
                     let field = match value {
                         MemberValue::Plain(text) => Field::Str { text, plain: true },
                         MemberValue::Int(digits) => Field::Int(digits),
+                        MemberValue::Decimal(text) => Field::Decimal(text),
                         MemberValue::Value(v) => Field::of(v),
                     };
                     member(key, true, field, &mut w)?;
@@ -825,7 +826,7 @@ impl Selector {
     ) -> Option<()> {
         match value {
             // Keep paths inside a scalar find nothing to keep.
-            Field::Str { .. } | Field::Int(_) if !plan.whole => Some(()),
+            Field::Str { .. } | Field::Int(_) | Field::Decimal(_) if !plan.whole => Some(()),
             Field::Str { text, plain } => {
                 let (redacted, n) = self.redactor.redact_str_under(plan.sensitivity, text, memo);
                 counts.redacted += n;
@@ -852,6 +853,16 @@ impl Selector {
             Field::Int(digits) => {
                 let v = Value::from(digits.parse::<u64>().ok()?);
                 self.write_value(w, key, name, &v, plan, memo, counts)
+            }
+            // A decimal is never a card number: only a sensitive key changes it.
+            Field::Decimal(text) if plan.sensitivity.is_none() => {
+                let k = w.name(name);
+                w.raw(k, text, SpanKind::Decimal);
+                Some(())
+            }
+            Field::Decimal(text) => {
+                let n = crate::json::object::canonical_decimal(text).and_then(Number::from_f64)?;
+                self.write_value(w, key, name, &Value::Number(n), plan, memo, counts)
             }
             // Numbers, booleans and nulls redaction leaves alone are written as they are,
             // without the copy and walk `write_value` makes (a latency on every line).
@@ -1250,6 +1261,8 @@ enum Field<'a> {
     },
     /// A non-negative integer's digits, as serde_json writes them.
     Int(&'a str),
+    /// A decimal's text, as serde_json writes it (`json::object::canonical_decimal`).
+    Decimal(&'a str),
     Value(&'a Value),
 }
 

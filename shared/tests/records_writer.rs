@@ -68,6 +68,8 @@ fn scalar() -> impl Strategy<Value = Value> {
         (-1000i64..0).prop_map(Value::from),
         Just(serde_json::json!(1.5)),
         Just(serde_json::json!(12.0)),
+        // Latencies: decimals of every size the writer copies as they are, and some it does not.
+        (-1_000_000i64..1_000_000, 0i32..7).prop_map(|(n, s)| serde_json::json!(n as f64 / 10f64.powi(s))),
         any::<bool>().prop_map(Value::from),
         Just(Value::Null),
     ]
@@ -120,6 +122,8 @@ fn message() -> impl Strategy<Value = String> {
             "2024-01-01T00:00:00.000Z\tabc-123\tERROR\tboom alice@example.com".to_string(),
             "START RequestId: 8f5c Version: $LATEST".to_string(),
             r#"{"a":1,"a":2}"#.to_string(),
+            // Decimals as a logger may write them, not as serde_json would.
+            r#"{"latency_ms":119.50,"n":1.5e3,"x":-0.0,"y":0.0001,"z":119.5,"password":2.5}"#.to_string(),
             r#"{"k\u0065y":"escaped key","password":"x"}"#.to_string(),
         ]),
     ]
@@ -262,6 +266,11 @@ proptest! {
                     let got = match m.kind {
                         SpanKind::Str => Value::from(raw),
                         SpanKind::Int => Value::from(raw.parse::<i64>().unwrap()),
+                        SpanKind::Decimal => {
+                            let v: Value = serde_json::from_str(raw).unwrap();
+                            prop_assert!(v.is_f64(), "{}", raw);
+                            v
+                        }
                         SpanKind::Json => serde_json::from_str(raw).unwrap(),
                     };
                     prop_assert_eq!(&got, want, "member {}", key);

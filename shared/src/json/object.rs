@@ -171,6 +171,7 @@ impl LazyObject {
             let value = match m.kind {
                 Kind::Plain => MemberValue::Plain(raw),
                 Kind::Number if plain_int(raw.as_bytes()).is_some() => MemberValue::Int(raw),
+                Kind::Number if canonical_decimal(raw).is_some() => MemberValue::Decimal(raw),
                 Kind::Number | Kind::Ready | Kind::Nested => {
                     MemberValue::Value(m.value.get_or_init(|| materialize(text, m)))
                 }
@@ -254,6 +255,8 @@ pub enum MemberValue<'a> {
     /// A non-negative integer without a leading zero that fits `u64`: its digits are what
     /// serde_json writes for it.
     Int(&'a str),
+    /// A decimal whose text is what serde_json prints for it (`canonical_decimal`).
+    Decimal(&'a str),
     Value(&'a Value),
 }
 
@@ -317,6 +320,45 @@ fn plain_decimal(token: &[u8]) -> Option<f64> {
     }
     let f = significand as f64 / EXACT_POW10.get(frac.len())?;
     Some(if negative { -f } else { f })
+}
+
+/// Most significant digits a decimal may have and still print as itself: distinct decimals
+/// of at most 15 significant digits are distinct `f64`s (`f64::DIGITS`), so the shortest text
+/// that reads back as the same `f64`, which serde_json prints, is the decimal itself.
+const MAX_CANONICAL_DIGITS: usize = f64::DIGITS as usize;
+
+/// The `f64` of a decimal whose text is exactly what serde_json prints for it (`119.5`,
+/// `0.25`, `-3.0`), so a writer may copy the text instead of parsing and printing it; `None`
+/// for any other number. Canonical: no exponent, no leading zero, no trailing zero in the
+/// fraction (but a lone `.0`), at most 15 significant digits, and neither so large nor so
+/// small that serde_json would switch to an exponent.
+pub fn canonical_decimal(token: &str) -> Option<f64> {
+    let bytes = token.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let dot = digits.iter().position(|&b| b == b'.')?;
+    let (int, frac) = (digits.get(..dot)?, digits.get(dot + 1..)?);
+    let shaped = !int.is_empty()
+        && !frac.is_empty()
+        && int.iter().chain(frac).all(u8::is_ascii_digit)
+        && (int.len() == 1 || int.first() != Some(&b'0'))
+        && (frac.len() == 1 || frac.last() != Some(&b'0'));
+    if !shaped {
+        return None;
+    }
+    let significant = if int == b"0" {
+        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+        // Below 0.001 the exponent form is near: left to serde_json.
+        if zeros > 2 && frac.len() > 1 {
+            return None;
+        }
+        frac.len() - zeros
+    } else {
+        int.len() + frac.len()
+    };
+    if significant > MAX_CANONICAL_DIGITS {
+        return None;
+    }
+    plain_decimal(bytes)
 }
 
 /// Indexes the object `text` (leading whitespace trimmed) found at `base` in its record's
@@ -609,6 +651,42 @@ mod tests {
         }
     }
 
+    /// Which decimals are copied as they are, and which go through serde_json.
+    #[test]
+    fn canonical_decimals_table() {
+        let rows: &[(&str, bool)] = &[
+            ("119.5", true),
+            ("-47.72", true),
+            ("0.25", true),
+            ("0.001", true),
+            ("3.0", true),
+            ("-0.0", true),
+            ("123456789012.345", true),
+            // serde_json prints these otherwise (1.5, 1.0, 0.0001 or 1e-5, rounded).
+            ("1.50", false),
+            ("1.00", false),
+            ("0.0001", false),
+            ("1234567890123.4567", false),
+            ("00.5", false),
+            ("1e5", false),
+            ("1.5e3", false),
+            ("12", false),
+            (".5", false),
+            ("5.", false),
+            ("-", false),
+            ("", false),
+        ];
+        for &(token, canonical) in rows {
+            let got = canonical_decimal(token);
+            assert_eq!(got.is_some(), canonical, "{token:?}");
+            if let Some(f) = got {
+                let value: Value = serde_json::from_str(token).unwrap();
+                assert_eq!(value.to_string(), token);
+                assert_eq!(value.as_f64().map(f64::to_bits), Some(f.to_bits()), "{token}");
+            }
+        }
+    }
+
     #[test]
     fn nested_members_wait_to_be_read_but_are_judged_as_serde_would() {
         let text = r#"{"eventName":"RunInstances","responseElements":{"items":[{"id":"i-1","n":2.5}]},"tags":["a","b"]}"#;
@@ -780,6 +858,26 @@ mod tests {
             let fits = int.len() + frac.len() <= MAX_FAST_INT_DIGITS;
             let want = fits.then(|| serde.to_bits());
             prop_assert_eq!(ours.map(f64::to_bits), want, "{}", token);
+        }
+
+        /// A decimal called canonical prints as itself through serde_json, reads to serde_json's
+        /// very `f64`, and the ones a log line usually holds are called canonical.
+        #[test]
+        fn canonical_decimals_print_as_themselves(
+            negative in any::<bool>(),
+            int in "0|[1-9][0-9]{0,17}",
+            frac in "[0-9]{1,18}",
+        ) {
+            let token = format!("{}{int}.{frac}", if negative { "-" } else { "" });
+            let value: Value = serde_json::from_str(&token).unwrap();
+            if let Some(f) = canonical_decimal(&token) {
+                prop_assert_eq!(value.to_string(), token.clone());
+                prop_assert_eq!(Some(f.to_bits()), value.as_f64().map(f64::to_bits), "{}", token);
+            }
+            let short = int.len() + frac.len() <= 12 && int != "0";
+            if short && (frac.len() == 1 || !frac.ends_with('0')) {
+                prop_assert!(canonical_decimal(&token).is_some(), "{}", token);
+            }
         }
 
         /// The one-load tag is the byte-by-byte tag, for every span of every text.

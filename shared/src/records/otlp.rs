@@ -134,6 +134,7 @@ impl<'a> Members<'a> {
                         let value = match m.kind {
                             SpanKind::Str => MemberValue::Plain(span_text(text, m.value)),
                             SpanKind::Int => MemberValue::Int(span_text(text, m.value)),
+                            SpanKind::Decimal => MemberValue::Decimal(span_text(text, m.value)),
                             SpanKind::Json => {
                                 MemberValue::Value(parsed.next().unwrap_or(&Value::Null))
                             }
@@ -160,7 +161,9 @@ impl<'a> Members<'a> {
     fn text_of(&self, key: &str) -> Option<std::borrow::Cow<'a, str>> {
         let (_, v) = self.members.iter().find(|(k, _)| *k == key)?;
         match *v {
-            MemberValue::Plain(s) | MemberValue::Int(s) => Some(std::borrow::Cow::Borrowed(s)),
+            MemberValue::Plain(s) | MemberValue::Int(s) | MemberValue::Decimal(s) => {
+                Some(std::borrow::Cow::Borrowed(s))
+            }
             MemberValue::Value(v) => crate::record::scalar_text(v),
         }
     }
@@ -525,6 +528,7 @@ mod wire {
         match m {
             MemberValue::Plain(s) => len_field_len(s.len()),
             MemberValue::Int(d) => 1 + varint_len(int(d) as u64),
+            MemberValue::Decimal(_) => 9,
             MemberValue::Value(v) => any_len(v),
         }
     }
@@ -535,6 +539,11 @@ mod wire {
             MemberValue::Int(d) => {
                 key(buf, 3, VARINT);
                 varint(buf, int(d) as u64);
+            }
+            MemberValue::Decimal(d) => {
+                key(buf, 4, FIXED64);
+                let f = crate::json::object::canonical_decimal(d).unwrap_or(0.0);
+                buf.extend_from_slice(&f.to_le_bytes());
             }
             MemberValue::Value(v) => any(buf, v),
         }
@@ -556,7 +565,7 @@ mod wire {
         match m {
             MemberValue::Plain(s) => Some(s),
             MemberValue::Value(v) => v.as_str(),
-            MemberValue::Int(_) => None,
+            MemberValue::Int(_) | MemberValue::Decimal(_) => None,
         }
     }
 
@@ -575,7 +584,7 @@ mod wire {
                     millis = match m {
                         MemberValue::Int(d) => u64::try_from(int(d)).unwrap_or(0),
                         MemberValue::Value(v) => v.as_u64().unwrap_or(0),
-                        MemberValue::Plain(_) => 0,
+                        MemberValue::Plain(_) | MemberValue::Decimal(_) => 0,
                     }
                 }
                 LEVEL_KEY => level = member_str(m),

@@ -34,6 +34,9 @@ pub enum SpanKind {
     Str,
     /// An integer that fits `i64`: `value` is its text (digits, and a sign when negative).
     Int,
+    /// A decimal number whose text is what serde_json prints for its `f64`
+    /// (`json::object::canonical_decimal`).
+    Decimal,
     /// Any other JSON value: `value` is its whole text.
     Json,
 }
