@@ -689,19 +689,20 @@ impl Selector {
         w.str(k, stream);
         let k = w.name_plain("@id");
         w.str(k, &record.event_id);
+        // Format and level names, and ids (hex and dashes by their types), need no escape.
         let k = w.name_plain("@format");
-        w.str(k, record.format.as_str());
+        w.plain(k, record.format.as_str());
         if let Some(t) = extras.trace {
             let k = w.name_plain(TRACE_ID_KEY);
-            w.str(k, t.trace_id.as_str());
+            w.plain(k, t.trace_id.as_str());
             if let Some(span) = &t.parent_id {
                 let k = w.name_plain(SPAN_ID_KEY);
-                w.str(k, span.as_str());
+                w.plain(k, span.as_str());
             }
         }
         if let Some(level) = record.level() {
             let k = w.name_plain(LEVEL_KEY);
-            w.str(k, level.as_str());
+            w.plain(k, level.as_str());
         }
         if let Some(rate) = extras.sample_rate {
             let k = w.name_plain(SAMPLE_RATE_KEY);
