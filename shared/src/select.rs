@@ -876,8 +876,82 @@ impl Selector {
                 w.scalar(k, v);
                 Some(())
             }
+            Field::Value(Value::Object(m))
+                if plan.whole
+                    && !plan.nested_drop
+                    && self.max_value_bytes.is_none()
+                    && self.leaves_flat_object_shape(m, plan.sensitivity, memo) =>
+            {
+                self.write_flat_object(w, name, m, plan.sensitivity, memo, counts);
+                Some(())
+            }
             Field::Value(v) => self.write_value(w, key, name, v, plan, memo, counts),
         }
+    }
+
+    /// Whether the nested object `m` (under a key of sensitivity `how`) holds only scalars
+    /// the walk would at most redact as strings: no array or object inside, no key the walk
+    /// would rewrite, no number it would replace. Such an object (`"user":{"id":3,"email":…}`,
+    /// `"error":{"type":…,"detail":…}`) is then written without the copy and walk.
+    fn leaves_flat_object_shape(
+        &self,
+        m: &Map<String, Value>,
+        how: Option<crate::redact::Sensitivity>,
+        memo: &mut RedactMemo,
+    ) -> bool {
+        m.iter().all(|(k, x)| {
+            let scalar = match x {
+                Value::String(_) | Value::Bool(_) | Value::Null => true,
+                Value::Number(_) => {
+                    how.is_none()
+                        && self.redactor.key_sensitivity(k, memo).is_none()
+                        && self.redactor.leaves_scalar_alone(x)
+                }
+                Value::Array(_) | Value::Object(_) => false,
+            };
+            scalar && !self.redactor.key_holds_secret(k, memo)
+        })
+    }
+
+    /// Writes a nested object that passed `leaves_flat_object_shape`, each string redacted as
+    /// the walk redacts it (under its own key's sensitivity when the object's is `None`).
+    fn write_flat_object(
+        &self,
+        w: &mut RecordWriter,
+        name: &str,
+        m: &Map<String, Value>,
+        how: Option<crate::redact::Sensitivity>,
+        memo: &mut RedactMemo,
+        counts: &mut WriterCounts,
+    ) {
+        let k = w.name(name);
+        let start = w.out.len();
+        w.out.push('{');
+        for (i, (key, x)) in m.iter().enumerate() {
+            if i > 0 {
+                w.out.push(',');
+            }
+            crate::json::push_str(&mut w.out, key);
+            w.out.push(':');
+            match x {
+                Value::String(s) => {
+                    let under = how.or_else(|| self.redactor.key_sensitivity(key, memo));
+                    let (redacted, n) = self.redactor.redact_str_under(under, s, memo);
+                    counts.redacted += n;
+                    crate::json::push_str(&mut w.out, &redacted);
+                }
+                // Writing to a `String` cannot fail; a `Number` displays as it serializes.
+                Value::Number(n) => {
+                    let _ = write!(w.out, "{n}");
+                }
+                Value::Bool(true) => w.out.push_str("true"),
+                Value::Bool(false) => w.out.push_str("false"),
+                _ => w.out.push_str("null"),
+            }
+        }
+        w.out.push('}');
+        let end = w.out.len();
+        w.span(k, start, end, SpanKind::Json);
     }
 
     /// `write_member` for any value: the steps of `select_linked` on this one field.
