@@ -879,7 +879,6 @@ impl Selector {
             Field::Value(Value::Object(m))
                 if plan.whole
                     && !plan.nested_drop
-                    && self.max_value_bytes.is_none()
                     && self.leaves_flat_object_shape(m, plan.sensitivity, memo) =>
             {
                 self.write_flat_object(w, name, m, plan.sensitivity, memo, counts);
@@ -914,7 +913,8 @@ impl Selector {
     }
 
     /// Writes a nested object that passed `leaves_flat_object_shape`, each string redacted as
-    /// the walk redacts it (under its own key's sensitivity when the object's is `None`).
+    /// the walk redacts it (under its own key's sensitivity when the object's is `None`), then
+    /// cut to `max_value_bytes` as `truncate_value` cuts it.
     fn write_flat_object(
         &self,
         w: &mut RecordWriter,
@@ -938,7 +938,15 @@ impl Selector {
                     let under = how.or_else(|| self.redactor.key_sensitivity(key, memo));
                     let (redacted, n) = self.redactor.redact_str_under(under, s, memo);
                     counts.redacted += n;
-                    crate::json::push_str(&mut w.out, &redacted);
+                    match self.max_value_bytes {
+                        Some(cap) if redacted.len() > cap => {
+                            let mut cut = redacted.into_owned();
+                            truncate_string(&mut cut, cap);
+                            counts.truncated += 1;
+                            crate::json::push_str(&mut w.out, &cut);
+                        }
+                        _ => crate::json::push_str(&mut w.out, &redacted),
+                    }
                 }
                 // Writing to a `String` cannot fail; a `Number` displays as it serializes.
                 Value::Number(n) => {
