@@ -14,6 +14,8 @@
 //!   `trace_id`/`span_id` bytes from `@traceId`/`@spanId`: an X-Ray id `1-aaaaaaaa-b…` is the
 //!   16 bytes of its 32 hex digits, as the OpenTelemetry X-Ray propagator maps it.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
 };
@@ -70,10 +72,10 @@ pub fn encode(
             let backing = Backing::of(record);
             let view = Members::of(record, &backing);
             let service = service_name(&target.resource, span, &view);
-            if current_service.as_deref() != Some(service.as_str()) {
+            if current_service.as_deref() != Some(&*service) {
                 let resource = resource(&target.resource, span, &service).encode_to_vec();
                 builder.start_resource(resource, &mut out);
-                current_service = Some(service);
+                current_service = Some(service.into_owned());
             }
             scratch.clear();
             wire::log_record(&mut scratch, &view, observed_unix_nano);
@@ -280,24 +282,26 @@ fn resource_logs_cost(resource: usize, scope: usize) -> usize {
 
 /// `service.name`: configured (or `OTEL_SERVICE_NAME`), else the record's service field, else
 /// `OTEL_RESOURCE_ATTRIBUTES`' `service.name`, else the Lambda function, else the log group.
-fn service_name(settings: &ResourceSettings, span: &BatchSpan, record: &Members<'_>) -> String {
+/// Borrowed: it is asked of every record, and changes only between groups.
+fn service_name<'a>(
+    settings: &'a ResourceSettings,
+    span: &'a BatchSpan,
+    record: &Members<'a>,
+) -> Cow<'a, str> {
     if let Some(s) = &settings.service_name {
-        return s.clone();
+        return Cow::Borrowed(s);
     }
     if let Some(field) = &settings.service_name_field {
         if let Some(v) = record.text_of(field) {
             if !v.is_empty() {
-                return v.into_owned();
+                return v;
             }
         }
     }
     if let Some((_, v)) = settings.extra.iter().find(|(k, _)| k == "service.name") {
-        return v.clone();
+        return Cow::Borrowed(v);
     }
-    match lambda_function(&span.log_group) {
-        Some(f) => f.to_string(),
-        None => span.log_group.clone(),
-    }
+    Cow::Borrowed(lambda_function(&span.log_group).unwrap_or(&span.log_group))
 }
 
 /// The function of a `/aws/lambda/<name>` log group.
