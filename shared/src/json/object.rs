@@ -682,7 +682,11 @@ mod tests {
             if let Some(f) = got {
                 let value: Value = serde_json::from_str(token).unwrap();
                 assert_eq!(value.to_string(), token);
-                assert_eq!(value.as_f64().map(f64::to_bits), Some(f.to_bits()), "{token}");
+                assert_eq!(
+                    value.as_f64().map(f64::to_bits),
+                    Some(f.to_bits()),
+                    "{token}"
+                );
             }
         }
     }
