@@ -718,7 +718,13 @@ impl Selector {
         // can make one: the parsers give unique keys).
         let mut written: u64 = 0;
         // `plain`: the key needs no escape (the lazy index takes only such keys).
-        let mut member = |key: &str, plain: bool, value: Field<'_>, w: &mut RecordWriter| {
+        // `at`: the key's and the value's spans in the object text, for a lazily indexed
+        // member (which may then be copied as it is: `RecordWriter::copy`).
+        let mut member = |key: &str,
+                          plain: bool,
+                          value: Field<'_>,
+                          at: Option<((usize, usize), (usize, usize))>,
+                          w: &mut RecordWriter| {
             let plan = match memo.keys.get(key) {
                 Some(plan) => *plan,
                 None => {
@@ -736,6 +742,17 @@ impl Selector {
                 KeyPlan::Fallback => return None,
                 KeyPlan::Write(plan) => plan,
             };
+            if let Some((key_at, value_at)) = at {
+                let text = value
+                    .kind()
+                    .and_then(|kind| compact_member(key_at, value_at, kind));
+                if let Some(text) = text {
+                    if let Some(kind) = self.copies_as_is(&value, &plan, &mut memo.redact, counts) {
+                        w.copy(text, key_at, value_at, kind);
+                        return Some(());
+                    }
+                }
+            }
             let name = plan
                 .rename
                 .and_then(|i| self.rename.get(i))
@@ -766,24 +783,26 @@ impl Selector {
         };
         match record.fields_view() {
             Fields::Lazy { object, text } => {
-                for (key, value) in object.members(text) {
+                w.source = text;
+                for (key, value, key_at, value_at) in object.members_at(text) {
                     let field = match value {
                         MemberValue::Plain(text) => Field::Str { text, plain: true },
                         MemberValue::Int(digits) => Field::Int(digits),
                         MemberValue::Decimal(text) => Field::Decimal(text),
                         MemberValue::Value(v) => Field::of(v),
                     };
-                    member(key, true, field, &mut w)?;
+                    member(key, true, field, Some((key_at, value_at)), &mut w)?;
                 }
             }
             Fields::Map(fields) => {
                 for (key, v) in fields {
-                    member(key, false, Field::of(v), &mut w)?;
+                    member(key, false, Field::of(v), None, &mut w)?;
                 }
                 // A text record without a `message` field exposes its raw message as one.
                 if record.format == Format::Text && !fields.contains_key("message") {
                     let text = &record.message;
-                    member("message", true, Field::Str { text, plain: false }, &mut w)?;
+                    let message = Field::Str { text, plain: false };
+                    member("message", true, message, None, &mut w)?;
                 }
             }
         }
@@ -811,6 +830,40 @@ impl Selector {
             }
         }
         w.finish()
+    }
+
+    /// Whether field `value`, written as `plan` says, comes out exactly as its text in the
+    /// message: kept whole under its own name, and a plain string that redaction leaves alone
+    /// and the value cap does not cut, or a number redaction cannot change (see
+    /// `write_member`, whose output this matches). Its span kind when so; a string's
+    /// redaction count is added to `counts` then, and only then.
+    fn copies_as_is(
+        &self,
+        value: &Field<'_>,
+        plan: &WritePlan,
+        memo: &mut RedactMemo,
+        counts: &mut WriterCounts,
+    ) -> Option<SpanKind> {
+        if !plan.whole || plan.rename.is_some() || plan.target.is_some() || plan.added {
+            return None;
+        }
+        match *value {
+            Field::Str { text, plain: true } => {
+                if self.max_value_bytes.is_some_and(|cap| text.len() > cap) {
+                    return None;
+                }
+                let (redacted, n) = self.redactor.redact_str_under(plan.sensitivity, text, memo);
+                matches!(redacted, Cow::Borrowed(_)).then(|| {
+                    counts.redacted += n;
+                    SpanKind::Str
+                })
+            }
+            Field::Int(digits) if digits.len() < MIN_CARD_DIGITS && plan.sensitivity.is_none() => {
+                Some(SpanKind::Int)
+            }
+            Field::Decimal(_) if plan.sensitivity.is_none() => Some(SpanKind::Decimal),
+            _ => None,
+        }
     }
 
     /// Writes the record's field `key` as output field `name`, following `plan`.
@@ -1128,17 +1181,31 @@ fn truncate_string(s: &mut String, cap: usize) {
 
 /// Writes one output record's JSON text and notes where each member went (`MemberSpan`).
 /// Everything written is `str` already, so the text needs no UTF-8 check at the end.
-struct RecordWriter {
+struct RecordWriter<'s> {
     out: String,
     members: Vec<MemberSpan>,
     /// Every key needed no escape and every offset fit `u32`: `members` can be trusted.
     exact: bool,
     /// The next field's name is known to need no escape.
     plain_name: bool,
+    /// The text of the lazily indexed object whose members are being written ("" otherwise),
+    /// and the run of its members copied from it as they are, not yet written (see `copy`).
+    source: &'s str,
+    run: Option<CopyRun>,
 }
 
-impl RecordWriter {
-    fn new(capacity: usize) -> RecordWriter {
+/// Members copied from a record's object text as one slice: `start..end` in the text, and
+/// the first of their spans in `RecordWriter::members` (which hold text offsets until the run
+/// is written).
+#[derive(Debug, Clone, Copy)]
+struct CopyRun {
+    start: usize,
+    end: usize,
+    first: usize,
+}
+
+impl<'s> RecordWriter<'s> {
+    fn new(capacity: usize) -> RecordWriter<'s> {
         let mut out = String::with_capacity(capacity);
         out.push('{');
         RecordWriter {
@@ -1146,6 +1213,70 @@ impl RecordWriter {
             members: Vec::with_capacity(24),
             exact: true,
             plain_name: false,
+            source: "",
+            run: None,
+        }
+    }
+
+    /// Notes a member of `source` that is output exactly as it is written there: `start..end`
+    /// is its text (from the key's opening quote to the value's end), `key` and `value` its
+    /// spans as a `MemberSpan` has them. A member that follows the previous copied one with
+    /// only a comma between joins its run, so a line of unchanged members is one copy.
+    fn copy(
+        &mut self,
+        (start, end): (usize, usize),
+        key: (usize, usize),
+        value: (usize, usize),
+        kind: SpanKind,
+    ) {
+        match &mut self.run {
+            Some(run)
+                if start == run.end + 1 && self.source.as_bytes().get(run.end) == Some(&b',') =>
+            {
+                run.end = end;
+            }
+            _ => {
+                self.flush();
+                self.run = Some(CopyRun {
+                    start,
+                    end,
+                    first: self.members.len(),
+                });
+            }
+        }
+        // Offsets in the text for now: `flush` moves them to where the run lands.
+        let key = (self.offset(key.0), self.offset(key.1));
+        self.span(key, value.0, value.1, kind);
+    }
+
+    /// Writes the pending run of copied members; done before anything else is written.
+    fn flush(&mut self) {
+        let Some(run) = self.run.take() else {
+            return;
+        };
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        let at = self.out.len();
+        self.out
+            .push_str(self.source.get(run.start..run.end).unwrap_or_default());
+        let to_output = |o: u32| (o as usize).saturating_sub(run.start) + at;
+        for i in run.first..self.members.len() {
+            let Some(m) = self.members.get(i).copied() else {
+                break;
+            };
+            let key = (
+                self.offset(to_output(m.key.0)),
+                self.offset(to_output(m.key.1)),
+            );
+            let value = (
+                self.offset(to_output(m.value.0)),
+                self.offset(to_output(m.value.1)),
+            );
+            if let Some(slot) = self.members.get_mut(i) {
+                slot.key = key;
+                slot.value = value;
+            }
         }
     }
 
@@ -1158,6 +1289,7 @@ impl RecordWriter {
 
     /// `"name":` for a name known to need no escape (metadata names, keys the lazy index read).
     fn name_plain(&mut self, name: &str) -> (u32, u32) {
+        self.flush();
         if self.out.len() > 1 {
             self.out.push(',');
         }
@@ -1174,6 +1306,7 @@ impl RecordWriter {
         if std::mem::take(&mut self.plain_name) {
             return self.name_plain(name);
         }
+        self.flush();
         if self.out.len() > 1 {
             self.out.push(',');
         }
@@ -1251,6 +1384,7 @@ impl RecordWriter {
     }
 
     fn finish(mut self) -> Option<(String, Option<Vec<MemberSpan>>)> {
+        self.flush();
         self.out.push('}');
         let members = self.exact.then_some(self.members);
         Some((self.out, members))
@@ -1349,7 +1483,35 @@ enum Field<'a> {
     Value(&'a Value),
 }
 
+/// The text of a lazily indexed member from its key's opening quote to its value's end, when
+/// it is written as the writer writes it (`"key":"text"`, `"key":123`: no space around the
+/// colon), given its key's and value's spans and its value's kind.
+fn compact_member(
+    (key_start, key_end): (usize, usize),
+    (value_start, value_end): (usize, usize),
+    kind: SpanKind,
+) -> Option<(usize, usize)> {
+    let start = key_start.checked_sub(1)?;
+    match kind {
+        SpanKind::Str => (value_start == key_end + 3).then_some((start, value_end + 1)),
+        SpanKind::Int | SpanKind::Decimal => {
+            (value_start == key_end + 2).then_some((start, value_end))
+        }
+        SpanKind::Json => None,
+    }
+}
+
 impl<'a> Field<'a> {
+    /// The span kind the value has when written as it is (`None`: not a candidate).
+    fn kind(&self) -> Option<SpanKind> {
+        match self {
+            Field::Str { plain: true, .. } => Some(SpanKind::Str),
+            Field::Int(_) => Some(SpanKind::Int),
+            Field::Decimal(_) => Some(SpanKind::Decimal),
+            Field::Str { plain: false, .. } | Field::Value(_) => None,
+        }
+    }
+
     fn of(v: &'a Value) -> Field<'a> {
         match v {
             Value::String(text) => Field::Str { text, plain: false },

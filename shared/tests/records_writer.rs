@@ -396,3 +396,97 @@ fn nested_objects_of_scalars_match_the_map_path() {
         assert!(!fast.json().contains("hunter2"), "{}", fast.json());
     }
 }
+
+/// Runs of members the writer copies from the message as they are: the same record and
+/// counters as the map path, secrets among them still redacted, dropped and renamed members
+/// still left out of the copy, and spans that point at each member.
+#[test]
+fn members_copied_as_they_are_match_the_map_path() {
+    let src = source(false, BTreeMap::new());
+    // (message, [fields] settings)
+    let rows: &[(&str, &str)] = &[
+        (
+            r#"{"level":"INFO","message":"GET /a","status":200,"latency_ms":1.5}"#,
+            "",
+        ),
+        // A secret in the middle of a run, then at its ends.
+        (r#"{"a":"x","note":"AKIAIOSFODNN7EXAMPLE","b":"y"}"#, ""),
+        (r#"{"note":"contact alice@example.com today","a":1}"#, ""),
+        (r#"{"a":1,"note":"contact alice@example.com today"}"#, ""),
+        // Sensitive keys: strings and numbers under them are replaced.
+        (r#"{"a":"x","password":"hunter2","pwd":12,"b":"y"}"#, ""),
+        // A dropped or renamed member between copied ones.
+        (r#"{"a":"x","secret":"s3","b":"y"}"#, r#"drop = ["secret"]"#),
+        (
+            r#"{"a":"x","old":"v","b":"y"}"#,
+            r#"rename = { old = "new" }"#,
+        ),
+        (r#"{"a":"x","old":"v","b":"y"}"#, r#"keep = ["a", "b"]"#),
+        // Cut by the value cap; a card number as an integer; spaces around the colon.
+        (
+            r#"{"a":"x","note":"a much longer value than eight","b":"y"}"#,
+            "max_value_bytes = 8",
+        ),
+        (r#"{"a":"x","card":4111111111111111,"b":"y"}"#, ""),
+        (r#"{"a" : "x", "b":"y" ,"c": 1}"#, ""),
+        // A metadata name, escapes and nesting between copied members.
+        (r#"{"a":"x","@level":"DEBUG","b":"y"}"#, ""),
+        (
+            r#"{"a":"x","e":"line\nbreak","b":"y","u":{"id":1},"c":"z"}"#,
+            "",
+        ),
+    ];
+    for &(message, fields) in rows {
+        let config = CheckedConfig::from_toml(&format!("[fields]\n{fields}\n")).unwrap();
+        let event = LogEvent {
+            id: "1".into(),
+            timestamp: 1,
+            message: message.into(),
+            extracted_fields: None,
+        };
+        let lazy = parse_event_lazy(&src, event.clone());
+        let eager = parse_event(&src, event);
+        let mut fast_counters = Counters::new();
+        let fast = config.fields.select_output(
+            &lazy,
+            RecordExtras::default(),
+            &mut SelectMemo::new(),
+            &mut fast_counters,
+        );
+        let mut slow_counters = Counters::new();
+        let slow = config.fields.select_output_slow(
+            &eager,
+            RecordExtras::default(),
+            &mut RedactMemo::new(),
+            &mut slow_counters,
+        );
+        let text = fast.json();
+        let fast_map: Map<String, Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(fast_map, slow.to_map(), "{message} / {fields}");
+        assert_eq!(fast_counters, slow_counters, "{message} / {fields}");
+        // Compact, as the writer writes: no space the message had around a colon or comma.
+        for spaced in ["\" :", ": ", " ,", ", \""] {
+            assert!(!text.contains(spaced), "{spaced:?} in {text}");
+        }
+        for secret in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "alice@example.com",
+            "hunter2",
+            "s3",
+            "4111",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let members = fast.members().expect("written by the writer");
+        assert_eq!(members.len(), fast_map.len(), "{text}");
+        for m in members {
+            let key = &text[m.key.0 as usize..m.key.1 as usize];
+            let raw = &text[m.value.0 as usize..m.value.1 as usize];
+            let got = match m.kind {
+                SpanKind::Str => Value::from(raw),
+                _ => serde_json::from_str(raw).unwrap(),
+            };
+            assert_eq!(got, fast_map[key], "{key} in {text}");
+        }
+    }
+}

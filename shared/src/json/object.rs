@@ -180,6 +180,19 @@ impl LazyObject {
         })
     }
 
+    /// `members`, each with where its key's text and its value's token (a plain string's text
+    /// between its quotes) are in `text`: the records writer copies runs of unchanged members
+    /// by these spans.
+    #[allow(clippy::type_complexity)]
+    pub fn members_at<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> impl Iterator<Item = (&'a str, MemberValue<'a>, (usize, usize), (usize, usize))> + 'a {
+        self.members(text)
+            .zip(&self.members)
+            .map(|((key, value), m)| (key, value, m.key, m.raw))
+    }
+
     /// Every member parsed, as the eager parse would have built them.
     pub fn to_map(&self, text: &str) -> Map<String, Value> {
         self.members
