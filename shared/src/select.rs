@@ -1194,14 +1194,14 @@ struct RecordWriter<'s> {
     run: Option<CopyRun>,
 }
 
-/// Members copied from a record's object text as one slice: `start..end` in the text, and
-/// the first of their spans in `RecordWriter::members` (which hold text offsets until the run
-/// is written).
+/// Members copied from a record's object text as one slice: `start..end` in the text, to be
+/// written at `at` in the output (nothing else is written while a run is pending, so where it
+/// lands is known when it starts).
 #[derive(Debug, Clone, Copy)]
 struct CopyRun {
     start: usize,
     end: usize,
-    first: usize,
+    at: usize,
 }
 
 impl<'s> RecordWriter<'s> {
@@ -1229,24 +1229,24 @@ impl<'s> RecordWriter<'s> {
         value: (usize, usize),
         kind: SpanKind,
     ) {
-        match &mut self.run {
+        let run = match &mut self.run {
             Some(run)
                 if start == run.end + 1 && self.source.as_bytes().get(run.end) == Some(&b',') =>
             {
                 run.end = end;
+                *run
             }
             _ => {
                 self.flush();
-                self.run = Some(CopyRun {
-                    start,
-                    end,
-                    first: self.members.len(),
-                });
+                let at = self.out.len() + usize::from(self.out.len() > 1);
+                let run = CopyRun { start, end, at };
+                self.run = Some(run);
+                run
             }
-        }
-        // Offsets in the text for now: `flush` moves them to where the run lands.
-        let key = (self.offset(key.0), self.offset(key.1));
-        self.span(key, value.0, value.1, kind);
+        };
+        let to_output = |o: usize| o.saturating_sub(run.start) + run.at;
+        let key = (self.offset(to_output(key.0)), self.offset(to_output(key.1)));
+        self.span(key, to_output(value.0), to_output(value.1), kind);
     }
 
     /// Writes the pending run of copied members; done before anything else is written.
@@ -1257,27 +1257,8 @@ impl<'s> RecordWriter<'s> {
         if self.out.len() > 1 {
             self.out.push(',');
         }
-        let at = self.out.len();
         self.out
             .push_str(self.source.get(run.start..run.end).unwrap_or_default());
-        let to_output = |o: u32| (o as usize).saturating_sub(run.start) + at;
-        for i in run.first..self.members.len() {
-            let Some(m) = self.members.get(i).copied() else {
-                break;
-            };
-            let key = (
-                self.offset(to_output(m.key.0)),
-                self.offset(to_output(m.key.1)),
-            );
-            let value = (
-                self.offset(to_output(m.value.0)),
-                self.offset(to_output(m.value.1)),
-            );
-            if let Some(slot) = self.members.get_mut(i) {
-                slot.key = key;
-                slot.value = value;
-            }
-        }
     }
 
     fn offset(&mut self, at: usize) -> u32 {
