@@ -59,20 +59,22 @@ const STRINGS: &[&str] = &[
 ];
 
 fn scalar() -> impl Strategy<Value = Value> {
+    // The secret-laden strings weigh most: a plain one in a kept member is what a writer
+    // shortcut that skipped redaction would leak, and at equal weights 400 cases missed one.
     prop_oneof![
-        proptest::sample::select(STRINGS).prop_map(Value::from),
-        "[a-z0-9 @.\"\\\\\n]{0,24}".prop_map(Value::from),
-        (0u64..100_000).prop_map(Value::from),
-        Just(Value::from(4_111_111_111_111_111_u64)),
-        Just(Value::from(1_700_000_000_000_u64)),
-        (-1000i64..0).prop_map(Value::from),
-        Just(serde_json::json!(1.5)),
-        Just(serde_json::json!(12.0)),
+        6 => proptest::sample::select(STRINGS).prop_map(Value::from),
+        1 => "[a-z0-9 @.\"\\\\\n]{0,24}".prop_map(Value::from),
+        1 => (0u64..100_000).prop_map(Value::from),
+        1 => Just(Value::from(4_111_111_111_111_111_u64)),
+        1 => Just(Value::from(1_700_000_000_000_u64)),
+        1 => (-1000i64..0).prop_map(Value::from),
+        1 => Just(serde_json::json!(1.5)),
+        1 => Just(serde_json::json!(12.0)),
         // Latencies: decimals of every size the writer copies as they are, and some it does not.
-        (-1_000_000i64..1_000_000, 0i32..7)
+        1 => (-1_000_000i64..1_000_000, 0i32..7)
             .prop_map(|(n, s)| serde_json::json!(n as f64 / 10f64.powi(s))),
-        any::<bool>().prop_map(Value::from),
-        Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::from),
+        1 => Just(Value::Null),
     ]
 }
 
@@ -215,7 +217,7 @@ fn source(secret_name: bool, tags: BTreeMap<String, String>) -> Arc<Source> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn writer_gives_the_map_path_record_and_counters(
