@@ -743,13 +743,12 @@ impl Selector {
                 KeyPlan::Write(plan) => plan,
             };
             if let Some((key_at, value_at)) = at {
-                let text = value
-                    .kind()
-                    .and_then(|kind| compact_member(key_at, value_at, kind));
-                if let Some(text) = text {
-                    if let Some(kind) = self.copies_as_is(&value, &plan, &mut memo.redact, counts) {
-                        w.copy(text, key_at, value_at, kind);
-                        return Some(());
+                if let Some(kind) = value.kind() {
+                    if let Some(text) = compact_member(key_at, value_at, kind) {
+                        if self.copies_as_is(&value, &plan, &mut memo.redact, counts) {
+                            w.copy(text, key_at, value_at, kind);
+                            return Some(());
+                        }
                     }
                 }
             }
@@ -835,34 +834,33 @@ impl Selector {
     /// Whether field `value`, written as `plan` says, comes out exactly as its text in the
     /// message: kept whole under its own name, and a plain string that redaction leaves alone
     /// and the value cap does not cut, or a number redaction cannot change (see
-    /// `write_member`, whose output this matches). Its span kind when so; a string's
-    /// redaction count is added to `counts` then, and only then.
+    /// `write_member`, whose output this matches). When so, a string's redaction count is
+    /// added to `counts` (and only then).
     fn copies_as_is(
         &self,
         value: &Field<'_>,
         plan: &WritePlan,
         memo: &mut RedactMemo,
         counts: &mut WriterCounts,
-    ) -> Option<SpanKind> {
+    ) -> bool {
         if !plan.whole || plan.rename.is_some() || plan.target.is_some() || plan.added {
-            return None;
+            return false;
         }
         match *value {
             Field::Str { text, plain: true } => {
                 if self.max_value_bytes.is_some_and(|cap| text.len() > cap) {
-                    return None;
+                    return false;
                 }
                 let (redacted, n) = self.redactor.redact_str_under(plan.sensitivity, text, memo);
-                matches!(redacted, Cow::Borrowed(_)).then(|| {
+                let unchanged = matches!(redacted, Cow::Borrowed(_));
+                if unchanged {
                     counts.redacted += n;
-                    SpanKind::Str
-                })
+                }
+                unchanged
             }
-            Field::Int(digits) if digits.len() < MIN_CARD_DIGITS && plan.sensitivity.is_none() => {
-                Some(SpanKind::Int)
-            }
-            Field::Decimal(_) if plan.sensitivity.is_none() => Some(SpanKind::Decimal),
-            _ => None,
+            Field::Int(digits) => digits.len() < MIN_CARD_DIGITS && plan.sensitivity.is_none(),
+            Field::Decimal(_) => plan.sensitivity.is_none(),
+            Field::Str { plain: false, .. } | Field::Value(_) => false,
         }
     }
 
