@@ -1225,7 +1225,7 @@ struct Needs {
 }
 
 impl Needs {
-    /// A custom detector: no gate, so it reads nothing and is always a candidate.
+    /// No requirement: a candidate for every string.
     const NOTHING: Needs = Needs {
         all: 0,
         any: 0,
@@ -1236,6 +1236,35 @@ impl Needs {
     #[inline]
     fn met(self, flags: u32, len: usize) -> bool {
         flags & self.all == self.all && (self.any == 0 || flags & self.any != 0) && len >= self.min
+    }
+}
+
+/// What a custom pattern needs of a string before it can match, read from its parsed form:
+/// the length of its shortest match, and the flags of the literal a match must start with (the
+/// flags all of its possible first literals share). A pattern with no bounded set of first
+/// literals needs no flag. Without this, every string would go through the memo and the regex.
+fn custom_needs(pattern: &str) -> Needs {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // The parser's defaults are `RegexBuilder`'s, which built the detector's regex.
+    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
+        return Needs::NOTHING;
+    };
+    let min = hir.properties().minimum_len().unwrap_or(0);
+    let firsts = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let all = match firsts.literals() {
+        // A match holds one of these, so the string holds all of its bytes' flags; only the
+        // flags the candidate table reads can be required.
+        Some(literals) if !literals.is_empty() => literals
+            .iter()
+            .map(|l| flags_of(l.as_bytes()) & ((1 << QUICK_BITS) - 1))
+            .fold(u32::MAX, |all, f| all & f),
+        _ => 0,
+    };
+    Needs {
+        all,
+        any: 0,
+        min,
+        runs: 0,
     }
 }
 
@@ -1762,7 +1791,7 @@ impl Redactor {
             out.push(Detector {
                 label: Arc::from(c.name.as_str()),
                 kind: Kind::Custom,
-                needs: Needs::NOTHING,
+                needs: custom_needs(&c.pattern),
                 patterns: vec![re],
                 secret_group: vec![g],
             });
@@ -3025,6 +3054,80 @@ mod tests {
         );
     }
 
+    /// What a custom pattern needs of a string: its shortest match, and the flags shared by
+    /// every literal a match can start with (none when those literals are unbounded).
+    #[test]
+    fn custom_needs_table() {
+        let cases: &[(&str, usize, u32)] = &[
+            (r"EMP-\d{6}", 10, UPPER | DASH),
+            // `p`, `i`, `n`: `n` is past `f`.
+            (r"pin=(?P<secret>\d{4})", 8, EQ | NONHEX),
+            (r"T-[0-9]+", 3, UPPER | DASH | DIGIT),
+            // Case-insensitive: `emp` and `EMP` share no case flag.
+            (r"(?i)emp-\d+", 5, DASH),
+            // Alternatives share only what both bring (`\d` is Unicode's, too large a class to
+            // spell out, so no digit is part of either literal).
+            (r"acct_\d{4}|ACCT-\d{4}", 9, 0),
+            (r"acct_\d{4}|acct-\d{4}", 9, NONHEX),
+            // A class first: no bounded literal, so no flag (the length still counts).
+            (r"\w+@corp\.example", 14, 0),
+            // Non-ASCII: its bytes carry no flag the table reads.
+            (r"clé-\d", 6, DASH | NONHEX),
+            (r"\bID:\s*\d{3}", 6, UPPER | COLON),
+        ];
+        for &(pattern, min, all) in cases {
+            let n = custom_needs(pattern);
+            assert_eq!((n.min, n.all), (min, all), "{pattern}");
+            assert_eq!((n.any, n.runs), (0, 0), "{pattern}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Custom detectors' requirements are necessary conditions only: gated and ungated
+        /// runs agree on text built from their matches, near misses and case variants, alone
+        /// and among the built-in detectors.
+        #[test]
+        fn custom_needs_never_change_the_result(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "EMP-123456", "emp-123456", "EMP-12345", "EMP123456", "Emp-7",
+                        "pin=0042", "PIN=0042", "T-1", "t-1", "acct_1234", "ACCT-1234",
+                        "ACCT_1234", "x@corp.example", "clé-1", "cle-1", "ID: 123", "ID:1234",
+                    ].into_iter().map(String::from).collect::<Vec<_>>()),
+                    "[ :=@._\\-0-9a-zA-Z]{0,12}",
+                ],
+                0..6,
+            ),
+            sep in proptest::sample::select(vec!["", " ", "=", "-", "\n"]),
+        ) {
+            let text = parts.join(sep);
+            let custom: Vec<CustomDetector> = [
+                ("employee_id", r"EMP-\d{6}"),
+                ("pin", r"pin=(?P<secret>\d{4})"),
+                ("ticket", r"T-[0-9]+"),
+                ("emp_any_case", r"(?i)emp-\d+"),
+                ("account", r"acct_\d{4}|ACCT-\d{4}"),
+                ("corp_mail", r"\w+@corp\.example"),
+                ("accented", r"clé-\d"),
+                ("id_field", r"\bID:\s*\d{3}"),
+            ]
+            .iter()
+            .map(|(name, pattern)| CustomDetector {
+                name: (*name).into(),
+                pattern: (*pattern).into(),
+            })
+            .collect();
+            let alone = Redactor::new(&[], &custom, &[]).unwrap();
+            let mixed = Redactor::new(&strings(Redactor::BUILTIN), &custom, &[]).unwrap();
+            for r in [alone, mixed] {
+                proptest::prop_assert_eq!(r.redact_impl(&text, true), r.redact_impl(&text, false));
+            }
+        }
+    }
+
     #[test]
     fn empty_and_idempotent() {
         assert!(Redactor::none().is_empty());
@@ -3061,7 +3164,11 @@ mod tests {
         .unwrap();
         assert!(
             !custom.certainly_clean(b"T-1"),
-            "a custom pattern is never skipped"
+            "a custom pattern's shortest match gets past the table"
+        );
+        assert!(
+            custom.certainly_clean(b"t-1") && custom.certainly_clean(b"T1"),
+            "strings without the flags of `T-` are skipped"
         );
         // With the default sensitive keys, `-`, `=`, `:`… may start `password=…` text, so
         // only values without those forms are skipped.
