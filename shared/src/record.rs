@@ -366,10 +366,36 @@ impl Record {
     /// The log level, normalised, from the usual field names or the platform event.
     pub fn level(&self) -> Option<Level> {
         let fields = self.fields_view();
-        for key in LEVEL_KEYS {
-            if let Some(s) = fields.get_str(key) {
-                if let Some(l) = Level::parse(s) {
+        match fields {
+            // One pass over the map instead of a lookup per name: most maps (access logs,
+            // platform lines, key=value) have none of the names, and each miss cost a descent.
+            Fields::Map(m) => {
+                let mut best: Option<(usize, Level)> = None;
+                for (k, v) in m {
+                    if !matches!(k.as_bytes().first(), Some(b'l' | b's')) {
+                        continue;
+                    }
+                    let Some(rank) = LEVEL_KEYS.iter().position(|name| name == k) else {
+                        continue;
+                    };
+                    if best.is_some_and(|(b, _)| b < rank) {
+                        continue;
+                    }
+                    if let Some(l) = v.as_str().and_then(Level::parse) {
+                        best = Some((rank, l));
+                    }
+                }
+                if let Some((_, l)) = best {
                     return Some(l);
+                }
+            }
+            Fields::Lazy { .. } => {
+                for key in LEVEL_KEYS {
+                    if let Some(s) = fields.get_str(key) {
+                        if let Some(l) = Level::parse(s) {
+                            return Some(l);
+                        }
+                    }
                 }
             }
         }
@@ -385,6 +411,8 @@ impl Record {
     }
 }
 
+/// The names a level is read from, first found first (each starts with `l` or `s`, which
+/// `Record::level` filters on).
 const LEVEL_KEYS: &[&str] = &[
     "level",
     "severity",
@@ -762,6 +790,40 @@ mod tests {
             let mut record = Record::text(Arc::new(Source::default()), LogEvent::default());
             record.platform = Some(event.clone());
             assert_eq!(record.level() == Some(Level::Error), failed, "{event:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The one pass over a map finds the level the per-name lookups find: the first name
+        /// of `LEVEL_KEYS` whose value parses, then `log.level`.
+        #[test]
+        fn map_level_is_the_first_name_that_parses(
+            members in proptest::collection::btree_map(
+                proptest::sample::select(vec![
+                    "level", "severity", "levelname", "log_level", "loglevel", "lvl", "status",
+                    "s", "l", "log", "msg", "Level",
+                ]),
+                proptest::sample::select(vec![
+                    json!("INFO"), json!(" warn "), json!("bogus"), json!("Error"), json!(3),
+                    json!(null), json!({"level": "fatal"}),
+                ]),
+                0..8,
+            ),
+        ) {
+            let fields: Map<String, Value> =
+                members.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let want = LEVEL_KEYS
+                .iter()
+                .find_map(|k| fields.get(*k).and_then(Value::as_str).and_then(Level::parse))
+                .or_else(|| match fields.get("log") {
+                    Some(Value::Object(log)) => {
+                        log.get("level").and_then(Value::as_str).and_then(Level::parse)
+                    }
+                    _ => None,
+                });
+            let mut record = Record::text(Arc::new(Source::default()), LogEvent::default());
+            record.set_fields(fields);
+            proptest::prop_assert_eq!(record.level(), want);
         }
     }
 
