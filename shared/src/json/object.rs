@@ -16,7 +16,7 @@
 //! index time (what `parse_flat` would refuse, `index` refuses too), so a record's format and
 //! parse issue do not depend on the mode.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use serde_json::{Map, Number, Value};
 
@@ -383,7 +383,7 @@ pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
         c: Cursor::new(text.as_bytes()),
         scratch: Vec::new(),
     };
-    let mut members: Vec<Member> = Vec::with_capacity(16);
+    let mut members = spare_members();
     let mut keys = 0;
     p.object(|p| {
         if members.len() >= MAX_LAZY_MEMBERS {
@@ -411,6 +411,44 @@ pub(crate) fn index(text: &str, base: usize) -> Option<LazyObject> {
         members,
         keys,
     })
+}
+
+/// How many member lists dropped objects leave for the next `index` (a record's object is
+/// dropped before the next one is indexed, so one is enough in the pipeline).
+const SPARE_LISTS: usize = 4;
+
+thread_local! {
+    /// Member lists of dropped objects, emptied. Reusing one keeps the next record's index in
+    /// memory that is warm in cache, where a fresh allocation per record (about 1.3 KB, past
+    /// the allocator's smallest classes) cost a slow-path allocation and its cache misses.
+    static SPARE_MEMBERS: RefCell<Vec<Vec<Member>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty member list: a dropped object's, else a new one.
+fn spare_members() -> Vec<Member> {
+    SPARE_MEMBERS
+        .try_with(|spare| spare.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(16))
+}
+
+impl Drop for LazyObject {
+    fn drop(&mut self) {
+        let mut members = std::mem::take(&mut self.members);
+        // Only lists `index` could have filled: anything larger goes back to the allocator.
+        if members.capacity() == 0 || members.capacity() > MAX_LAZY_MEMBERS {
+            return;
+        }
+        members.clear();
+        let _ = SPARE_MEMBERS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_LISTS {
+                    spare.push(members);
+                }
+            }
+        });
+    }
 }
 
 /// The bit of `LazyObject::keys` for a key with this tag: six well-mixed bits of it.
@@ -662,6 +700,30 @@ mod tests {
             assert_eq!(object.to_map(text), want, "{text:?}");
             assert_eq!(object.get(text, "no such key"), None);
         }
+    }
+
+    /// A dropped object's member list is reused by the next index, and holds nothing of the
+    /// object before: not its members, not the values read from them.
+    #[test]
+    fn a_reused_member_list_holds_nothing_of_the_last_object() {
+        let first = r#"{"a":{"n":[1,2]},"b":"x","c":3.5,"d":true,"e":null,"f":"é\"q"}"#;
+        let second = r#"{"b":"y","z":{"k":1}}"#;
+        let object = index(first, 0).expect("indexes");
+        let read: Vec<Value> = object.values(first).cloned().collect();
+        assert_eq!(read.len(), 6);
+        let spare_before = SPARE_MEMBERS.with(|s| s.borrow().len());
+        drop(object);
+        assert_eq!(SPARE_MEMBERS.with(|s| s.borrow().len()), spare_before + 1);
+        let object = index(second, 0).expect("indexes");
+        assert_eq!(SPARE_MEMBERS.with(|s| s.borrow().len()), spare_before);
+        assert_eq!(object.to_map(second), serde(second).expect("valid"));
+        assert_eq!(object.get(second, "a"), None);
+        agrees(first);
+        agrees(second);
+        // The spare lists stay few, however many objects are dropped at once.
+        let many: Vec<LazyObject> = (0..10).filter_map(|_| index(second, 0)).collect();
+        drop(many);
+        assert!(SPARE_MEMBERS.with(|s| s.borrow().len()) <= SPARE_LISTS);
     }
 
     /// Which decimals are copied as they are, and which go through serde_json.
