@@ -9,14 +9,40 @@ use serde_json::{Map, Value};
 /// An output record. `json` is a JSON object (no newline); `@timestamp` and `@id` are kept
 /// beside it for the sinks that key objects and spill sections by them, and where the selector
 /// wrote each member, so the OTLP encoder reads them without parsing the text again.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OutputRecord {
     json: String,
     timestamp: i64,
-    id: Box<str>,
+    id: Id,
     /// Every member, in order (`None`: not known, the text must be parsed).
     members: Option<Vec<MemberSpan>>,
 }
+
+/// Where `@id` is kept: as a span of the JSON text when the selector wrote it there unchanged
+/// (an allocation per record saved), else as its own text.
+#[derive(Debug, Clone)]
+enum Id {
+    InJson(u32, u32),
+    Own(Box<str>),
+}
+
+impl Default for Id {
+    fn default() -> Id {
+        Id::Own(Box::from(""))
+    }
+}
+
+impl PartialEq for OutputRecord {
+    /// Equal records hold the same text, timestamp, id and member spans, wherever the id is.
+    fn eq(&self, other: &OutputRecord) -> bool {
+        self.json == other.json
+            && self.timestamp == other.timestamp
+            && self.id() == other.id()
+            && self.members == other.members
+    }
+}
+
+impl Eq for OutputRecord {}
 
 /// Where one member of a record's JSON text is (byte offsets into it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +67,10 @@ pub enum SpanKind {
     Json,
 }
 
+/// How many leading member spans `from_parts` looks through for `@id` (the selector writes it
+/// fourth; a record whose id is elsewhere keeps its own copy).
+const ID_SPAN_SEARCH: usize = 8;
+
 impl OutputRecord {
     /// Text the selector wrote: a compact JSON object whose `@timestamp` and `@id` are these.
     pub(crate) fn from_parts(
@@ -49,10 +79,19 @@ impl OutputRecord {
         id: &str,
         members: Option<Vec<MemberSpan>>,
     ) -> OutputRecord {
+        // The selector writes `@id` among the metadata; an id that needed no escape is its
+        // value's text there.
+        let in_json = members.as_deref().and_then(|spans| {
+            spans.iter().take(ID_SPAN_SEARCH).find_map(|m| {
+                let text = |(a, b): (u32, u32)| json.get(a as usize..b as usize);
+                (text(m.key) == Some("@id") && text(m.value) == Some(id))
+                    .then_some(Id::InJson(m.value.0, m.value.1))
+            })
+        });
         OutputRecord {
+            id: in_json.unwrap_or_else(|| Id::Own(id.into())),
             json,
             timestamp,
-            id: id.into(),
             members,
         }
     }
@@ -69,7 +108,7 @@ impl OutputRecord {
         OutputRecord {
             json,
             timestamp: super::record_timestamp(map),
-            id: super::record_id(map).into(),
+            id: Id::Own(super::record_id(map).into()),
             members: None,
         }
     }
@@ -86,7 +125,10 @@ impl OutputRecord {
 
     /// `@id`, the CloudWatch Logs event id.
     pub fn id(&self) -> &str {
-        &self.id
+        match &self.id {
+            Id::InJson(a, b) => self.json.get(*a as usize..*b as usize).unwrap_or_default(),
+            Id::Own(id) => id,
+        }
     }
 
     /// Bytes of the JSON text.
@@ -124,5 +166,48 @@ impl Serialize for OutputRecord {
             Ok(raw) => raw.serialize(s),
             Err(_) => s.serialize_str(&self.json),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(json: &str, key: &str, value: &str) -> MemberSpan {
+        let k = json.find(&format!("\"{key}\"")).expect("key") + 1;
+        let v = json[k..].find(value).expect("value") + k;
+        MemberSpan {
+            key: (k as u32, (k + key.len()) as u32),
+            value: (v as u32, (v + value.len()) as u32),
+            kind: SpanKind::Str,
+        }
+    }
+
+    /// `@id` is read from the text where the selector wrote it unchanged, else kept apart; the
+    /// two forms read and compare alike.
+    #[test]
+    fn the_id_is_read_from_the_text_when_written_there_unchanged() {
+        let json = r#"{"@timestamp":1,"@id":"3771","msg":"3772"}"#.to_string();
+        let spans = vec![span(&json, "@id", "3771"), span(&json, "msg", "3772")];
+        let cases: &[(&str, Option<Vec<MemberSpan>>, bool)] = &[
+            ("3771", Some(spans.clone()), true),
+            // The text differs from the id (an escape, a redaction): kept apart.
+            ("3772", Some(vec![spans[0]]), false),
+            // No spans, or none for `@id`: kept apart.
+            ("3771", None, false),
+            ("3771", Some(vec![spans[1]]), false),
+        ];
+        for (id, members, in_json) in cases {
+            let r = OutputRecord::from_parts(json.clone(), 1, id, members.clone());
+            assert_eq!(r.id(), *id);
+            assert_eq!(matches!(r.id, Id::InJson(..)), *in_json, "{id} {members:?}");
+            let own = OutputRecord {
+                id: Id::Own((*id).into()),
+                ..r.clone()
+            };
+            assert_eq!(r, own);
+        }
+        let other = OutputRecord::from_parts(json.clone(), 1, "9", Some(spans));
+        assert_ne!(other, OutputRecord::from_parts(json, 1, "3771", None));
     }
 }
