@@ -344,6 +344,7 @@ fn writer_agrees_with_map_path(message: &str, fields: &str) -> OutputRecord {
     let fast_map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
     assert_eq!(fast_map, slow.to_map(), "{message} / {fields}");
     assert_eq!(fast_counters, slow_counters, "{message} / {fields}");
+    assert_eq!(fast.id(), slow.id(), "{message} / {fields}");
     assert!(
         fast.members().is_some(),
         "not by the writer: {message} / {fields}"

@@ -69,7 +69,7 @@ pub enum SpanKind {
 
 /// How many leading member spans `from_parts` looks through for `@id` (the selector writes it
 /// fourth; a record whose id is elsewhere keeps its own copy).
-const ID_SPAN_SEARCH: usize = 8;
+const ID_SPAN_SEARCH: usize = 4;
 
 impl OutputRecord {
     /// Text the selector wrote: a compact JSON object whose `@timestamp` and `@id` are these.
@@ -81,10 +81,10 @@ impl OutputRecord {
     ) -> OutputRecord {
         // The selector writes `@id` among the metadata; an id that needed no escape is its
         // value's text there.
+        let bytes = |(a, b): (u32, u32)| json.as_bytes().get(a as usize..b as usize);
         let in_json = members.as_deref().and_then(|spans| {
             spans.iter().take(ID_SPAN_SEARCH).find_map(|m| {
-                let text = |(a, b): (u32, u32)| json.get(a as usize..b as usize);
-                (text(m.key) == Some("@id") && text(m.value) == Some(id))
+                (bytes(m.key) == Some(b"@id") && bytes(m.value) == Some(id.as_bytes()))
                     .then_some(Id::InJson(m.value.0, m.value.1))
             })
         });
