@@ -305,6 +305,9 @@ pub struct TraceCollector<'a> {
     /// Find each record's trace id even when no segments are built (output records link to
     /// their traces).
     links: bool,
+    /// Records whose trace id went to a segment, added to the counters by `finish` (a bump per
+    /// record was a scan of the counter list).
+    with_id: u64,
 }
 
 impl<'a> TraceCollector<'a> {
@@ -316,6 +319,7 @@ impl<'a> TraceCollector<'a> {
             index: HashMap::default(),
             redact_memo: crate::redact::RedactMemo::new(),
             links: false,
+            with_id: 0,
         }
     }
 
@@ -340,7 +344,7 @@ impl<'a> TraceCollector<'a> {
         if !building {
             return Some(found);
         }
-        counters.incr(ck::trace::RECORDS_WITH_ID);
+        self.with_id += 1;
         let slot = match self.index.get(&found.trace_id) {
             Some(&i) => i,
             None => {
@@ -361,6 +365,7 @@ impl<'a> TraceCollector<'a> {
 
     /// The segments, in the order their traces first appeared in the batch.
     pub fn finish(mut self, counters: &mut Counters) -> Vec<Segment> {
+        counters.add(ck::trace::RECORDS_WITH_ID, self.with_id);
         let mut out = Vec::with_capacity(self.traces.len());
         for acc in self.traces {
             if acc.sampled == Some(false) && !self.rules.include_unsampled {
