@@ -42,6 +42,14 @@ impl JsonSelector {
         Ok(sel)
     }
 
+    /// The key of a selector that is one top-level key (`$.level`).
+    fn single_key(&self) -> Option<&str> {
+        match self.steps.as_slice() {
+            [Step::Key(k)] => Some(k),
+            _ => None,
+        }
+    }
+
     /// The selector as written, e.g. `$.users[0].email`.
     pub fn text(&self) -> &str {
         &self.text
@@ -309,7 +317,15 @@ impl JsonPattern {
                     Test::IsNull => sel.visit(root, &mut |v| v.is_null()),
                     Test::IsTrue => sel.visit(root, &mut |v| v == &Value::Bool(true)),
                     Test::IsFalse => sel.visit(root, &mut |v| v == &Value::Bool(false)),
-                    Test::Cmp(op, operand) => sel.visit(root, &mut |v| operand.test_json(*op, v)),
+                    Test::Cmp(op, operand) => {
+                        // A string at a top-level key is compared as its text: a lazily
+                        // indexed record's plain strings are then read in place, never built
+                        // into values (the default rules test `$.level` six ways per event).
+                        if let Some(text) = sel.single_key().and_then(|k| root.get_str(k)) {
+                            return operand.test_text(*op, text);
+                        }
+                        sel.visit(root, &mut |v| operand.test_json(*op, v))
+                    }
                 }
             }
         }
@@ -463,6 +479,52 @@ mod tests {
         match v {
             Value::Object(m) => m,
             _ => Map::new(),
+        }
+    }
+
+    proptest::proptest! {
+        /// A top-level string compared as its text (the fast path) answers as the same value
+        /// one level down (reached by the selector walk), on maps and on indexed objects.
+        #[test]
+        fn top_level_strings_compare_as_nested_ones(
+            value in proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    "ERROR", "error", " ERROR", "ERROR ", "ERRORS", "500", "5e2", "true", "",
+                    "Err\"or", "ÉRROR", "m",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()),
+                "[ a-zA-Z0-9\"\\\\é*%]{0,8}",
+            ],
+            condition in proptest::sample::select(vec![
+                "= \"ERROR\"", "!= \"ERROR\"", "= \"ERR*\"", "= \"*OR\"", "= *", "= 500",
+                "!= 500", "> 200", "<= 5e2", "= %ERR[A-Z]+%", "!= %^ *$%",
+            ]),
+        ) {
+            use crate::pattern::{FilterPattern, MatchInput};
+            let top = serde_json::to_string(&json!({ "k": value })).unwrap();
+            let nested = serde_json::to_string(&json!({ "o": { "k": value } })).unwrap();
+            let fast = FilterPattern::compile(&format!("{{ $.k {condition} }}")).unwrap();
+            let walked = FilterPattern::compile(&format!("{{ $.o.k {condition} }}")).unwrap();
+            let map = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap();
+            let (top_map, nested_map) = (map(&top), map(&nested));
+            let want = walked.is_match(&MatchInput {
+                message: &nested,
+                json: Some(Fields::Map(&nested_map)),
+            });
+            let on_map = fast.is_match(&MatchInput {
+                message: &top,
+                json: Some(Fields::Map(&top_map)),
+            });
+            proptest::prop_assert_eq!(on_map, want, "{} {}", top, condition);
+            if let Some(object) = crate::json::index_object(&top) {
+                let lazy = fast.is_match(&MatchInput {
+                    message: &top,
+                    json: Some(Fields::Lazy { object: &object, text: &top }),
+                });
+                proptest::prop_assert_eq!(lazy, want, "lazy {} {}", top, condition);
+            }
         }
     }
 
