@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::json::object::LazyObject;
+use crate::json::object::{LazyObject, TextOrValue};
 
 /// Where a batch came from; shared by every record of the batch (one allocation per batch).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -223,6 +223,15 @@ impl<'a> Fields<'a> {
         match self {
             Fields::Map(m) => m.get(key).and_then(Value::as_str),
             Fields::Lazy { object, text } => object.get_str(text, key),
+        }
+    }
+
+    /// `key`'s value, as text when it is a string that can be read from the message as it is
+    /// (see [`LazyObject::text_or_value`]), else as a value.
+    pub fn text_or_value(self, key: &str) -> Option<TextOrValue<'a>> {
+        match self {
+            Fields::Map(m) => m.get(key).map(TextOrValue::Value),
+            Fields::Lazy { object, text } => object.text_or_value(text, key),
         }
     }
 

@@ -67,6 +67,14 @@ pub struct LazyObject {
     keys: u64,
 }
 
+/// A member as `LazyObject::text_or_value` finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TextOrValue<'a> {
+    /// A string's decoded text, read in place.
+    Text(&'a str),
+    Value(&'a Value),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Member {
     /// `key_tag` of the key: lookups compare it before any byte.
@@ -125,6 +133,17 @@ impl LazyObject {
                 m.value.get_or_init(|| materialize(text, m)).as_str()
             }
         }
+    }
+
+    /// `key`'s value, as its text when it is a plain string not read before (no value built
+    /// for it), else as the value: one lookup for readers that take either.
+    pub fn text_or_value<'a>(&'a self, text: &'a str, key: &str) -> Option<TextOrValue<'a>> {
+        let m = self.member(text, key)?;
+        Some(match (m.value.get(), m.kind) {
+            (None, Kind::Plain) => TextOrValue::Text(span(text, m.raw)),
+            (Some(v), _) => TextOrValue::Value(v),
+            (None, _) => TextOrValue::Value(m.value.get_or_init(|| materialize(text, m))),
+        })
     }
 
     pub fn contains_key(&self, text: &str, key: &str) -> bool {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::json::object::TextOrValue;
 use crate::record::Fields;
 
 use super::operand::{parse_operand, CmpOp, Cursor, Operand, RegexTally};
@@ -317,15 +318,17 @@ impl JsonPattern {
                     Test::IsNull => sel.visit(root, &mut |v| v.is_null()),
                     Test::IsTrue => sel.visit(root, &mut |v| v == &Value::Bool(true)),
                     Test::IsFalse => sel.visit(root, &mut |v| v == &Value::Bool(false)),
-                    Test::Cmp(op, operand) => {
-                        // A string at a top-level key is compared as its text: a lazily
-                        // indexed record's plain strings are then read in place, never built
-                        // into values (the default rules test `$.level` six ways per event).
-                        if let Some(text) = sel.single_key().and_then(|k| root.get_str(k)) {
-                            return operand.test_text(*op, text);
-                        }
-                        sel.visit(root, &mut |v| operand.test_json(*op, v))
-                    }
+                    // A string at a top-level key is compared as its text: a lazily indexed
+                    // record's plain strings are then read in place, never built into values
+                    // (the default rules test `$.level` six ways per event).
+                    Test::Cmp(op, operand) => match sel.single_key() {
+                        Some(key) => match root.text_or_value(key) {
+                            Some(TextOrValue::Text(text)) => operand.test_text(*op, text),
+                            Some(TextOrValue::Value(v)) => operand.test_json(*op, v),
+                            None => false,
+                        },
+                        None => sel.visit(root, &mut |v| operand.test_json(*op, v)),
+                    },
                 }
             }
         }
@@ -483,28 +486,32 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// A top-level string compared as its text (the fast path) answers as the same value
-        /// one level down (reached by the selector walk), on maps and on indexed objects.
+        /// A top-level value read in one lookup (a string as its text: the fast path) answers
+        /// as the same value one level down (reached by the selector walk), on maps and on
+        /// indexed objects.
         #[test]
-        fn top_level_strings_compare_as_nested_ones(
+        fn top_level_values_compare_as_nested_ones(
             value in proptest::prop_oneof![
                 proptest::sample::select(vec![
-                    "ERROR", "error", " ERROR", "ERROR ", "ERRORS", "500", "5e2", "true", "",
-                    "Err\"or", "ÉRROR", "m",
-                ]
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>()),
-                "[ a-zA-Z0-9\"\\\\é*%]{0,8}",
+                    json!("ERROR"), json!("error"), json!(" ERROR"), json!("ERROR "),
+                    json!("ERRORS"), json!("500"), json!("5e2"), json!("true"), json!(""),
+                    json!("Err\"or"), json!("ÉRROR"), json!("m"), json!(500), json!(5e2),
+                    json!(200.5), json!(-1), json!(true), json!(null), json!(["ERROR"]),
+                    json!({"k": "ERROR"}),
+                ]),
+                proptest::strategy::Strategy::prop_map("[ a-zA-Z0-9\"\\\\é*%]{0,8}", Value::String),
             ],
             condition in proptest::sample::select(vec![
                 "= \"ERROR\"", "!= \"ERROR\"", "= \"ERR*\"", "= \"*OR\"", "= *", "= 500",
                 "!= 500", "> 200", "<= 5e2", "= %ERR[A-Z]+%", "!= %^ *$%",
             ]),
+            absent in proptest::bool::ANY,
         ) {
             use crate::pattern::{FilterPattern, MatchInput};
-            let top = serde_json::to_string(&json!({ "k": value })).unwrap();
-            let nested = serde_json::to_string(&json!({ "o": { "k": value } })).unwrap();
+            // The key is absent when the value is `null` and `absent` is set.
+            let key = if absent && value.is_null() { "x" } else { "k" };
+            let top = serde_json::to_string(&json!({ key: value })).unwrap();
+            let nested = serde_json::to_string(&json!({ "o": { key: value } })).unwrap();
             let fast = FilterPattern::compile(&format!("{{ $.k {condition} }}")).unwrap();
             let walked = FilterPattern::compile(&format!("{{ $.o.k {condition} }}")).unwrap();
             let map = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap();
