@@ -475,37 +475,10 @@ pub fn match_input(record: &Record) -> MatchInput<'_> {
 /// records path under perf.
 #[derive(Default)]
 struct ParseCounts {
-    /// Events by the format they were read as, in `FORMAT_KEYS` order.
-    formats: [u64; FORMAT_KEYS.len()],
+    /// Events by the format they were read as, in the order first met (a batch has few).
+    formats: Vec<(Format, u64)>,
     invalid_json: u64,
     malformed_platform_line: u64,
-}
-
-/// Each format's counter, at its `ParseCounts::formats` slot (`format_slot`).
-const FORMAT_KEYS: [&str; 9] = [
-    ck::parse::JSON,
-    ck::parse::LAMBDA_JSON_PLATFORM,
-    ck::parse::LAMBDA_JSON_APP,
-    ck::parse::LAMBDA_TEXT,
-    ck::parse::LAMBDA_TEXT_APP,
-    ck::parse::KEY_VALUE,
-    ck::parse::ACCESS_LOG,
-    ck::parse::CLOUDTRAIL,
-    ck::parse::TEXT,
-];
-
-fn format_slot(format: Format) -> usize {
-    match format {
-        Format::Json => 0,
-        Format::LambdaJsonPlatform => 1,
-        Format::LambdaJsonApp => 2,
-        Format::LambdaText => 3,
-        Format::LambdaTextApp => 4,
-        Format::KeyValue => 5,
-        Format::AccessLog => 6,
-        Format::CloudTrail => 7,
-        Format::Text => 8,
-    }
 }
 
 impl ParseCounts {
@@ -513,8 +486,9 @@ impl ParseCounts {
         if record.format != Format::Text {
             stats.parsed += 1;
         }
-        if let Some(n) = self.formats.get_mut(format_slot(record.format)) {
-            *n += 1;
+        match self.formats.iter_mut().find(|(f, _)| *f == record.format) {
+            Some((_, n)) => *n += 1,
+            None => self.formats.push((record.format, 1)),
         }
         match record.issue {
             Some(ParseIssue::InvalidJson(_)) => self.invalid_json += 1,
@@ -524,14 +498,29 @@ impl ParseCounts {
     }
 
     fn commit(&self, counters: &mut Counters) {
-        for (key, n) in FORMAT_KEYS.iter().zip(self.formats) {
-            counters.add(key, n);
+        for &(format, n) in &self.formats {
+            counters.add(parse_key(format), n);
         }
         counters.add(ck::parse::INVALID_JSON, self.invalid_json);
         counters.add(
             ck::parse::MALFORMED_PLATFORM_LINE,
             self.malformed_platform_line,
         );
+    }
+}
+
+/// The counter of events read as `format`.
+fn parse_key(format: Format) -> &'static str {
+    match format {
+        Format::Json => ck::parse::JSON,
+        Format::LambdaJsonPlatform => ck::parse::LAMBDA_JSON_PLATFORM,
+        Format::LambdaJsonApp => ck::parse::LAMBDA_JSON_APP,
+        Format::LambdaText => ck::parse::LAMBDA_TEXT,
+        Format::LambdaTextApp => ck::parse::LAMBDA_TEXT_APP,
+        Format::KeyValue => ck::parse::KEY_VALUE,
+        Format::AccessLog => ck::parse::ACCESS_LOG,
+        Format::CloudTrail => ck::parse::CLOUDTRAIL,
+        Format::Text => ck::parse::TEXT,
     }
 }
 
