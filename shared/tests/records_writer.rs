@@ -8,13 +8,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use proptest::prelude::*;
+use prost::Message;
 use serde_json::{Map, Value};
 
 use logsieve::config::CheckedConfig;
 use logsieve::parse::{parse_event, parse_event_lazy};
 use logsieve::record::{LogEvent, Source};
-use logsieve::records::{OutputRecord, SpanKind};
+use logsieve::records::{otlp, BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
 use logsieve::redact::RedactMemo;
 use logsieve::select::{RecordExtras, SelectMemo};
 use logsieve::stats::Counters;
@@ -67,6 +70,8 @@ fn scalar() -> impl Strategy<Value = Value> {
         1 => (0u64..100_000).prop_map(Value::from),
         1 => Just(Value::from(4_111_111_111_111_111_u64)),
         1 => Just(Value::from(1_700_000_000_000_u64)),
+        // Past `i64`: OTLP has no unsigned integer, so a double.
+        1 => Just(Value::from(u64::MAX)),
         1 => (-1000i64..0).prop_map(Value::from),
         1 => Just(serde_json::json!(1.5)),
         1 => Just(serde_json::json!(12.0)),
@@ -259,6 +264,8 @@ proptest! {
             prop_assert_eq!(&fast_counters, &slow_counters, "round {}: {} / {}", round, msg, cfg);
             prop_assert_eq!(fast.timestamp(), slow.timestamp());
             prop_assert_eq!(fast.id(), slow.id());
+            // The OTLP encoder reads the writer's spans; the map path's record it indexes.
+            prop_assert_eq!(otlp_record(&fast), otlp_record(&slow), "round {}: {} / {}", round, msg, cfg);
             if let Some(members) = fast.members() {
                 let text = fast.json();
                 prop_assert_eq!(members.len(), fast_map.len());
@@ -281,6 +288,33 @@ proptest! {
             }
         }
     }
+}
+
+/// `record` encoded alone as an OTLP LogRecord, its attributes in key order (the writer keeps
+/// the message's order, the map path's text is sorted).
+fn otlp_record(record: &OutputRecord) -> LogRecord {
+    let span = BatchSpan {
+        log_group: "/aws/lambda/f".into(),
+        start: 0,
+        end: 1,
+        ..BatchSpan::default()
+    };
+    let target = OtlpTarget {
+        url: "http://127.0.0.1:4318/v1/logs".into(),
+        headers: Vec::new(),
+        headers_secret: None,
+        resource: ResourceSettings::default(),
+        max_request_bytes: 1 << 20,
+        gzip: false,
+    };
+    let requests = otlp::encode(std::slice::from_ref(record), &[&span], &target, 7);
+    let [request] = &requests[..] else {
+        panic!("one request: {requests:?}")
+    };
+    let decoded = ExportLogsServiceRequest::decode(request.body.as_slice()).unwrap();
+    let mut log = decoded.resource_logs[0].scope_logs[0].log_records[0].clone();
+    log.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+    log
 }
 
 /// The writer really writes the common records (the property above would also hold if every

@@ -414,6 +414,25 @@ fn otlp_record_mapping() {
     assert!(c.trace_id.is_empty());
 }
 
+/// Integers past `i64` are doubles, as serde_json's `Value` reads them, however the record's
+/// members are found.
+#[test]
+fn otlp_integers_past_i64_are_doubles() {
+    let record = rec(json!({"@timestamp": 1, "@id": "1", "big": u64::MAX, "small": 7, "neg": -7}));
+    assert!(record.members().is_none(), "indexed from its text");
+    let reqs = encode(&[record], &[&span("/ecs/web", 0, 1)], &target(1 << 20), 0);
+    let req = ExportLogsServiceRequest::decode(reqs[0].body.as_slice()).unwrap();
+    let log = &req.resource_logs[0].scope_logs[0].log_records[0];
+    let cases = [
+        ("big", any_value::Value::DoubleValue(u64::MAX as f64)),
+        ("small", any_value::Value::IntValue(7)),
+        ("neg", any_value::Value::IntValue(-7)),
+    ];
+    for (k, want) in cases {
+        assert_eq!(attr(&log.attributes, k), Some(&want), "{k}");
+    }
+}
+
 #[test]
 fn severity_and_trace_id_tables() {
     for (level, n) in [
