@@ -683,11 +683,8 @@ impl Selector {
         let mut int = itoa::Buffer::new();
         let k = w.name_plain("@timestamp");
         w.raw(k, int.format(record.timestamp), SpanKind::Int);
-        let k = w.name_plain("@logGroup");
-        w.str(k, group);
-        let k = w.name_plain("@logStream");
-        w.str(k, stream);
-        let k = w.name_plain("@id");
+        // The names and `"@id":` as the stream's records before this one had them.
+        let k = w.head(memo.head(group, stream));
         w.str(k, &record.event_id);
         // Format and level names, and ids (hex and dashes by their types), need no escape.
         let k = w.name_plain("@format");
@@ -1266,6 +1263,29 @@ impl<'s> RecordWriter<'s> {
         })
     }
 
+    /// The members of `head` (after a comma), then `"@id":`; returns the `@id` key's span.
+    fn head(&mut self, head: &StreamHead) -> (u32, u32) {
+        self.flush();
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        // `head.text` was written at offset 1 (after a `{`).
+        let base = self.out.len() - 1;
+        self.out.push_str(&head.text);
+        self.exact &= head.exact;
+        for m in &head.members {
+            let at = |(a, b): (u32, u32)| (a as usize + base, b as usize + base);
+            let ((ka, kb), (va, vb)) = (at(m.key), at(m.value));
+            let key = (self.offset(ka), self.offset(kb));
+            self.span(key, va, vb, m.kind);
+        }
+        let (a, b) = head.id_key;
+        (
+            self.offset(a as usize + base),
+            self.offset(b as usize + base),
+        )
+    }
+
     /// `"name":` for a name known to need no escape (metadata names, keys the lazy index read).
     fn name_plain(&mut self, name: &str) -> (u32, u32) {
         self.flush();
@@ -1404,19 +1424,66 @@ const MAX_KEY_PLANS: usize = 4096;
 /// Longest key name remembered.
 const MAX_KEY_PLAN_BYTES: usize = 128;
 
-/// What the records writer remembers across records and batches: redaction answers, and the
-/// plan for each key name it has met (a pure function of the selector's config).
+/// What the records writer remembers across records and batches: redaction answers, the plan
+/// for each key name it has met (a pure function of the selector's config), and the metadata
+/// text of the last log stream written.
 #[derive(Debug, Default, Clone)]
 pub struct SelectMemo {
     pub redact: RedactMemo,
     /// `Selector::id` of the selector whose plans `keys` holds.
     owner: u64,
     keys: std::collections::HashMap<Box<str>, KeyPlan, foldhash::fast::RandomState>,
+    head: Option<StreamHead>,
+}
+
+/// `"@logGroup":…,"@logStream":…,"@id":` of one log stream, escaped, and where its members are:
+/// the same for every record of a batch, so written once per stream rather than per record.
+#[derive(Debug, Clone)]
+struct StreamHead {
+    group: String,
+    stream: String,
+    /// The text as written at offset 1 of a record (after its `{`), and its spans there.
+    text: String,
+    members: Vec<MemberSpan>,
+    exact: bool,
+    id_key: (u32, u32),
+}
+
+impl StreamHead {
+    fn new(group: &str, stream: &str) -> StreamHead {
+        let mut w = RecordWriter::new(group.len() + stream.len() + 48);
+        let k = w.name_plain("@logGroup");
+        w.str(k, group);
+        let k = w.name_plain("@logStream");
+        w.str(k, stream);
+        let id_key = w.name_plain("@id");
+        StreamHead {
+            group: group.to_string(),
+            stream: stream.to_string(),
+            text: w.out.get(1..).unwrap_or_default().to_string(),
+            members: w.members,
+            exact: w.exact,
+            id_key,
+        }
+    }
 }
 
 impl SelectMemo {
     pub fn new() -> SelectMemo {
         SelectMemo::default()
+    }
+
+    /// The head of stream `group`/`stream`: the last one's when it is that stream.
+    fn head(&mut self, group: &str, stream: &str) -> &StreamHead {
+        let same = self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.group == group && h.stream == stream);
+        if !same {
+            self.head = Some(StreamHead::new(group, stream));
+        }
+        self.head
+            .get_or_insert_with(|| StreamHead::new(group, stream))
     }
 
     fn own(&mut self, selector: u64) {

@@ -502,3 +502,59 @@ fn members_copied_as_they_are_match_the_map_path() {
         }
     }
 }
+
+/// The metadata head the writer keeps per log stream follows the stream: records of streams
+/// taken in turn through one memo each name their own group and stream, with spans that point
+/// at them, as the map path writes them.
+#[test]
+fn the_stream_head_follows_the_stream() {
+    let config = CheckedConfig::default_config().unwrap();
+    let src = source(false, BTreeMap::new());
+    let event = LogEvent {
+        id: "42".into(),
+        timestamp: 1,
+        message: r#"{"level":"INFO","message":"m"}"#.into(),
+        extracted_fields: None,
+    };
+    let lazy = parse_event_lazy(&src, event.clone());
+    let eager = parse_event(&src, event);
+    let streams = [
+        ("/ecs/a", "s1"),
+        ("/ecs/b", "s1"),
+        ("/ecs/b", "s2 \"quoted\""),
+        ("/ecs/a", "s1"),
+    ];
+    let mut memo = SelectMemo::new();
+    for (group, stream) in streams {
+        let extras = RecordExtras {
+            names: Some((group, stream)),
+            ..RecordExtras::default()
+        };
+        let fast = config
+            .fields
+            .select_output(&lazy, extras, &mut memo, &mut Counters::new());
+        let slow = config.fields.select_output_slow(
+            &eager,
+            extras,
+            &mut RedactMemo::new(),
+            &mut Counters::new(),
+        );
+        let map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
+        assert_eq!(map, slow.to_map(), "{group} {stream}");
+        assert_eq!((map["@logGroup"].as_str(), fast.id()), (Some(group), "42"));
+        let text = fast.json();
+        let spans = fast.members().expect("written by the writer");
+        for key in ["@logGroup", "@logStream", "@id"] {
+            let m = spans
+                .iter()
+                .find(|m| &text[m.key.0 as usize..m.key.1 as usize] == key)
+                .unwrap_or_else(|| panic!("{key} noted"));
+            let raw = &text[m.value.0 as usize..m.value.1 as usize];
+            let got = match m.kind {
+                SpanKind::Str => Value::from(raw),
+                _ => serde_json::from_str(raw).unwrap(),
+            };
+            assert_eq!(got, map[key], "{key} of {group} {stream}");
+        }
+    }
+}
