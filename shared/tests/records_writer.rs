@@ -558,3 +558,56 @@ fn the_stream_head_follows_the_stream() {
         }
     }
 }
+
+/// What one memo remembers of the records before answers only for the same value: a secret
+/// after a clean value, the clean one again, a value that differs by a byte, each matches the
+/// map path through one memo.
+#[test]
+fn remembered_answers_hold_only_for_the_same_value() {
+    let config = CheckedConfig::default_config().unwrap();
+    let src = source(false, BTreeMap::new());
+    let notes = [
+        "shipped to the usual address",
+        "shipped to the usual address",
+        "shipped to alice@example.com",
+        "shipped to alice@example.com",
+        "shipped to the usual address",
+        "shipped to the usual addresz",
+        "AKIAIOSFODNN7EXAMPLE",
+        "shipped to the usual address",
+    ];
+    let mut memo = SelectMemo::new();
+    for note in notes {
+        let message = serde_json::json!({"note": note, "password": note}).to_string();
+        let event = LogEvent {
+            id: "1".into(),
+            timestamp: 1,
+            message,
+            extracted_fields: None,
+        };
+        let lazy = parse_event_lazy(&src, event.clone());
+        let eager = parse_event(&src, event);
+        let mut fast_counters = Counters::new();
+        let fast = config.fields.select_output(
+            &lazy,
+            RecordExtras::default(),
+            &mut memo,
+            &mut fast_counters,
+        );
+        let mut slow_counters = Counters::new();
+        let slow = config.fields.select_output_slow(
+            &eager,
+            RecordExtras::default(),
+            &mut RedactMemo::new(),
+            &mut slow_counters,
+        );
+        let map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
+        assert_eq!(map, slow.to_map(), "{note}");
+        assert_eq!(fast_counters, slow_counters, "{note}");
+        assert_eq!(
+            map["note"] == Value::from(note),
+            note.contains("usual"),
+            "{note}"
+        );
+    }
+}
