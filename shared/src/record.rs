@@ -1,6 +1,7 @@
 //! The typed values that flow between stages: a decoded batch, its log events, and the parsed
 //! `Record` every stage after `parse` reads. Also the `$.a.b[0]` field paths used to address them.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -279,6 +280,20 @@ pub struct Record {
     pub platform: Option<PlatformEvent>,
     pub extracted_fields: Option<BTreeMap<String, String>>,
     pub issue: Option<ParseIssue>,
+    /// The level the fields name, once asked (traces, sampling and the selector all ask).
+    fields_level: LevelCache,
+}
+
+/// `Record::fields_level`, computed at most once per version of the fields: emptied by every
+/// method that changes them (the fields are private, so nothing else can).
+#[derive(Debug, Clone, Default)]
+struct LevelCache(OnceCell<Option<Level>>);
+
+impl PartialEq for LevelCache {
+    /// A cache: records are equal whatever they have computed.
+    fn eq(&self, _: &LevelCache) -> bool {
+        true
+    }
 }
 
 impl Record {
@@ -300,6 +315,7 @@ impl Record {
             platform: None,
             extracted_fields: event.extracted_fields,
             issue: None,
+            fields_level: LevelCache::default(),
         }
     }
 
@@ -351,6 +367,7 @@ impl Record {
     /// The fields as a map to change, parsed first when the record was only indexed.
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
         self.materialize();
+        self.fields_level = LevelCache::default();
         &mut self.fields
     }
 
@@ -358,6 +375,7 @@ impl Record {
     pub fn set_fields(&mut self, fields: Map<String, Value>) {
         self.lazy = None;
         self.fields = fields;
+        self.fields_level = LevelCache::default();
     }
 
     /// The fields as an owned map, parsed when the record was only indexed.
@@ -370,10 +388,23 @@ impl Record {
     pub(crate) fn set_parsed(&mut self, fields: Map<String, Value>, lazy: Option<LazyObject>) {
         self.fields = fields;
         self.lazy = lazy;
+        self.fields_level = LevelCache::default();
     }
 
     /// The log level, normalised, from the usual field names or the platform event.
     pub fn level(&self) -> Option<Level> {
+        let named = *self.fields_level.0.get_or_init(|| self.named_level());
+        if named.is_some() {
+            return named;
+        }
+        match &self.platform {
+            Some(p) if p.failed() => Some(Level::Error),
+            _ => None,
+        }
+    }
+
+    /// The level the usual field names give.
+    fn named_level(&self) -> Option<Level> {
         let fields = self.fields_view();
         match fields {
             // One pass over the map instead of a lookup per name: most maps (access logs,
@@ -413,10 +444,7 @@ impl Record {
                 return Level::parse(s);
             }
         }
-        match &self.platform {
-            Some(p) if p.failed() => Some(Level::Error),
-            _ => None,
-        }
+        None
     }
 }
 
@@ -800,6 +828,35 @@ mod tests {
             record.platform = Some(event.clone());
             assert_eq!(record.level() == Some(Level::Error), failed, "{event:?}");
         }
+    }
+
+    /// The level the fields name is computed once, and again after each change to them; the
+    /// platform event, a public field, is read every time.
+    #[test]
+    fn the_level_follows_changes_to_the_fields() {
+        let event = LogEvent {
+            message: r#"{"level":"INFO","msg":"m"}"#.into(),
+            ..LogEvent::default()
+        };
+        let mut record = crate::parse::parse_event_lazy(&Arc::new(Source::default()), event);
+        assert_eq!(
+            (record.level(), record.level()),
+            (Some(Level::Info), Some(Level::Info))
+        );
+        record.fields_mut().insert("level".into(), json!("ERROR"));
+        assert_eq!(record.level(), Some(Level::Error));
+        record.set_fields(Map::new());
+        assert_eq!(record.level(), None);
+        record.platform = Some(PlatformEvent::OutOfMemory { request_id: None });
+        assert_eq!(record.level(), Some(Level::Error));
+        record.platform = None;
+        record.set_fields(obj(json!({"severity": "warning"})));
+        assert_eq!(record.level(), Some(Level::Warn));
+        // Equal records stay equal whatever each has computed.
+        let fresh = record.clone();
+        record.fields_mut();
+        assert_eq!(record.level(), Some(Level::Warn));
+        assert_eq!(record, fresh);
     }
 
     proptest::proptest! {
