@@ -555,13 +555,24 @@ mod wire {
 
     /// A KeyValue of a member as field `field` of the enclosing message.
     fn member_kv(buf: &mut Vec<u8>, field: u32, k: &str, m: MemberValue<'_>) {
-        let len = member_len(m);
+        // An integer is parsed once, for its length and its bytes.
+        let int_value = match m {
+            MemberValue::Int(d) => Some(int(d) as u64),
+            _ => None,
+        };
+        let len = int_value.map_or_else(|| member_len(m), |i| 1 + varint_len(i));
         key(buf, field, LEN);
         varint(buf, (len_field_len(k.len()) + len_field_len(len)) as u64);
         bytes_field(buf, 1, k.as_bytes());
         key(buf, 2, LEN);
         varint(buf, len as u64);
-        member_any(buf, m);
+        match int_value {
+            Some(i) => {
+                key(buf, 3, VARINT);
+                varint(buf, i);
+            }
+            None => member_any(buf, m),
+        }
     }
 
     /// A member's value when it is a string.
@@ -577,7 +588,7 @@ mod wire {
     pub fn log_record(buf: &mut Vec<u8>, record: &Members<'_>, observed_unix_nano: u64) {
         // One pass picks the metadata and the body out; a second writes the attributes.
         let (mut millis, mut level, mut trace, mut span) = (0u64, None, None, None);
-        let (mut message, mut msg) = (false, false);
+        let (mut message, mut msg) = (None, None);
         for (k, m) in record.iter() {
             // Only metadata and the body matter here: most keys are ruled out by one byte.
             if !matches!(k.as_bytes().first(), Some(b'@' | b'm')) {
@@ -596,8 +607,8 @@ mod wire {
                 SPAN_ID_KEY => {
                     span = member_str(m).and_then(|s| super::hex_bytes::<8>(s.as_bytes()))
                 }
-                BODY_KEY => message = true,
-                BODY_FALLBACK_KEY => msg = true,
+                BODY_KEY => message = Some(m),
+                BODY_FALLBACK_KEY => msg = Some(m),
                 _ => {}
             }
         }
@@ -616,12 +627,13 @@ mod wire {
                 bytes_field(buf, 3, level.as_bytes());
             }
         }
-        let body_key = if message || !msg {
-            BODY_KEY
-        } else {
-            BODY_FALLBACK_KEY
+        // `message` is the body; `msg` only when there is no `message`.
+        let (body_key, body) = match (message, msg) {
+            (Some(m), _) => (BODY_KEY, Some(m)),
+            (None, Some(m)) => (BODY_FALLBACK_KEY, Some(m)),
+            (None, None) => (BODY_KEY, None),
         };
-        if let Some((_, m)) = record.iter().find(|(k, _)| *k == body_key) {
+        if let Some(m) = body {
             key(buf, 5, LEN);
             varint(buf, member_len(m) as u64);
             member_any(buf, m);
