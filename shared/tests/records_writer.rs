@@ -17,7 +17,9 @@ use serde_json::{Map, Value};
 use logsieve::config::CheckedConfig;
 use logsieve::parse::{parse_event, parse_event_lazy};
 use logsieve::record::{LogEvent, Source};
-use logsieve::records::{otlp, BatchSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind};
+use logsieve::records::{
+    otlp, BatchSpan, MemberSpan, OtlpTarget, OutputRecord, ResourceSettings, SpanKind,
+};
 use logsieve::redact::RedactMemo;
 use logsieve::select::{RecordExtras, SelectMemo};
 use logsieve::stats::Counters;
@@ -351,8 +353,29 @@ fn common_records_take_the_writer_and_odd_ones_the_map() {
 /// the same record and counters, and written by the writer (not handed to the map). Returns
 /// the writer's record.
 fn writer_agrees_with_map_path(message: &str, fields: &str) -> OutputRecord {
-    let src = source(false, BTreeMap::new());
     let config = CheckedConfig::from_toml(&format!("[fields]\n{fields}\n")).unwrap();
+    let fast = writer_matches_map_path(
+        &config,
+        message,
+        RecordExtras::default(),
+        &mut SelectMemo::new(),
+    );
+    assert!(
+        fast.members().is_some(),
+        "not by the writer: {message} / {fields}"
+    );
+    fast
+}
+
+/// `message` selected by `config` through the writer (with `memo`) and through the map path:
+/// the same record, id and counters. Returns the writer's record.
+fn writer_matches_map_path(
+    config: &CheckedConfig,
+    message: &str,
+    extras: RecordExtras<'_>,
+    memo: &mut SelectMemo,
+) -> OutputRecord {
+    let src = source(false, BTreeMap::new());
     let event = LogEvent {
         id: "1".into(),
         timestamp: 1,
@@ -362,28 +385,32 @@ fn writer_agrees_with_map_path(message: &str, fields: &str) -> OutputRecord {
     let lazy = parse_event_lazy(&src, event.clone());
     let eager = parse_event(&src, event);
     let mut fast_counters = Counters::new();
-    let fast = config.fields.select_output(
-        &lazy,
-        RecordExtras::default(),
-        &mut SelectMemo::new(),
-        &mut fast_counters,
-    );
+    let fast = config
+        .fields
+        .select_output(&lazy, extras, memo, &mut fast_counters);
     let mut slow_counters = Counters::new();
     let slow = config.fields.select_output_slow(
         &eager,
-        RecordExtras::default(),
+        extras,
         &mut RedactMemo::new(),
         &mut slow_counters,
     );
     let fast_map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
-    assert_eq!(fast_map, slow.to_map(), "{message} / {fields}");
-    assert_eq!(fast_counters, slow_counters, "{message} / {fields}");
-    assert_eq!(fast.id(), slow.id(), "{message} / {fields}");
-    assert!(
-        fast.members().is_some(),
-        "not by the writer: {message} / {fields}"
-    );
+    assert_eq!(fast_map, slow.to_map(), "{message}");
+    assert_eq!(fast_counters, slow_counters, "{message}");
+    assert_eq!(fast.id(), slow.id(), "{message}");
     fast
+}
+
+/// The key and value a writer's member span points at in the record's text.
+fn span_member<'t>(text: &'t str, m: &MemberSpan) -> (&'t str, Value) {
+    let key = &text[m.key.0 as usize..m.key.1 as usize];
+    let raw = &text[m.value.0 as usize..m.value.1 as usize];
+    let value = match m.kind {
+        SpanKind::Str => Value::from(raw),
+        _ => serde_json::from_str(raw).unwrap(),
+    };
+    (key, value)
 }
 
 /// Nested objects of scalars, which the writer writes itself (no copy and walk): each row the
@@ -492,12 +519,7 @@ fn members_copied_as_they_are_match_the_map_path() {
         let members = fast.members().unwrap_or_default();
         assert_eq!(members.len(), fast_map.len(), "{text}");
         for m in members {
-            let key = &text[m.key.0 as usize..m.key.1 as usize];
-            let raw = &text[m.value.0 as usize..m.value.1 as usize];
-            let got = match m.kind {
-                SpanKind::Str => Value::from(raw),
-                _ => serde_json::from_str(raw).unwrap(),
-            };
+            let (key, got) = span_member(text, m);
             assert_eq!(got, fast_map[key], "{key} in {text}");
         }
     }
@@ -509,15 +531,6 @@ fn members_copied_as_they_are_match_the_map_path() {
 #[test]
 fn the_stream_head_follows_the_stream() {
     let config = CheckedConfig::default_config().unwrap();
-    let src = source(false, BTreeMap::new());
-    let event = LogEvent {
-        id: "42".into(),
-        timestamp: 1,
-        message: r#"{"level":"INFO","message":"m"}"#.into(),
-        extracted_fields: None,
-    };
-    let lazy = parse_event_lazy(&src, event.clone());
-    let eager = parse_event(&src, event);
     let streams = [
         ("/ecs/a", "s1"),
         ("/ecs/b", "s1"),
@@ -530,31 +543,18 @@ fn the_stream_head_follows_the_stream() {
             names: Some((group, stream)),
             ..RecordExtras::default()
         };
-        let fast = config
-            .fields
-            .select_output(&lazy, extras, &mut memo, &mut Counters::new());
-        let slow = config.fields.select_output_slow(
-            &eager,
-            extras,
-            &mut RedactMemo::new(),
-            &mut Counters::new(),
-        );
-        let map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
-        assert_eq!(map, slow.to_map(), "{group} {stream}");
-        assert_eq!((map["@logGroup"].as_str(), fast.id()), (Some(group), "42"));
+        let message = r#"{"level":"INFO","message":"m"}"#;
+        let fast = writer_matches_map_path(&config, message, extras, &mut memo);
         let text = fast.json();
         let spans = fast.members().expect("written by the writer");
-        for key in ["@logGroup", "@logStream", "@id"] {
-            let m = spans
-                .iter()
-                .find(|m| &text[m.key.0 as usize..m.key.1 as usize] == key)
-                .unwrap_or_else(|| panic!("{key} noted"));
-            let raw = &text[m.value.0 as usize..m.value.1 as usize];
-            let got = match m.kind {
-                SpanKind::Str => Value::from(raw),
-                _ => serde_json::from_str(raw).unwrap(),
-            };
-            assert_eq!(got, map[key], "{key} of {group} {stream}");
+        let noted: Map<String, Value> = spans
+            .iter()
+            .map(|m| span_member(text, m))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let want = [("@logGroup", group), ("@logStream", stream), ("@id", "1")];
+        for (key, value) in want {
+            assert_eq!(noted.get(key), Some(&Value::from(value)), "{key} of {text}");
         }
     }
 }
@@ -565,7 +565,6 @@ fn the_stream_head_follows_the_stream() {
 #[test]
 fn remembered_answers_hold_only_for_the_same_value() {
     let config = CheckedConfig::default_config().unwrap();
-    let src = source(false, BTreeMap::new());
     let notes = [
         "shipped to the usual address",
         "shipped to the usual address",
@@ -579,31 +578,8 @@ fn remembered_answers_hold_only_for_the_same_value() {
     let mut memo = SelectMemo::new();
     for note in notes {
         let message = serde_json::json!({"note": note, "password": note}).to_string();
-        let event = LogEvent {
-            id: "1".into(),
-            timestamp: 1,
-            message,
-            extracted_fields: None,
-        };
-        let lazy = parse_event_lazy(&src, event.clone());
-        let eager = parse_event(&src, event);
-        let mut fast_counters = Counters::new();
-        let fast = config.fields.select_output(
-            &lazy,
-            RecordExtras::default(),
-            &mut memo,
-            &mut fast_counters,
-        );
-        let mut slow_counters = Counters::new();
-        let slow = config.fields.select_output_slow(
-            &eager,
-            RecordExtras::default(),
-            &mut RedactMemo::new(),
-            &mut slow_counters,
-        );
+        let fast = writer_matches_map_path(&config, &message, RecordExtras::default(), &mut memo);
         let map: Map<String, Value> = serde_json::from_str(fast.json()).unwrap();
-        assert_eq!(map, slow.to_map(), "{note}");
-        assert_eq!(fast_counters, slow_counters, "{note}");
         assert_eq!(map["note"] == note, note.contains("usual"), "{note}");
     }
 }
