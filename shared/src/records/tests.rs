@@ -455,10 +455,24 @@ fn severity_and_trace_id_tables() {
             "4bf92f3577b34da6a3ce929d0e0e4736",
             Some("4bf92f3577b34da6a3ce929d0e0e4736"),
         ),
+        (
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        ),
         ("1-00000000-000000000000000000000000", None),
         ("1-5840652-a006649127e371903a2de979", None),
         ("zz", None),
     ];
+    // One byte that is not a hex digit, anywhere, refuses the id: the neighbours of each digit
+    // range, a space and a byte of a multibyte character.
+    let valid = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for bad in ["/", ":", "@", "G", "`", "g", " "] {
+        for at in [0, 7, 31] {
+            let id = format!("{}{bad}{}", &valid[..at], &valid[at + 1..]);
+            assert_eq!(trace_id_bytes(&id), None, "{id}");
+        }
+    }
+    assert_eq!(trace_id_bytes("4bf92f3577b34da6a3ce929d0e0e47é"), None);
     for (id, hex) in cases {
         let got =
             trace_id_bytes(id).map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
