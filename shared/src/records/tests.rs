@@ -665,6 +665,24 @@ fn s3_keys_are_deterministic_and_dated_by_the_events() {
 }
 
 #[test]
+fn s3_objects_past_the_gzip_input_buffer_hold_every_line() {
+    // Several times the 64 KiB handed to the compressor at a time, with lines that straddle
+    // each boundary.
+    let records: Vec<_> = (0..3000)
+        .map(|i| rec(json!({"@timestamp": i, "@id": i.to_string(), "m": "x".repeat(i % 300)})))
+        .collect();
+    let loc = BucketPrefix {
+        bucket: "b".into(),
+        prefix: "logs".into(),
+    };
+    let (_, body) = s3_object(&loc, &records, &span("/a", 0, records.len()));
+    let want: String = records.iter().map(|r| format!("{}\n", r.json())).collect();
+    assert!(want.len() > 4 * 64 * 1024, "{} bytes", want.len());
+    let text = crate::decode::gunzip_capped(&body, 1 << 24).unwrap();
+    assert_eq!(text, want.as_bytes());
+}
+
+#[test]
 fn spill_objects_read_back_whole() {
     let records: Vec<_> = (0..4)
         .map(|i| rec(json!({"@timestamp": i, "@id": i.to_string(), "m": "é\n\"x"})))
