@@ -3,6 +3,9 @@
 //! envelope JSON: the floor no processor can beat), measured in the same run on the same bytes.
 //! Prints events/s, MB/s (decompressed) and the ratio; writes `target/bench/summary.json`.
 //!
+//! Under the built-in default config, the records path is also timed as the OTLP sink and as the
+//! S3 sink run it (protobuf bodies; gzip'd NDJSON objects), each against metrics-only.
+//!
 //! Then a CloudTrail mix (2–8 KB records, as a trail delivers them to its log group) through the
 //! `cis-cloudtrail` pack (examples/security.toml): `cloudtrail` in the summary.
 //!
@@ -21,7 +24,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use logsieve::decode::{decode_input, DecodeLimits};
 use logsieve::metrics::encode_put_metric_data;
 use logsieve::pipeline::Pipeline;
-use logsieve::records::{otlp, OtlpTarget, ResourceSettings, DEFAULT_OTLP_MAX_REQUEST_BYTES};
+use logsieve::records::{
+    ndjson, otlp, BucketPrefix, OtlpTarget, ResourceSettings, DEFAULT_OTLP_MAX_REQUEST_BYTES,
+};
 use logsieve_testkit::generate::{self, Mix};
 use serde_json::json;
 
@@ -163,6 +168,28 @@ fn records_otlp(
             let reqs = otlp::encode(&out.records, &spans, target, 1);
             bytes += reqs.iter().map(|r| r.body.len()).sum::<usize>();
             black_box(reqs);
+        }
+    }
+    bytes
+}
+
+/// One call of the records path as the S3 sink runs it: decode, process, build each batch's
+/// object (gzip'd NDJSON at level 6). Returns the objects' bytes.
+fn records_s3(pipeline: &mut Pipeline, payload: &[u8], limits: &DecodeLimits) -> usize {
+    let location = BucketPrefix {
+        bucket: "bench".into(),
+        prefix: "logs".into(),
+    };
+    let d = decode_input(black_box(payload), limits).expect("decodes");
+    let mut bytes = 0;
+    for unit in d.units {
+        for batch in unit.result.expect("decodes") {
+            let out = pipeline.process(batch);
+            for span in out.batches.iter() {
+                let (key, body) = ndjson::s3_object(&location, &out.records, span);
+                bytes += body.len();
+                black_box(key);
+            }
         }
     }
     bytes
@@ -450,6 +477,16 @@ fn main() {
             min_round,
             rounds.max(5),
         );
+        // The S3 sink's object is gzip'd at level 6, which costs more than the rest of the
+        // records path: measured here so that cost is seen.
+        let mut with_s3 = Pipeline::new(default_config.clone());
+        let mut s3_bytes = 0;
+        let (full_m, full_s3, s3_share) = measure_pair(
+            || metrics_only(&mut metrics_pipeline, &case.payload, &limits),
+            || s3_bytes = records_s3(&mut with_s3, &case.payload, &limits),
+            min_round,
+            rounds.max(5),
+        );
         let eps = |secs: f64| case.events as f64 / secs;
         println!(
             "default config (every field kept), {} {}: metrics-only {:.0} ev/s, records+OTLP {:.0} ev/s ({:.0}% of metrics-only, alternating rounds)",
@@ -459,12 +496,24 @@ fn main() {
             eps(full_otlp),
             share * 100.0
         );
+        println!(
+            "default config (every field kept), {} {}: metrics-only {:.0} ev/s, records+S3 object {:.0} ev/s ({:.0}% of metrics-only, alternating rounds); {:.0} B/event gzip'd NDJSON",
+            case.mix.name(),
+            case.events,
+            eps(full_m),
+            eps(full_s3),
+            s3_share * 100.0,
+            s3_bytes as f64 / case.events as f64,
+        );
         default_results.push(json!({
             "mix": case.mix.name(),
             "events": case.events,
             "pipeline_events_per_sec": eps(full),
             "records_otlp_events_per_sec": eps(full_otlp),
             "records_otlp_over_metrics_only": share,
+            "records_s3_events_per_sec": eps(full_s3),
+            "records_s3_over_metrics_only": s3_share,
+            "s3_gzip_bytes_per_event": s3_bytes as f64 / case.events as f64,
         }));
     }
     // Lambda cost per million log events on a 128 MB arm64 function, from the JSON mix's
