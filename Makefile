@@ -1,6 +1,9 @@
 # logsieve — the verbs. `make demo` and `make test` do all set-up on a fresh machine.
 SHELL := /bin/bash
 CARGO ?= cargo
+# `make bench-peers`: a checkout of github.com/DataDog/datadog-serverless-functions, and rounds.
+FORWARDER ?= ../datadog-serverless-functions
+PEERS_ROUNDS ?= 5
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := target/release/logsieve
@@ -9,7 +12,7 @@ FIXTURES := tests/fixtures/flask-api.json tests/fixtures/lambda-platform.json \
             tests/fixtures/lambda-json-format.json tests/fixtures/access-log.json \
             tests/fixtures/planted-secrets.json tests/fixtures/ecs-multiline.json
 
-.PHONY: help demo demo-security test unit fuzz-check lint lint-infra fmt clippy e2e load bench build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
+.PHONY: help demo demo-security test unit fuzz-check lint lint-infra fmt clippy e2e load bench bench-peers build package package-smoke deploy fuzz deny soak coldstart fixtures venv clean
 INFRA_VENV := .venv-infra
 
 help: ## List the verbs
@@ -75,6 +78,9 @@ fuzz: ## Bounded fuzzing of every target (FUZZ_SECONDS per target, default 60; c
 
 load: ## Kinesis path under load in ministack: events/s, function share, records per invocation per batch size (target/load/summary.json; not in make test)
 	bash tests/load/run.sh $(LOAD_ARGS)
+
+bench-peers: ## logsieve beside the Datadog Forwarder's own log steps and gzip -dc on the same 100,000 events, alternating (FORWARDER=a checkout of DataDog/datadog-serverless-functions; target/peers/summary.json; not in make test)
+	bash tests/load/peers.sh $(FORWARDER) $(PEERS_ROUNDS)
 
 soak: ## 1,000 warm invocations through a Runtime API stand-in; RSS must stay flat (target/soak/summary.json)
 	bash tests/soak/run.sh
