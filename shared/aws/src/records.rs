@@ -156,7 +156,7 @@ impl RecordShipper {
                     .build(),
             )
         });
-        let s3 = (any(|t| matches!(t, SinkTarget::S3(_))) || sinks.spill.is_some())
+        let s3 = (any(|t| matches!(t, SinkTarget::S3 { .. })) || sinks.spill.is_some())
             .then(|| s3_client(shared));
         let secrets = needs_secrets.then(|| {
             aws_sdk_secretsmanager::Client::from_conf(
@@ -278,8 +278,11 @@ impl RecordShipper {
                 self.ship_firehose(sink, output, &spans, send_by, &mut outcome)
                     .await
             }
-            SinkTarget::S3(loc) => {
-                self.ship_s3(loc, output, &spans, send_by, &mut outcome)
+            SinkTarget::S3 {
+                location,
+                gzip_level,
+            } => {
+                self.ship_s3(location, *gzip_level, output, &spans, send_by, &mut outcome)
                     .await
             }
         }
@@ -586,6 +589,7 @@ impl RecordShipper {
     async fn ship_s3(
         &self,
         loc: &BucketPrefix,
+        gzip_level: u32,
         output: &Output,
         spans: &[&BatchSpan],
         send_by: Deadline,
@@ -598,7 +602,7 @@ impl RecordShipper {
             );
         };
         let puts = spans.iter().map(|span| {
-            let (key, body) = s3_object(loc, &output.records, span);
+            let (key, body) = s3_object(loc, &output.records, span, gzip_level);
             async move {
                 let r = send_by
                     .bound(put_object(client, &loc.bucket, &key, body))

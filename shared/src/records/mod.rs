@@ -159,6 +159,11 @@ pub struct SinkConfig {
     pub bucket: Option<String>,
     #[serde(default)]
     pub prefix: Option<String>,
+    /// s3: gzip level of each object, 1 (fastest) to 9 (smallest). Default 6: an archive is
+    /// stored and scanned for longer than it takes to write. Level 1 compresses about three
+    /// times faster and writes larger objects (the README has the measured trade).
+    #[serde(default)]
+    pub gzip_level: Option<u32>,
 }
 
 /// `[records.spill]`: where records go that a sink did not take in time.
@@ -196,15 +201,22 @@ pub enum SinkTarget {
         /// Many lines per Firehose record.
         pack: bool,
     },
-    S3(BucketPrefix),
+    S3 {
+        location: BucketPrefix,
+        /// 1-9.
+        gzip_level: u32,
+    },
 }
+
+/// The S3 sink's gzip level when the config names none (zlib's default).
+pub const DEFAULT_S3_GZIP_LEVEL: u32 = 6;
 
 impl SinkTarget {
     pub fn kind(&self) -> SinkKind {
         match self {
             SinkTarget::Otlp(_) => SinkKind::Otlp,
             SinkTarget::Firehose { .. } => SinkKind::Firehose,
-            SinkTarget::S3(_) => SinkKind::S3,
+            SinkTarget::S3 { .. } => SinkKind::S3,
         }
     }
 }
@@ -347,6 +359,7 @@ impl SinkConfig {
             pack: None,
             bucket: None,
             prefix: None,
+            gzip_level: None,
         }
     }
 }
@@ -438,12 +451,14 @@ pub fn validate(
                 unused("pack", s.pack.is_some())?;
                 unused("bucket", s.bucket.is_some())?;
                 unused("prefix", s.prefix.is_some())?;
+                unused("gzip_level", s.gzip_level.is_some())?;
                 SinkTarget::Otlp(otlp_target(s, &key, region.clone(), &extra)?)
             }
             SinkKind::Firehose => {
                 otlp_only_unset(s, &key)?;
                 unused("bucket", s.bucket.is_some())?;
                 unused("prefix", s.prefix.is_some())?;
+                unused("gzip_level", s.gzip_level.is_some())?;
                 let stream = s.delivery_stream.clone().unwrap_or_default();
                 if stream.trim().is_empty() {
                     return Err(ConfigError::new(
@@ -460,12 +475,22 @@ pub fn validate(
                 otlp_only_unset(s, &key)?;
                 unused("delivery_stream", s.delivery_stream.is_some())?;
                 unused("pack", s.pack.is_some())?;
-                SinkTarget::S3(bucket_prefix(
-                    s.bucket.as_deref(),
-                    s.prefix.as_deref(),
-                    "logs",
-                    &key("bucket"),
-                )?)
+                let gzip_level = s.gzip_level.unwrap_or(DEFAULT_S3_GZIP_LEVEL);
+                if !(1..=9).contains(&gzip_level) {
+                    return Err(ConfigError::new(
+                        key("gzip_level"),
+                        format!("{gzip_level}: from 1 (fastest) to 9 (smallest)"),
+                    ));
+                }
+                SinkTarget::S3 {
+                    location: bucket_prefix(
+                        s.bucket.as_deref(),
+                        s.prefix.as_deref(),
+                        "logs",
+                        &key("bucket"),
+                    )?,
+                    gzip_level,
+                }
             }
         };
         out.push(RecordSink {

@@ -80,9 +80,9 @@ pub fn firehose_batches(
     (batches, oversized)
 }
 
-/// Gzip of the records' lines.
-pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a OutputRecord>) -> Vec<u8> {
-    let mut gz = gzip_writer();
+/// Gzip of the records' lines at `level` (0-9).
+pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a OutputRecord>, level: u32) -> Vec<u8> {
+    let mut gz = gzip_writer(Compression::new(level.min(9)));
     for r in records {
         // Writing to a Vec cannot fail.
         let _ = gz.write_all(r.json().as_bytes());
@@ -96,13 +96,8 @@ pub fn gzip_lines<'a>(records: impl IntoIterator<Item = &'a OutputRecord>) -> Ve
 /// object (zlib-rs, levels 1 and 6, 1,000-record batches).
 const GZIP_INPUT_BYTES: usize = 64 * 1024;
 
-/// A gzip writer at zlib's default level 6: objects kept in S3 are stored and scanned (Athena
-/// bills by bytes read) for far longer than they take to write, so bytes cost more than CPU.
-fn gzip_writer() -> std::io::BufWriter<GzEncoder<Vec<u8>>> {
-    std::io::BufWriter::with_capacity(
-        GZIP_INPUT_BYTES,
-        GzEncoder::new(Vec::new(), Compression::default()),
-    )
+fn gzip_writer(level: Compression) -> std::io::BufWriter<GzEncoder<Vec<u8>>> {
+    std::io::BufWriter::with_capacity(GZIP_INPUT_BYTES, GzEncoder::new(Vec::new(), level))
 }
 
 fn gzip_finish(gz: std::io::BufWriter<GzEncoder<Vec<u8>>>) -> Vec<u8> {
@@ -154,11 +149,13 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
 
 /// The S3 sink's object for one batch: key
 /// `prefix/<log group>/yyyy/mm/dd/HH/<hash>.ndjson.gz` (hour of the batch's first event) and the
-/// gzip'd lines.
+/// lines gzip'd at `gzip_level`. The key names the records, not the level: a retry under a
+/// changed config overwrites the object it replaces.
 pub fn s3_object(
     location: &BucketPrefix,
     records: &[OutputRecord],
     span: &BatchSpan,
+    gzip_level: u32,
 ) -> (String, Vec<u8>) {
     let slice = records.get(span.start..span.end).unwrap_or(&[]);
     let first = slice.first().map_or(0, OutputRecord::timestamp);
@@ -174,7 +171,7 @@ pub fn s3_object(
         &hour_path(first),
         &format!("{hash}.ndjson.gz"),
     ]);
-    (key, gzip_lines(slice))
+    (key, gzip_lines(slice, gzip_level))
 }
 
 fn join_key(parts: &[&str]) -> String {
@@ -271,7 +268,8 @@ pub fn spill_object(
 
 /// The gzip'd NDJSON of spill sections: each a `{"@spill": header}` line, then its records.
 pub fn spill_body(sections: &[SpillSection]) -> Vec<u8> {
-    let mut gz = gzip_writer();
+    // Spill objects are read back once, by `redrive`: the default level.
+    let mut gz = gzip_writer(Compression::default());
     for s in sections {
         let header = serde_json::json!({ "@spill": &s.header });
         let _ = serde_json::to_writer(&mut gz, &header);

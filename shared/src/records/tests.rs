@@ -84,6 +84,22 @@ fn config_errors_name_the_key() {
             "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\nlog_groups = [\"[\"]",
             "records.sinks[0].log_groups[0]",
         ),
+        (
+            "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 0",
+            "records.sinks[0].gzip_level",
+        ),
+        (
+            "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 10",
+            "records.sinks[0].gzip_level",
+        ),
+        (
+            "[[records.sinks]]\nkind = \"otlp\"\nendpoint = \"http://h\"\ngzip_level = 1",
+            "records.sinks[0].gzip_level",
+        ),
+        (
+            "[[records.sinks]]\nkind = \"firehose\"\ndelivery_stream = \"s\"\ngzip_level = 1",
+            "records.sinks[0].gzip_level",
+        ),
         ("[records.spill]\nbucket = \"x\"", "records.spill.bucket"),
     ];
     for (text, key) in cases {
@@ -237,10 +253,13 @@ fn template_variables_add_firehose_s3_and_spill() {
     );
     assert_eq!(
         s.sinks[1].target,
-        SinkTarget::S3(BucketPrefix {
-            bucket: "archive-bucket".into(),
-            prefix: "logs".into()
-        })
+        SinkTarget::S3 {
+            location: BucketPrefix {
+                bucket: "archive-bucket".into(),
+                prefix: "logs".into()
+            },
+            gzip_level: DEFAULT_S3_GZIP_LEVEL,
+        }
     );
     assert_eq!(
         s.spill,
@@ -636,17 +655,22 @@ fn s3_keys_are_deterministic_and_dated_by_the_events() {
         prefix: "logs".into(),
     };
     let sp = span("/aws/lambda/f", 0, 3);
-    let (key, body) = s3_object(&loc, &records, &sp);
+    let (key, body) = s3_object(&loc, &records, &sp, DEFAULT_S3_GZIP_LEVEL);
     // 1764502200 s = 2025-11-30 11:30:00 UTC.
     assert!(key.starts_with("logs/aws/lambda/f/2025/11/30/11/"), "{key}");
     assert!(key.ends_with(".ndjson.gz"));
     assert_eq!(
-        s3_object(&loc, &records, &sp).0,
+        s3_object(&loc, &records, &sp, DEFAULT_S3_GZIP_LEVEL).0,
         key,
         "same batch, same key"
     );
     let other = span("/aws/lambda/f", 0, 2);
-    assert_ne!(s3_object(&loc, &records, &other).0, key);
+    assert_ne!(
+        s3_object(&loc, &records, &other, DEFAULT_S3_GZIP_LEVEL).0,
+        key
+    );
+    // The key names the records, not how they were compressed.
+    assert_eq!(s3_object(&loc, &records, &sp, 1).0, key);
     let text = crate::decode::gunzip_capped(&body, 1 << 20).unwrap();
     let lines: Vec<Value> = text
         .split(|b| *b == b'\n')
@@ -675,11 +699,31 @@ fn s3_objects_past_the_gzip_input_buffer_hold_every_line() {
         bucket: "b".into(),
         prefix: "logs".into(),
     };
-    let (_, body) = s3_object(&loc, &records, &span("/a", 0, records.len()));
     let want: String = records.iter().map(|r| format!("{}\n", r.json())).collect();
     assert!(want.len() > 4 * 64 * 1024, "{} bytes", want.len());
-    let text = crate::decode::gunzip_capped(&body, 1 << 24).unwrap();
-    assert_eq!(text, want.as_bytes());
+    let sp = span("/a", 0, records.len());
+    let mut sizes = Vec::new();
+    for level in [1, DEFAULT_S3_GZIP_LEVEL, 9] {
+        let (_, body) = s3_object(&loc, &records, &sp, level);
+        let text = crate::decode::gunzip_capped(&body, 1 << 24).unwrap();
+        assert_eq!(text, want.as_bytes(), "level {level}");
+        sizes.push(body.len());
+    }
+    // The level reaches the encoder: the fastest level writes the largest object.
+    assert!(sizes[0] > sizes[2], "{sizes:?}");
+}
+
+#[test]
+fn s3_gzip_level_is_checked_and_kept() {
+    let s = sinks_from(
+        "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 1",
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        s.sinks[0].target,
+        SinkTarget::S3 { gzip_level: 1, .. }
+    ));
 }
 
 #[test]
