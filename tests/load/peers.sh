@@ -42,10 +42,12 @@ gzips=$(seq -f "$out/corpus/ev%g.gz" 1 "$files" | tr '\n' ' ')
 
 rows="$out/rounds.tsv"
 : > "$rows"
+# Bash's own `time`, in seconds: nothing to install.
+TIMEFORMAT=%R
 for r in $(seq 1 "$rounds"); do
-    s=$( { /usr/bin/time -f "%e" taskset -c 1 "$bin" process --output ndjson $inputs > /dev/null; } 2>&1 | tail -1)
+    s=$( { time taskset -c 1 "$bin" process --output ndjson $inputs > /dev/null 2>&1; } 2>&1 )
     echo -e "logsieve\t$s" >> "$rows"
-    s=$( { /usr/bin/time -f "%e" taskset -c 1 bash -c "cat $gzips | gzip -dc > /dev/null"; } 2>&1 | tail -1)
+    s=$( { time taskset -c 1 bash -c "cat $gzips | gzip -dc > /dev/null"; } 2>&1 )
     echo -e "gzip-dc\t$s" >> "$rows"
     # The forwarder times its own steps, after its imports (a warm Lambda has paid those).
     s=$(taskset -c 1 "$out/venv/bin/python" tests/load/peer_datadog.py --forwarder "$src" --rounds 1 $inputs \
