@@ -176,7 +176,7 @@ impl Config {
                 }
             };
         }
-        crate::records::apply_env(&mut self.records.sinks, &mut self.records.spill, &get);
+        crate::records::apply_env(&mut self.records.sinks, &mut self.records.spill, &get)?;
         self.records.region = get("AWS_REGION").filter(|r| !r.is_empty());
         self.records.resource_attributes = get(crate::records::ENV_RESOURCE_ATTRIBUTES);
         Ok(())

@@ -198,7 +198,11 @@ RECORDS_SINKS = {
     ),
     "RecordsBucketName": (
         "HasRecordsBucket",
-        {"LOGSIEVE_RECORDS_BUCKET": "RecordsBucketName", "LOGSIEVE_RECORDS_PREFIX": "RecordsPrefix"},
+        {
+            "LOGSIEVE_RECORDS_BUCKET": "RecordsBucketName",
+            "LOGSIEVE_RECORDS_PREFIX": "RecordsPrefix",
+            "LOGSIEVE_RECORDS_GZIP_LEVEL": "RecordsGzipLevel",
+        },
         "RecordsBucket",
         "s3:PutObject",
         {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RecordsBucketName}/${RecordsPrefix}/*"},

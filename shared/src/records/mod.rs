@@ -52,6 +52,8 @@ pub const ENV_FIREHOSE_STREAM: &str = "LOGSIEVE_RECORDS_FIREHOSE_STREAM";
 /// Adds an S3 sink for this bucket (and prefix).
 pub const ENV_RECORDS_BUCKET: &str = "LOGSIEVE_RECORDS_BUCKET";
 pub const ENV_RECORDS_PREFIX: &str = "LOGSIEVE_RECORDS_PREFIX";
+/// That sink's gzip level, 1 to 9 (the `gzip_level` setting).
+pub const ENV_RECORDS_GZIP_LEVEL: &str = "LOGSIEVE_RECORDS_GZIP_LEVEL";
 /// The spill location (and prefix).
 pub const ENV_SPILL_BUCKET: &str = "LOGSIEVE_SPILL_BUCKET";
 pub const ENV_SPILL_PREFIX: &str = "LOGSIEVE_SPILL_PREFIX";
@@ -291,7 +293,7 @@ pub fn apply_env(
     sinks: &mut Vec<SinkConfig>,
     spill: &mut Option<SpillConfig>,
     get: &impl Fn(&str) -> Option<String>,
-) {
+) -> Result<(), ConfigError> {
     let set = |k: &str| get(k).filter(|v| !v.trim().is_empty());
     let has = |sinks: &Vec<SinkConfig>, kind| sinks.iter().any(|s| s.kind == kind);
     if !has(sinks, SinkKind::Otlp)
@@ -308,6 +310,15 @@ pub fn apply_env(
         let mut s = SinkConfig::new(SinkKind::S3);
         s.bucket = Some(bucket);
         s.prefix = set(ENV_RECORDS_PREFIX);
+        s.gzip_level = set(ENV_RECORDS_GZIP_LEVEL)
+            .map(|v| match v.trim().parse::<u32>() {
+                Ok(level) if (1..=9).contains(&level) => Ok(level),
+                _ => Err(ConfigError::new(
+                    ENV_RECORDS_GZIP_LEVEL,
+                    format!("{v:?}: a whole number from 1 (fastest) to 9 (smallest)"),
+                )),
+            })
+            .transpose()?;
         sinks.push(s);
     }
     if let (None, Some(bucket)) = (spill.as_ref(), set(ENV_SPILL_BUCKET)) {
@@ -336,6 +347,7 @@ pub fn apply_env(
             s.headers_secret = set(ENV_OTLP_HEADERS_SECRET_ARN);
         }
     }
+    Ok(())
 }
 
 impl SinkConfig {
