@@ -714,46 +714,32 @@ fn s3_objects_past_the_gzip_input_buffer_hold_every_line() {
 }
 
 #[test]
-fn the_template_s_gzip_level_reaches_its_s3_sink() {
-    let level_of = |env: &[(&str, &str)]| {
-        sinks_from("", env).map(|s| match s.sinks[0].target {
+fn the_gzip_level_reaches_its_s3_sink() {
+    let level_of = |toml: &str, env: &[(&str, &str)]| {
+        sinks_from(toml, env).map(|s| match s.sinks[0].target {
             SinkTarget::S3 { gzip_level, .. } => gzip_level,
             _ => 0,
         })
     };
     let bucket = ("LOGSIEVE_RECORDS_BUCKET", "archive-bucket");
-    assert_eq!(level_of(&[bucket]).unwrap(), DEFAULT_S3_GZIP_LEVEL);
-    assert_eq!(
-        level_of(&[bucket, ("LOGSIEVE_RECORDS_GZIP_LEVEL", " 1 ")]).unwrap(),
-        1
-    );
-    for bad in ["0", "10", "fast", "-1", "6.5"] {
-        let e = level_of(&[bucket, ("LOGSIEVE_RECORDS_GZIP_LEVEL", bad)]).unwrap_err();
-        assert_eq!(e.key, "LOGSIEVE_RECORDS_GZIP_LEVEL", "{bad}: {e}");
+    let var = "LOGSIEVE_RECORDS_GZIP_LEVEL";
+    let declared = "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 9";
+    // (config, environment, the sink's level)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u32);
+    let cases: &[Case] = &[
+        ("", &[bucket], DEFAULT_S3_GZIP_LEVEL),
+        ("", &[bucket, (var, " 1 ")], 1),
+        (declared, &[], 9),
+        // A sink the config declares keeps its own level.
+        (declared, &[bucket, (var, "1")], 9),
+    ];
+    for &(toml, env, want) in cases {
+        assert_eq!(level_of(toml, env).unwrap(), want, "{toml} {env:?}");
     }
-    // A sink the config declares keeps its own level.
-    let s = sinks_from(
-        "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 9",
-        &[bucket, ("LOGSIEVE_RECORDS_GZIP_LEVEL", "1")],
-    )
-    .unwrap();
-    assert!(matches!(
-        s.sinks[0].target,
-        SinkTarget::S3 { gzip_level: 9, .. }
-    ));
-}
-
-#[test]
-fn s3_gzip_level_is_checked_and_kept() {
-    let s = sinks_from(
-        "[[records.sinks]]\nkind = \"s3\"\nbucket = \"b-1\"\ngzip_level = 1",
-        &[],
-    )
-    .unwrap();
-    assert!(matches!(
-        s.sinks[0].target,
-        SinkTarget::S3 { gzip_level: 1, .. }
-    ));
+    for bad in ["0", "10", "fast", "-1", "6.5"] {
+        let e = level_of("", &[bucket, (var, bad)]).unwrap_err();
+        assert_eq!(e.key, var, "{bad}: {e}");
+    }
 }
 
 #[test]
