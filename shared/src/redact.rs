@@ -1400,17 +1400,20 @@ impl SensitiveKeys {
         alts.dedup();
         let keys_alt = alts.join("|");
         // Key forms: `key=v`, `key => v`, `key%3Dv` (inside an encoded query string), `--key v` (command lines), `"key": v` / `'key': v`
-        // (JSON, Python and Ruby reprs), `key: v` (YAML, headers, prose; the value runs to the
-        // end of the phrase, so `password: x y z` goes whole) and `<key>v</key>` (XML). The
-        // optional `[A-Za-z0-9_.\-]*` prefix lets `DB_PASSWORD=` and `csrf_token=` match,
-        // mirroring the suffix rule used for JSON keys.
+        // (JSON, Python and Ruby reprs, and `\"key\": \"v\"`, JSON escaped inside a quoted
+        // string), `key: v` (YAML, headers, prose; the value runs to the end of the phrase, so
+        // `password: x y z` goes whole) and `<key>v</key>` (XML). The optional
+        // `[A-Za-z0-9_.\-]*` prefix lets `DB_PASSWORD=` and `csrf_token=` match, mirroring the
+        // suffix rule used for JSON keys. A quote left open (a line cut short) takes the rest
+        // of its line. A bare value stops before a backslash that escapes a quote: taking it
+        // would close a quote that a second pass pairs differently.
         let text = format!(
-            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))["']\s*(?::|=>)\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s&"',;}}\[\]][^\s&"',;}}\]]*))"#
+            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\\?["']\s*(?::|=>)\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|\\"(?P<edq>(?:[^"\\]|\\[^"])*)\\"|"(?P<dqu>(?:[^"\\\r\n]|\\.)*)|'(?P<squ>[^'\r\n]*)|(?P<bare>(?:[^\s&"',;}}\[\]\\]|\\[^\s"'])(?:[^\s&"',;}}\]\\]|\\[^\s"'])*))"#
         );
         // Mid-line, `key:` needs a blank after the colon: `…:secret:prod` in an ARN is a
         // path, not a key.
         let colon = format!(
-            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|(?P<phrase>[^\s&"',;}}\[\]<>][^\r\n&"',;}}\]<>]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
+            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|\\"(?P<cedq>(?:[^"\\]|\\[^"])*)\\"|"(?P<cdqu>(?:[^"\\\r\n]|\\.)*)|'(?P<csqu>[^'\r\n]*)|(?P<phrase>(?:[^\s&"',;}}\[\]<>\\]|\\[^\s"'])(?:[^\r\n&"',;}}\]<>\\]|\\[^\r\n"'])*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
         );
         let colon = Regex::new(&colon).map_err(|e| RedactError::SensitiveKeyPattern {
             reason: e.to_string(),
@@ -1429,7 +1432,7 @@ impl SensitiveKeys {
             let mut rol = rol;
             rol.sort_by_key(|a| std::cmp::Reverse(a.len()));
             let p = format!(
-                r#"(?:^|[^A-Za-z0-9_\-"])(?:{})[ \t]*:[ \t]*(?P<s>[^\s"\[][^\r\n"]*)"#,
+                r#"(?:^|[^A-Za-z0-9_\-"])(?:{})[ \t]*:[ \t]*(?P<s>(?:[^\s"\[\\]|\\[^\s"])(?:[^\r\n"\\]|\\[^\r\n"])*)"#,
                 rol.join("|")
             );
             Some(
@@ -1558,11 +1561,15 @@ impl SensitiveKeys {
     /// Spans of secrets found by key name in `s`.
     fn find_in_text(&self, s: &str, spans: &mut Vec<(usize, usize, &str)>) {
         let forms: [(&Regex, &[&str], &[&str]); 2] = [
-            (&self.text, &["k", "kf", "kq"], &["dq", "sq", "bare"]),
+            (
+                &self.text,
+                &["k", "kf", "kq"],
+                &["dq", "sq", "edq", "dqu", "squ", "bare"],
+            ),
             (
                 &self.colon,
                 &["kc", "kc2", "kx"],
-                &["cdq", "csq", "phrase", "xml"],
+                &["cdq", "csq", "cedq", "cdqu", "csqu", "phrase", "xml"],
             ),
         ];
         for (re, keys, values) in forms {
@@ -2817,9 +2824,43 @@ mod tests {
                 "DB_PASS=pw1 secrets=abc tokens=t1 max_tokens=4096 PWD=/var/task nextToken=abc123def",
                 "DB_PASS=[REDACTED:sensitive_key] secrets=[REDACTED:sensitive_key] tokens=[REDACTED:sensitive_key] max_tokens=4096 PWD=/var/task nextToken=abc123def",
             ),
+            // JSON escaped inside a text line (a quoted logfmt value, a logged request body).
+            (
+                r#"request body="{\"user\":\"bob\",\"password\":\"hunter2\"}" status=401"#,
+                r#"request body="{\"user\":\"bob\",\"password\":\"[REDACTED:sensitive_key]\"}" status=401"#,
+            ),
+            (
+                r#"body={\"token\": \"abc123secret\", \"user\": \"bob\"}"#,
+                r#"body={\"token\": \"[REDACTED:sensitive_key]\", \"user\": \"bob\"}"#,
+            ),
+            (
+                r#"msg="login password=\"hunter2\" user=bob""#,
+                r#"msg="login password=\"[REDACTED:sensitive_key]\" user=bob""#,
+            ),
+            // A quote left open (a line cut by a size cap) hides the value to the end of its
+            // line, never past it.
+            (
+                "password=\"hunter2 and more\nnext line",
+                "password=\"[REDACTED:sensitive_key]\nnext line",
+            ),
+            ("secret='hunter2", "secret='[REDACTED:sensitive_key]"),
+            (
+                "{\"token\":\"abc123 cut",
+                "{\"token\":\"[REDACTED:sensitive_key]",
+            ),
+            ("password: \"hunter2", "password: \"[REDACTED:sensitive_key]"),
+            // A bare value never takes the backslash that escapes a quote: redacting it
+            // would close a quote a second pass then reads differently.
+            ("\"token\":\" password= \\\"", "\"token\":\"[REDACTED:sensitive_key]"),
+            (
+                "\"token\":\"abc\nsecret=\\\"",
+                "\"token\":\"[REDACTED:sensitive_key]\nsecret=\\\"",
+            ),
         ];
         for (input, want) in cases {
-            assert_eq!(r.redact(input), *want, "{input}");
+            let once = r.redact(input);
+            assert_eq!(once, *want, "{input}");
+            assert_eq!(r.redact(&once), once, "second pass of {input}");
         }
     }
 
