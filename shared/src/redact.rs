@@ -39,6 +39,7 @@ use serde_json::{Map, Value};
 /// keeps redaction idempotent.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 
+
 /// Literals that every keyword-context built-in pattern contains (`api_key`/`x-api-key`/
 /// `AccountKey` contain `key`, `access_token`/`token` contain `token`, `secret_access_key`
 /// contains `secret`, `Bearer` itself, `sig`/`X-Amz-Signature` contain `sig`).
@@ -1342,6 +1343,98 @@ impl Sensitivity {
     }
 }
 
+/// Where the bracketed value opening at `start` (`{` or `[`) ends: just past its matching
+/// bracket on the same line, skipping brackets inside quotes; the end of the line when it is
+/// not closed there (a value cut short, or one spread over lines, whose members are judged
+/// by their own keys). Scanning one line at most keeps it linear per value.
+fn bracket_end(s: &str, start: usize) -> usize {
+    let b = s.as_bytes();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut prev = b'{';
+    let mut i = start;
+    while let Some(&c) = b.get(i) {
+        if c == b'\n' || c == b'\r' {
+            return i;
+        }
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                b'"' => quote = Some(c),
+                // An apostrophe opens a quote only where a value starts (`{'a': 'b'}`), not
+                // inside a word (`{bob's}`).
+                b'\'' if matches!(prev, b'{' | b'[' | b',' | b':' | b'=' | b'(') => quote = Some(c),
+                _ => {}
+            },
+        }
+        if !c.is_ascii_whitespace() {
+            prev = c;
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+/// Whether a bracketed value holds nothing but whole numbers under keys:
+/// `{"input": 10, "output": [1, 2]}`, `{ input: 10 }`.
+fn holds_only_counts(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let key_end = match c {
+            b'"' | b'\'' => {
+                let mut j = i + 1;
+                while let Some(&d) = b.get(j) {
+                    match d {
+                        b'\\' => j += 1,
+                        _ if d == c => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                j + 1
+            }
+            _ if c.is_ascii_alphabetic() || c == b'_' => {
+                let mut j = i;
+                while b
+                    .get(j)
+                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_')
+                {
+                    j += 1;
+                }
+                j
+            }
+            _ if c.is_ascii_digit() || c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'{' | b'}' | b'[' | b']' | b',' | b':' => {
+                i += 1;
+                continue;
+            }
+            _ => return false,
+        };
+        // A string or a name is only allowed as a key.
+        i = key_end;
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b':') {
+            return false;
+        }
+    }
+    true
+}
+
 fn is_key_separator(c: char) -> bool {
     matches!(c, '_' | '-' | '.' | ' ')
 }
@@ -1406,14 +1499,17 @@ impl SensitiveKeys {
         // `[A-Za-z0-9_.\-]*` prefix lets `DB_PASSWORD=` and `csrf_token=` match, mirroring the
         // suffix rule used for JSON keys. A quote left open (a line cut short) takes the rest
         // of its line. A bare value stops before a backslash that escapes a quote: taking it
-        // would close a quote that a second pass pairs differently.
+        // would close a quote that a second pass pairs differently. `user[password]=v` (form
+        // fields) and `[password] => v` (PHP's print_r) count as `key=v`; a value that opens
+        // a bracket (`{…}`, `[…]`) is matched by `bracket_end`, and Python's `b'v'` is quoted.
         let text = format!(
-            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\\?["']\s*(?::|=>)\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|\\"(?P<edq>(?:[^"\\]|\\[^"])*)\\"|"(?P<dqu>(?:[^"\\\r\n]|\\.)*)|'(?P<squ>[^'\r\n]*)|(?P<bare>(?:[^\s&"',;}}\[\]\\]|\\[^\s"'])(?:[^\s&"',;}}\]\\]|\\[^\s"'])*))"#
+            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|\[(?P<kb>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\]\s*(?:=>|=)\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\\?["']\s*(?::|=>)\s*)(?:b?"(?P<dq>(?:[^"\\]|\\.)*)"|b?'(?P<sq>[^']*)'|\\"(?P<edq>(?:[^"\\]|\\[^"])*)\\"|"(?P<dqu>(?:[^"\\\r\n]|\\.)*)|'(?P<squ>[^'\r\n]*)|(?P<open>[\[{{])|(?P<bare>(?:[^\s&"',;{{}}\[\]\\]|\\[^\s"'])(?:[^\s&"',;}}\]\\]|\\[^\s"'])*))"#
         );
-        // Mid-line, `key:` needs a blank after the colon: `…:secret:prod` in an ARN is a
-        // path, not a key.
+        // Mid-line, `key: v` runs to the end of the phrase, `key:v` (Go's `%+v` and maps:
+        // `&{User:bob Password:x}`, `map[password:x]`) to the next blank; neither after a `:`
+        // or `/`: `…:secret:prod` in an ARN is a path, not a key.
         let colon = format!(
-            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:"(?P<cdq>(?:[^"\\]|\\.)*)"|'(?P<csq>[^']*)'|\\"(?P<cedq>(?:[^"\\]|\\[^"])*)\\"|"(?P<cdqu>(?:[^"\\\r\n]|\\.)*)|'(?P<csqu>[^'\r\n]*)|(?P<phrase>(?:[^\s&"',;}}\[\]<>\\]|\\[^\s"'])(?:[^\r\n&"',;}}\]<>\\]|\\[^\r\n"'])*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
+            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:b?"(?P<cdq>(?:[^"\\]|\\.)*)"|b?'(?P<csq>[^']*)'|\\"(?P<cedq>(?:[^"\\]|\\[^"])*)\\"|"(?P<cdqu>(?:[^"\\\r\n]|\\.)*)|'(?P<csqu>[^'\r\n]*)|(?P<copen>[\[{{])|(?P<phrase>(?:[^\s&"',;{{}}\[\]<>\\]|\\[^\s"'])(?:[^\r\n&"',;}}\]<>\\]|\\[^\r\n"'])*))|[^A-Za-z0-9_.\-"'<:/](?P<kt>[A-Za-z0-9_.\-]*?(?:{keys_alt})):(?:"(?P<tdq>(?:[^"\\]|\\.)*)"|'(?P<tsq>[^']*)'|(?P<topen>[\[{{])|(?P<tight>[^\s&"',;{{}}\[\]<>:/\\][^\s&"',;}}\]<>\\]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
         );
         let colon = Regex::new(&colon).map_err(|e| RedactError::SensitiveKeyPattern {
             reason: e.to_string(),
@@ -1563,16 +1659,22 @@ impl SensitiveKeys {
         let forms: [(&Regex, &[&str], &[&str]); 2] = [
             (
                 &self.text,
-                &["k", "kf", "kq"],
-                &["dq", "sq", "edq", "dqu", "squ", "bare"],
+                &["k", "kb", "kf", "kq"],
+                &["dq", "sq", "edq", "dqu", "squ", "open", "bare"],
             ),
             (
                 &self.colon,
-                &["kc", "kc2", "kx"],
-                &["cdq", "csq", "cedq", "cdqu", "csqu", "phrase", "xml"],
+                &["kc", "kc2", "kt", "kx"],
+                &[
+                    "cdq", "csq", "cedq", "cdqu", "csqu", "copen", "phrase", "tdq", "tsq", "topen",
+                    "tight", "xml",
+                ],
             ),
         ];
         for (re, keys, values) in forms {
+            // Bracketed values already covered: an inner `{` is not scanned again, which
+            // keeps hostile nesting (`password={password={…`) linear.
+            let mut covered = 0;
             for c in re.captures_iter(s) {
                 let (Some(key), Some(v)) = (
                     keys.iter().find_map(|g| c.name(g)),
@@ -1583,10 +1685,29 @@ impl SensitiveKeys {
                 let Some(how) = self.matched(key.as_str()) else {
                     continue;
                 };
+                if ["open", "copen", "topen"]
+                    .iter()
+                    .any(|g| c.name(g).is_some())
+                {
+                    if v.start() < covered {
+                        continue;
+                    }
+                    covered = bracket_end(s, v.start());
+                    // Under a plural name, an object of counts stays, as in JSON
+                    // (`"tokens": {"input": 10}`), while `credentials: {…}` goes.
+                    let counts = how == Sensitivity::Plural
+                        && s.get(v.start()..covered).is_some_and(holds_only_counts);
+                    if !counts {
+                        push_span(spans, s, v.start(), covered, SENSITIVE_KEY_LABEL);
+                    }
+                    continue;
+                }
                 // A phrase ends before trailing blanks.
                 let end = v.start() + v.as_str().trim_end().len();
                 let value = &s[v.start()..end];
-                let unquoted = c.name("bare").is_some() || c.name("phrase").is_some();
+                let unquoted = ["bare", "phrase", "tight"]
+                    .iter()
+                    .any(|g| c.name(g).is_some());
                 let literal = unquoted
                     && ["true", "false", "null"]
                         .iter()
@@ -2856,6 +2977,56 @@ mod tests {
                 "\"token\":\"abc\nsecret=\\\"",
                 "\"token\":\"[REDACTED:sensitive_key]\nsecret=\\\"",
             ),
+            // Go's `%+v` and maps, and Python's bytes.
+            (
+                "request: &{Username:bob Password:s3cr3t Remember:true}",
+                "request: &{Username:bob Password:[REDACTED:sensitive_key] Remember:true}",
+            ),
+            (
+                "form: map[password:[s3cr3t] user:[bob]]",
+                "form: map[password:[REDACTED:sensitive_key] user:[bob]]",
+            ),
+            (
+                "{'password': b's3cr3t'}",
+                "{'password': b'[REDACTED:sensitive_key]'}",
+            ),
+            // Form fields and PHP's print_r.
+            (
+                "user[password]=s3cr3t&user[email]=a",
+                "user[password]=[REDACTED:sensitive_key]&user[email]=a",
+            ),
+            ("[password] => s3cr3t", "[password] => [REDACTED:sensitive_key]"),
+            // A bracketed value goes whole, to its matching bracket on the line…
+            (
+                "\"credentials\":{\"secretAccessKey\":\"x\",\"region\":\"eu-west-1\"} ok",
+                "\"credentials\":[REDACTED:sensitive_key] ok",
+            ),
+            ("password=[s3cr3t]", "password=[REDACTED:sensitive_key]"),
+            (
+                "{secret: {bob's s3cr3t}} after",
+                "{secret: [REDACTED:sensitive_key]} after",
+            ),
+            (
+                "{'password': 'a}b', 'user': 'bob'}",
+                "{'password': '[REDACTED:sensitive_key]', 'user': 'bob'}",
+            ),
+            // …or to the end of the line when it is not closed there.
+            ("token={a={b={s3cr3t\nnext", "token=[REDACTED:sensitive_key]\nnext"),
+            // Counts under a plural name stay, as in JSON; anything else under it goes.
+            (
+                "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
+                "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
+            ),
+            (
+                "{ tokens: { input: 10, output: 20 } }",
+                "{ tokens: { input: 10, output: 20 } }",
+            ),
+            ("tokens=[1, 2, abc]", "tokens=[REDACTED:sensitive_key]"),
+            // `key:v` is not a key after a `:` or `/` (an ARN's path).
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
+            ),
         ];
         for (input, want) in cases {
             let once = r.redact(input);
@@ -3015,6 +3186,9 @@ mod tests {
             "eyJhYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5eg ",
             "https://h:8080/p@",
             "%40a.bc%40",
+            "password={",
+            " token:[\"",
+            "\"secret\":{'",
         ] {
             let text = unit.repeat(110_000 / unit.len());
             let start = std::time::Instant::now();
