@@ -39,6 +39,10 @@ use serde_json::{Map, Value};
 /// keeps redaction idempotent.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 
+/// Passes over a text that held a secret before its result is taken as it is. Each pass that
+/// changes anything replaces text that was not a marker, so the passes end; this bounds the
+/// work on hostile text to a few linear passes.
+const MAX_REDACT_PASSES: usize = 4;
 
 /// Literals that every keyword-context built-in pattern contains (`api_key`/`x-api-key`/
 /// `AccountKey` contain `key`, `access_token`/`token` contain `token`, `secret_access_key`
@@ -2095,8 +2099,56 @@ impl Redactor {
         hints
     }
 
-    /// [`Redactor::redact_at`] after [`Redactor::triage`].
+    /// [`Redactor::redact_at`] after [`Redactor::triage`]: passes until one finds nothing
+    /// more. Replacing a secret can change how its neighbours read (`secret: "token":" …`: once
+    /// the first `token` is a marker, the quotes pair differently and another value is a
+    /// secret), so redacting the output again must find nothing. Only text that held a secret
+    /// pays for the extra pass.
     fn redact_triaged<'a>(
+        &self,
+        s: &'a str,
+        hints: Hints,
+        gated: bool,
+        nested: bool,
+    ) -> (Cow<'a, str>, usize) {
+        let (out, n) = self.redact_pass(s, hints, gated, nested);
+        // A nested search only asks whether there is a secret.
+        let Cow::Owned(mut text) = out else {
+            return (out, n);
+        };
+        if nested {
+            return (Cow::Owned(text), n);
+        }
+        let first_markers = text.matches(MARKER_PREFIX).count();
+        let mut changed = false;
+        for _ in 1..MAX_REDACT_PASSES {
+            let hints = if gated {
+                match self.triage(text.as_bytes()) {
+                    Some(h) => h,
+                    None => break,
+                }
+            } else {
+                self.triage_all(text.as_bytes())
+            };
+            let (next, _) = self.redact_pass(&text, hints, gated, nested);
+            let next = match next {
+                Cow::Borrowed(_) => break,
+                Cow::Owned(next) => next,
+            };
+            text = next;
+            changed = true;
+        }
+        // Values replaced: a later pass may merge earlier markers into one.
+        let n = if changed {
+            (n + text.matches(MARKER_PREFIX).count()).saturating_sub(first_markers)
+        } else {
+            n
+        };
+        (Cow::Owned(text), n)
+    }
+
+    /// One pass of [`Redactor::redact_triaged`].
+    fn redact_pass<'a>(
         &self,
         s: &'a str,
         mut hints: Hints,
