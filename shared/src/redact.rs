@@ -333,7 +333,7 @@ impl Builtin {
                             && (finder(&STS_ORIGIN, "b3JpZ2lu").find(s).is_some()
                                 || finder(&STS_ER_AWS, "ZXIvYXdz").find(s).is_some())))
             }
-            Builtin::BearerToken => h.len >= 19 && h.has(SPACE) && h.keyword,
+            Builtin::BearerToken => h.len >= BLANK_KEYWORD_MIN_LEN && h.has(SPACE) && h.keyword,
             Builtin::Jwt => h.len >= 18 && h.has(DOT) && h.has(UPPER) && has_json_base64(s),
             Builtin::ApiKey => h.len >= 13 && (h.has(EQ) || h.has(COLON)) && h.keyword,
             Builtin::GithubToken => {
@@ -1102,7 +1102,9 @@ fn flags_of(s: &[u8]) -> u32 {
 /// `Redactor::triage` with `token_run >= 40` weakened to the length it implies.
 #[inline]
 fn keyword_possible(flags: u32, len: usize) -> bool {
-    flags & (EQ | COLON | LT | COMMA | PCT) != 0 || (len >= 19 && flags & SPACE != 0) || len >= 40
+    flags & (EQ | COLON | LT | COMMA | PCT) != 0
+        || (len >= BLANK_KEYWORD_MIN_LEN && flags & SPACE != 0)
+        || len >= 40
 }
 
 /// The longest token run, card run and letter run of `s`, each counted only when asked for
@@ -1310,13 +1312,17 @@ struct SensitiveKeys {
     /// Normalised (lowercase, no `_ - . space`) names; a key matches when its normalised form
     /// ends with one of them (at a word boundary for short names).
     normalised: Vec<String>,
-    /// Key-then-value forms in text (`k`/`kf`/`kq` the key, `dq`/`sq`/`bare` the value). The
-    /// regexes find keys that end like a sensitive name; [`SensitiveKeys::matched`] then
-    /// decides with the full rules.
+    /// Key-then-value forms in text (`k`/`kb`/`kf`/`kq` the key, `dq`/`sq`/`bare`… the
+    /// value). The regexes find keys that end like a sensitive name;
+    /// [`SensitiveKeys::matched`] then decides with the full rules.
     text: Regex,
-    /// `key: value` to the end of the phrase (`kc`/`kc2`; `cdq`/`csq`/`phrase`) and
-    /// `<key>value</key>` (`kx`; `xml`).
+    /// `key: value` to the end of the phrase (`kc`/`kc2`; `cdq`/`csq`/`phrase`…), Go's
+    /// `key:value` (`kt`; `tight`…) and `<key>value</key>` (`kx`; `xml`).
     colon: Regex,
+    /// SQL's `PASSWORD 'v'` and `IDENTIFIED BY 'v'` (PostgreSQL's `ALTER ROLE`, MySQL's
+    /// `CREATE USER`, as statement logs such as RDS's record them), when `password` is a
+    /// sensitive name.
+    sql: Option<Regex>,
     /// `Cookie: …` / `Authorization: …` up to end of line.
     rest_of_line: Option<Regex>,
     /// Flat header name/value lists (Node's `rawHeaders`, Python's header tuples):
@@ -1460,6 +1466,10 @@ fn key_regex(k: &str) -> String {
     format!("(?i:{})", parts.join(r"[_\-.]?"))
 }
 
+/// The length from which text with a blank and no other key form is searched for a keyword:
+/// `Bearer ` and 12 characters, or a SQL `… PASSWORD '…'`.
+const BLANK_KEYWORD_MIN_LEN: usize = 19;
+
 /// Names this short match only at a word boundary of the key.
 const SHORT_KEY: usize = 4;
 
@@ -1541,6 +1551,19 @@ impl SensitiveKeys {
                 })?,
             )
         };
+        let sql = if normalised.iter().any(|n| n == "password") {
+            // A quote inside the value is doubled (`'it''s'`).
+            Some(
+                Regex::new(
+                    r"(?i)(?:\bpassword|\bidentified(?:[ \t]+with[ \t]+\w+)?[ \t]+by)[ \t]+'(?P<v>(?:[^'\r\n]|'')*)'",
+                )
+                .map_err(|e| RedactError::SensitiveKeyPattern {
+                    reason: e.to_string(),
+                })?,
+            )
+        } else {
+            None
+        };
         let pairs = Regex::new(
             r#"["'](?P<k>[A-Za-z0-9_\-]{4,40})["']\s*,\s*(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)')"#,
         )
@@ -1551,6 +1574,7 @@ impl SensitiveKeys {
             normalised,
             text,
             colon,
+            sql,
             rest_of_line,
             pairs,
         }))
@@ -1738,6 +1762,19 @@ impl SensitiveKeys {
                         m.start() + v.len(),
                         SENSITIVE_KEY_LABEL,
                     );
+                }
+            }
+        }
+        // Shorter text is not searched when gated (no keyword is looked for): neither here,
+        // so the gates never change the result.
+        let sql = self
+            .sql
+            .as_ref()
+            .filter(|_| s.len() >= BLANK_KEYWORD_MIN_LEN && s.contains('\''));
+        if let Some(sql) = sql {
+            for c in sql.captures_iter(s) {
+                if let Some(v) = c.name("v") {
+                    push_span(spans, s, v.start(), v.end(), SENSITIVE_KEY_LABEL);
                 }
             }
         }
@@ -1941,12 +1978,15 @@ impl Redactor {
         {
             anchors.extend(KEYWORD_ANCHORS.iter().map(|a| a.to_string()));
         }
-        if sensitive.is_some() {
+        if let Some(sk) = &sensitive {
             for k in sensitive_keys {
                 // Any text form of a key contains its longest segment verbatim (case aside).
                 if let Some(seg) = k.split(['_', '-', '.', ' ']).max_by_key(|p| p.len()) {
                     anchors.push(seg.to_lowercase());
                 }
+            }
+            if sk.sql.is_some() {
+                anchors.push("identified".to_string());
             }
         }
         anchors.sort();
@@ -1983,14 +2023,23 @@ impl Redactor {
                 ..Needs::NOTHING
             });
         }
-        if sensitive.is_some() {
-            // `SensitiveKeys::find_in_text` runs on a keyword and one of these forms.
+        if let Some(sk) = &sensitive {
+            // `SensitiveKeys::find_in_text` runs on a keyword and one of these forms…
             needs.push(Needs {
                 all: KEYWORD,
                 any: EQ | COLON | LT | COMMA | PCT | DASH,
                 min: 0,
                 runs: RUN_KEYWORD,
             });
+            // …or, for SQL, a blank in text long enough to want the keyword.
+            if sk.sql.is_some() {
+                needs.push(Needs {
+                    all: KEYWORD | SPACE,
+                    any: 0,
+                    min: BLANK_KEYWORD_MIN_LEN,
+                    runs: RUN_KEYWORD,
+                });
+            }
         }
         Ok(Redactor {
             table: Arc::new(CandidateTable::new(&needs)),
@@ -2094,7 +2143,7 @@ impl Redactor {
                 || hints.has(LT)
                 || hints.has(COMMA)
                 || hints.has(PCT)
-                || (hints.len >= 19 && hints.has(SPACE)))
+                || (hints.len >= BLANK_KEYWORD_MIN_LEN && hints.has(SPACE)))
             && hints.letter_run >= self.keyword_letters;
         hints
     }
@@ -2170,7 +2219,8 @@ impl Redactor {
                 || hints.has(LT)
                 || hints.has(COMMA)
                 || hints.has(PCT)
-                || hints.has(DASH);
+                || hints.has(DASH)
+                || (sk.sql.is_some() && hints.has(SPACE) && hints.len >= BLANK_KEYWORD_MIN_LEN);
             if !gated || forms && hints.keyword {
                 sk.find_in_text(s, &mut spans);
             }
@@ -3074,6 +3124,19 @@ mod tests {
                 "{ tokens: { input: 10, output: 20 } }",
             ),
             ("tokens=[1, 2, abc]", "tokens=[REDACTED:sensitive_key]"),
+            // SQL statements, as database statement logs record them.
+            (
+                "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD 'it''s s3cr3t' VALID UNTIL 'infinity'",
+                "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD '[REDACTED:sensitive_key]' VALID UNTIL 'infinity'",
+            ),
+            (
+                "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY 's3cr3t'",
+                "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY '[REDACTED:sensitive_key]'",
+            ),
+            (
+                "create user bob identified by 's3cr3t' password expire",
+                "create user bob identified by '[REDACTED:sensitive_key]' password expire",
+            ),
             // `key:v` is not a key after a `:` or `/` (an ARN's path).
             (
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
