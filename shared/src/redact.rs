@@ -2978,172 +2978,174 @@ mod tests {
         );
     }
 
+    /// (text, what redacting its sensitive keys leaves) for the default names.
+    const KEY_FORMS: &[(&str, &str)] = &[
+        (
+            "user=bob password=hunter2 level=info",
+            "user=bob password=[REDACTED:sensitive_key] level=info",
+        ),
+        (
+            "{\"password\": \"a b\\\"c\", \"n\": 1}",
+            "{\"password\": \"[REDACTED:sensitive_key]\", \"n\": 1}",
+        ),
+        (
+            "DB_PASSWORD='x y' host=h",
+            "DB_PASSWORD='[REDACTED:sensitive_key]' host=h",
+        ),
+        (
+            "Cookie: a=b; c=d\nnext",
+            "Cookie: [REDACTED:sensitive_key]\nnext",
+        ),
+        (
+            "{\"is_secret\": false, \"token\": null}",
+            "{\"is_secret\": false, \"token\": null}",
+        ),
+        (
+            "max_tokens=5 passwordless=true token_count=3",
+            "max_tokens=5 passwordless=true token_count=3",
+        ),
+        // Python and Ruby reprs.
+        (
+            "kwargs={'user': 'bob', 'password': 'hunter2'}",
+            "kwargs={'user': 'bob', 'password': '[REDACTED:sensitive_key]'}",
+        ),
+        (
+            "params={:password=>\"hunter2\", \"api_key\"=>\"k1\"}",
+            "params={:password=>\"[REDACTED:sensitive_key]\", \"api_key\"=>\"[REDACTED:sensitive_key]\"}",
+        ),
+        (
+            "<Login><User>bob</User><ns:Password type=\"x\">hunter2</ns:Password></Login>",
+            "<Login><User>bob</User><ns:Password type=\"x\">[REDACTED:sensitive_key]</ns:Password></Login>",
+        ),
+        (
+            "login failed, password: correct horse battery, user=bob",
+            "login failed, password: [REDACTED:sensitive_key], user=bob",
+        ),
+        (
+            "exec mysql --user app --password s3cret --host db",
+            "exec mysql --user app --password [REDACTED:sensitive_key] --host db",
+        ),
+        (
+            "exec tool --password --verbose",
+            "exec tool --password --verbose",
+        ),
+        (
+            "rawHeaders: [ 'Host', 'api', 'Authorization', 'Basic dXNlcjpwYXNz', 'Cookie', 'sid=1' ]",
+            "rawHeaders: [ 'Host', 'api', 'Authorization', '[REDACTED:sensitive_key]', 'Cookie', '[REDACTED:sensitive_key]' ]",
+        ),
+        (
+            "> GET / HTTP/1.1\n> cookie: sid=abc; theme=dark\n> Accept: */*",
+            "> GET / HTTP/1.1\n> cookie: [REDACTED:sensitive_key]\n> Accept: */*",
+        ),
+        (
+            "next=%2Flogin%3Fuser%3Dbob%26password%3Dhunter2",
+            "next=%2Flogin%3Fuser%3Dbob%26password%3D[REDACTED:sensitive_key]",
+        ),
+        (
+            "DB_PASS=pw1 secrets=abc tokens=t1 max_tokens=4096 PWD=/var/task nextToken=abc123def",
+            "DB_PASS=[REDACTED:sensitive_key] secrets=[REDACTED:sensitive_key] tokens=[REDACTED:sensitive_key] max_tokens=4096 PWD=/var/task nextToken=abc123def",
+        ),
+        // JSON escaped inside a text line (a quoted logfmt value, a logged request body).
+        (
+            r#"request body="{\"user\":\"bob\",\"password\":\"hunter2\"}" status=401"#,
+            r#"request body="{\"user\":\"bob\",\"password\":\"[REDACTED:sensitive_key]\"}" status=401"#,
+        ),
+        (
+            r#"body={\"token\": \"abc123secret\", \"user\": \"bob\"}"#,
+            r#"body={\"token\": \"[REDACTED:sensitive_key]\", \"user\": \"bob\"}"#,
+        ),
+        (
+            r#"msg="login password=\"hunter2\" user=bob""#,
+            r#"msg="login password=\"[REDACTED:sensitive_key]\" user=bob""#,
+        ),
+        // A quote left open (a line cut by a size cap) hides the value to the end of its
+        // line, never past it.
+        (
+            "password=\"hunter2 and more\nnext line",
+            "password=\"[REDACTED:sensitive_key]\nnext line",
+        ),
+        ("secret='hunter2", "secret='[REDACTED:sensitive_key]"),
+        (
+            "{\"token\":\"abc123 cut",
+            "{\"token\":\"[REDACTED:sensitive_key]",
+        ),
+        ("password: \"hunter2", "password: \"[REDACTED:sensitive_key]"),
+        // A bare value never takes the backslash that escapes a quote: redacting it
+        // would close a quote a second pass then reads differently.
+        ("\"token\":\" password= \\\"", "\"token\":\"[REDACTED:sensitive_key]"),
+        (
+            "\"token\":\"abc\nsecret=\\\"",
+            "\"token\":\"[REDACTED:sensitive_key]\nsecret=\\\"",
+        ),
+        // Go's `%+v` and maps, and Python's bytes.
+        (
+            "request: &{Username:bob Password:s3cr3t Remember:true}",
+            "request: &{Username:bob Password:[REDACTED:sensitive_key] Remember:true}",
+        ),
+        (
+            "form: map[password:[s3cr3t] user:[bob]]",
+            "form: map[password:[REDACTED:sensitive_key] user:[bob]]",
+        ),
+        (
+            "{'password': b's3cr3t'}",
+            "{'password': b'[REDACTED:sensitive_key]'}",
+        ),
+        // Form fields and PHP's print_r.
+        (
+            "user[password]=s3cr3t&user[email]=a",
+            "user[password]=[REDACTED:sensitive_key]&user[email]=a",
+        ),
+        ("[password] => s3cr3t", "[password] => [REDACTED:sensitive_key]"),
+        // A bracketed value goes whole, to its matching bracket on the line…
+        (
+            "\"credentials\":{\"secretAccessKey\":\"x\",\"region\":\"eu-west-1\"} ok",
+            "\"credentials\":[REDACTED:sensitive_key] ok",
+        ),
+        ("password=[s3cr3t]", "password=[REDACTED:sensitive_key]"),
+        (
+            "{secret: {bob's s3cr3t}} after",
+            "{secret: [REDACTED:sensitive_key]} after",
+        ),
+        (
+            "{'password': 'a}b', 'user': 'bob'}",
+            "{'password': '[REDACTED:sensitive_key]', 'user': 'bob'}",
+        ),
+        // …or to the end of the line when it is not closed there.
+        ("token={a={b={s3cr3t\nnext", "token=[REDACTED:sensitive_key]\nnext"),
+        // Counts under a plural name stay, as in JSON; anything else under it goes.
+        (
+            "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
+            "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
+        ),
+        (
+            "{ tokens: { input: 10, output: 20 } }",
+            "{ tokens: { input: 10, output: 20 } }",
+        ),
+        ("tokens=[1, 2, abc]", "tokens=[REDACTED:sensitive_key]"),
+        // SQL statements, as database statement logs record them.
+        (
+            "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD 'it''s s3cr3t' VALID UNTIL 'infinity'",
+            "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD '[REDACTED:sensitive_key]' VALID UNTIL 'infinity'",
+        ),
+        (
+            "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY 's3cr3t'",
+            "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY '[REDACTED:sensitive_key]'",
+        ),
+        (
+            "create user bob identified by 's3cr3t' password expire",
+            "create user bob identified by '[REDACTED:sensitive_key]' password expire",
+        ),
+        // `key:v` is not a key after a `:` or `/` (an ARN's path).
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
+        ),
+    ];
+
     #[test]
     fn sensitive_keys_in_text() {
         let r = Redactor::new(&[], &[], &strings(DEFAULT_SENSITIVE_KEYS)).unwrap();
-        let cases: &[(&str, &str)] = &[
-            (
-                "user=bob password=hunter2 level=info",
-                "user=bob password=[REDACTED:sensitive_key] level=info",
-            ),
-            (
-                "{\"password\": \"a b\\\"c\", \"n\": 1}",
-                "{\"password\": \"[REDACTED:sensitive_key]\", \"n\": 1}",
-            ),
-            (
-                "DB_PASSWORD='x y' host=h",
-                "DB_PASSWORD='[REDACTED:sensitive_key]' host=h",
-            ),
-            (
-                "Cookie: a=b; c=d\nnext",
-                "Cookie: [REDACTED:sensitive_key]\nnext",
-            ),
-            (
-                "{\"is_secret\": false, \"token\": null}",
-                "{\"is_secret\": false, \"token\": null}",
-            ),
-            (
-                "max_tokens=5 passwordless=true token_count=3",
-                "max_tokens=5 passwordless=true token_count=3",
-            ),
-            // Python and Ruby reprs.
-            (
-                "kwargs={'user': 'bob', 'password': 'hunter2'}",
-                "kwargs={'user': 'bob', 'password': '[REDACTED:sensitive_key]'}",
-            ),
-            (
-                "params={:password=>\"hunter2\", \"api_key\"=>\"k1\"}",
-                "params={:password=>\"[REDACTED:sensitive_key]\", \"api_key\"=>\"[REDACTED:sensitive_key]\"}",
-            ),
-            (
-                "<Login><User>bob</User><ns:Password type=\"x\">hunter2</ns:Password></Login>",
-                "<Login><User>bob</User><ns:Password type=\"x\">[REDACTED:sensitive_key]</ns:Password></Login>",
-            ),
-            (
-                "login failed, password: correct horse battery, user=bob",
-                "login failed, password: [REDACTED:sensitive_key], user=bob",
-            ),
-            (
-                "exec mysql --user app --password s3cret --host db",
-                "exec mysql --user app --password [REDACTED:sensitive_key] --host db",
-            ),
-            (
-                "exec tool --password --verbose",
-                "exec tool --password --verbose",
-            ),
-            (
-                "rawHeaders: [ 'Host', 'api', 'Authorization', 'Basic dXNlcjpwYXNz', 'Cookie', 'sid=1' ]",
-                "rawHeaders: [ 'Host', 'api', 'Authorization', '[REDACTED:sensitive_key]', 'Cookie', '[REDACTED:sensitive_key]' ]",
-            ),
-            (
-                "> GET / HTTP/1.1\n> cookie: sid=abc; theme=dark\n> Accept: */*",
-                "> GET / HTTP/1.1\n> cookie: [REDACTED:sensitive_key]\n> Accept: */*",
-            ),
-            (
-                "next=%2Flogin%3Fuser%3Dbob%26password%3Dhunter2",
-                "next=%2Flogin%3Fuser%3Dbob%26password%3D[REDACTED:sensitive_key]",
-            ),
-            (
-                "DB_PASS=pw1 secrets=abc tokens=t1 max_tokens=4096 PWD=/var/task nextToken=abc123def",
-                "DB_PASS=[REDACTED:sensitive_key] secrets=[REDACTED:sensitive_key] tokens=[REDACTED:sensitive_key] max_tokens=4096 PWD=/var/task nextToken=abc123def",
-            ),
-            // JSON escaped inside a text line (a quoted logfmt value, a logged request body).
-            (
-                r#"request body="{\"user\":\"bob\",\"password\":\"hunter2\"}" status=401"#,
-                r#"request body="{\"user\":\"bob\",\"password\":\"[REDACTED:sensitive_key]\"}" status=401"#,
-            ),
-            (
-                r#"body={\"token\": \"abc123secret\", \"user\": \"bob\"}"#,
-                r#"body={\"token\": \"[REDACTED:sensitive_key]\", \"user\": \"bob\"}"#,
-            ),
-            (
-                r#"msg="login password=\"hunter2\" user=bob""#,
-                r#"msg="login password=\"[REDACTED:sensitive_key]\" user=bob""#,
-            ),
-            // A quote left open (a line cut by a size cap) hides the value to the end of its
-            // line, never past it.
-            (
-                "password=\"hunter2 and more\nnext line",
-                "password=\"[REDACTED:sensitive_key]\nnext line",
-            ),
-            ("secret='hunter2", "secret='[REDACTED:sensitive_key]"),
-            (
-                "{\"token\":\"abc123 cut",
-                "{\"token\":\"[REDACTED:sensitive_key]",
-            ),
-            ("password: \"hunter2", "password: \"[REDACTED:sensitive_key]"),
-            // A bare value never takes the backslash that escapes a quote: redacting it
-            // would close a quote a second pass then reads differently.
-            ("\"token\":\" password= \\\"", "\"token\":\"[REDACTED:sensitive_key]"),
-            (
-                "\"token\":\"abc\nsecret=\\\"",
-                "\"token\":\"[REDACTED:sensitive_key]\nsecret=\\\"",
-            ),
-            // Go's `%+v` and maps, and Python's bytes.
-            (
-                "request: &{Username:bob Password:s3cr3t Remember:true}",
-                "request: &{Username:bob Password:[REDACTED:sensitive_key] Remember:true}",
-            ),
-            (
-                "form: map[password:[s3cr3t] user:[bob]]",
-                "form: map[password:[REDACTED:sensitive_key] user:[bob]]",
-            ),
-            (
-                "{'password': b's3cr3t'}",
-                "{'password': b'[REDACTED:sensitive_key]'}",
-            ),
-            // Form fields and PHP's print_r.
-            (
-                "user[password]=s3cr3t&user[email]=a",
-                "user[password]=[REDACTED:sensitive_key]&user[email]=a",
-            ),
-            ("[password] => s3cr3t", "[password] => [REDACTED:sensitive_key]"),
-            // A bracketed value goes whole, to its matching bracket on the line…
-            (
-                "\"credentials\":{\"secretAccessKey\":\"x\",\"region\":\"eu-west-1\"} ok",
-                "\"credentials\":[REDACTED:sensitive_key] ok",
-            ),
-            ("password=[s3cr3t]", "password=[REDACTED:sensitive_key]"),
-            (
-                "{secret: {bob's s3cr3t}} after",
-                "{secret: [REDACTED:sensitive_key]} after",
-            ),
-            (
-                "{'password': 'a}b', 'user': 'bob'}",
-                "{'password': '[REDACTED:sensitive_key]', 'user': 'bob'}",
-            ),
-            // …or to the end of the line when it is not closed there.
-            ("token={a={b={s3cr3t\nnext", "token=[REDACTED:sensitive_key]\nnext"),
-            // Counts under a plural name stay, as in JSON; anything else under it goes.
-            (
-                "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
-                "\"tokens\": {\"input\": 10, \"output\": [2, 3]}",
-            ),
-            (
-                "{ tokens: { input: 10, output: 20 } }",
-                "{ tokens: { input: 10, output: 20 } }",
-            ),
-            ("tokens=[1, 2, abc]", "tokens=[REDACTED:sensitive_key]"),
-            // SQL statements, as database statement logs record them.
-            (
-                "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD 'it''s s3cr3t' VALID UNTIL 'infinity'",
-                "LOG:  statement: ALTER ROLE app WITH LOGIN PASSWORD '[REDACTED:sensitive_key]' VALID UNTIL 'infinity'",
-            ),
-            (
-                "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY 's3cr3t'",
-                "CREATE USER 'bob'@'%' IDENTIFIED WITH caching_sha2_password BY '[REDACTED:sensitive_key]'",
-            ),
-            (
-                "create user bob identified by 's3cr3t' password expire",
-                "create user bob identified by '[REDACTED:sensitive_key]' password expire",
-            ),
-            // `key:v` is not a key after a `:` or `/` (an ARN's path).
-            (
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC",
-            ),
-        ];
-        for (input, want) in cases {
+        for (input, want) in KEY_FORMS {
             let once = r.redact(input);
             assert_eq!(once, *want, "{input}");
             assert_eq!(r.redact(&once), once, "second pass of {input}");
@@ -3570,6 +3572,7 @@ mod tests {
                 proptest::prop_oneof![
                     proptest::sample::select(POSITIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
                     proptest::sample::select(NEGATIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
+                    proptest::sample::select(KEY_FORMS.iter().map(|p| p.0.to_string()).collect::<Vec<_>>()),
                     "[ :=@./\"'\\-_&;,%<\n0-9a-fA-FxoKEYſ]{0,24}",
                 ],
                 0..6,
@@ -3594,7 +3597,8 @@ mod tests {
                     proptest::prelude::Just(POSITIVES[0].1.to_string()),
                     proptest::sample::select(POSITIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
                     proptest::sample::select(NEGATIVES.iter().map(|p| p.1.to_string()).collect::<Vec<_>>()),
-                    "[ :=@./\"'\\-_&;,\n0-9a-fA-FxoKEY]{0,16}",
+                    proptest::sample::select(KEY_FORMS.iter().map(|p| p.0.to_string()).collect::<Vec<_>>()),
+                    "[ :=@./\"'\\-_&;,\n0-9a-fA-FxoKEY{}\\[\\]]{0,16}",
                 ],
                 0..8,
             ),
