@@ -239,7 +239,12 @@ impl Builtin {
             Builtin::GithubToken => &[
                 r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
             ],
-            Builtin::SlackToken => &[r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}"],
+            // Tokens, and incoming-webhook URLs, whose path is the credential:
+            // https://api.slack.com/messaging/webhooks ; gitleaks rule `slack-webhook-url`.
+            Builtin::SlackToken => &[
+                r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
+                r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9+/]{20,})",
+            ],
             // Secret (`sk_`) and restricted (`rk_`) keys, live and test:
             // https://docs.stripe.com/keys ; gitleaks rule `stripe-access-token`.
             Builtin::StripeKey => &[r"(?-u:\b)[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,}(?-u:\b)"],
@@ -342,7 +347,12 @@ impl Builtin {
                         || (h.has(NONHEX) && finder(&GITHUB_PAT, "github_pat_").find(s).is_some()))
             }
             Builtin::SlackToken => {
-                h.len >= 15 && h.has(DASH) && finder(&XOX, "xox").find(s).is_some()
+                h.len >= 15
+                    && ((h.has(DASH) && finder(&XOX, "xox").find(s).is_some())
+                        // `hooks.slack.com/triggers/` and 20 characters.
+                        || (h.len >= 45
+                            && h.has(DOT)
+                            && finder(&SLACK_HOOKS, "hooks.slack.com/").find(s).is_some()))
             }
             Builtin::StripeKey => h.has(UNDERSCORE) && h.token_run >= 10,
             Builtin::GoogleApiKey => {
@@ -414,7 +424,8 @@ impl Builtin {
             Builtin::Jwt => (DOT | UPPER | NONHEX, 0, 18),
             Builtin::ApiKey => (KEYWORD, EQ | COLON, 13),
             Builtin::GithubToken => (UNDERSCORE, 0, 0),
-            Builtin::SlackToken => (DASH | NONHEX, 0, 15),
+            // `xox?-`, or the webhook host and a path.
+            Builtin::SlackToken => (NONHEX, DASH | DOT, 15),
             Builtin::StripeKey => (UNDERSCORE, 0, 10),
             Builtin::GoogleApiKey => (UPPER | NONHEX, 0, 39),
             Builtin::OpenaiKey => (DASH | NONHEX, 0, 28),
@@ -905,6 +916,7 @@ static PCT_AT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static PCT_3: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static GITHUB_PAT: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static XOX: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+static SLACK_HOOKS: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static STS_ORIGIN: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static STS_ER_AWS: OnceLock<memmem::Finder<'static>> = OnceLock::new();
 static SCHEME_SEP: OnceLock<memmem::Finder<'static>> = OnceLock::new();
@@ -2807,6 +2819,7 @@ mod tests {
         ("github_token", "ghp_1234567890abcdefghijklmnopqrstuvwxyZ", &["ghp_1234567890abcdefghijklmnopqrstuvwxyZ"]),
         ("github_token", "pat github_pat_11ABCDEFG0123456789_abcdefghij!", &["github_pat_11ABCDEFG0123456789_abcdefghij"]),
         ("slack_token", "xoxb-1234567890-1234567890123-AbCdEfGh", &["xoxb-1234567890-1234567890123-AbCdEfGh"]),
+        ("slack_token", "posting to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX now", &["T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"]),
         ("password_in_url", "postgres://admin:s3cr3tP4ss@db.example.com:5432/app", &["s3cr3tP4ss"]),
         ("password_in_url", "redis://:pw123456@cache:6379", &["pw123456"]),
         ("email", "mail alice.smith+tag@example.co.uk now", &["alice.smith+tag@example.co.uk"]),
@@ -2867,6 +2880,7 @@ mod tests {
         ("github_token", "ghp_short"),
         ("github_token", "ghx_1234567890abcdefghijklmnopqrstuvwxyZ"),
         ("slack_token", "xoxz-1234567890-abc xoxb-short"),
+        ("slack_token", "see https://hooks.slack.com/services/ and https://api.slack.com/messaging/webhooks"),
         ("password_in_url", "https://example.com/a:b@c"),
         ("password_in_url", "https://user@example.com/"),
         ("email", "user@localhost"),
@@ -3705,6 +3719,11 @@ mod tests {
                 true,
             ),
             ("slack_token", "6775dc77-0156-4f61-9afc-d44d14cf8bfe", false),
+            (
+                "slack_token",
+                "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+                true,
+            ),
             (
                 "openai_key",
                 "k=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",
