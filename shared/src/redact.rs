@@ -1482,6 +1482,16 @@ fn key_regex(k: &str) -> String {
 /// `Bearer ` and 12 characters, or a SQL `… PASSWORD '…'`.
 const BLANK_KEYWORD_MIN_LEN: usize = 19;
 
+/// The quoted forms of a value after a key, shared by `key=v` and `key: v`, their groups named
+/// with `p` in front: `"v"` and `'v'` (also Python's `b'v'`), `\"v\"` (JSON escaped in a
+/// string), a quote left open (`dqu`, `squ`: to the end of the line) and an opening bracket
+/// (`open`: see `bracket_end`).
+fn quoted_value_forms(p: &str) -> String {
+    format!(
+        r#"b?"(?P<{p}dq>(?:[^"\\]|\\.)*)"|b?'(?P<{p}sq>[^']*)'|\\"(?P<{p}edq>(?:[^"\\]|\\[^"])*)\\"|"(?P<{p}dqu>(?:[^"\\\r\n]|\\.)*)|'(?P<{p}squ>[^'\r\n]*)|(?P<{p}open>[\[{{])"#
+    )
+}
+
 /// Names this short match only at a word boundary of the key.
 const SHORT_KEY: usize = 4;
 
@@ -1528,14 +1538,16 @@ impl SensitiveKeys {
         // would close a quote that a second pass pairs differently. `user[password]=v` (form
         // fields) and `[password] => v` (PHP's print_r) count as `key=v`; a value that opens
         // a bracket (`{…}`, `[…]`) is matched by `bracket_end`, and Python's `b'v'` is quoted.
+        let quoted = quoted_value_forms("");
         let text = format!(
-            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|\[(?P<kb>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\]\s*(?:=>|=)\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\\?["']\s*(?::|=>)\s*)(?:b?"(?P<dq>(?:[^"\\]|\\.)*)"|b?'(?P<sq>[^']*)'|\\"(?P<edq>(?:[^"\\]|\\[^"])*)\\"|"(?P<dqu>(?:[^"\\\r\n]|\\.)*)|'(?P<squ>[^'\r\n]*)|(?P<open>[\[{{])|(?P<bare>(?:[^\s&"',;{{}}\[\]\\]|\\[^\s"'])(?:[^\s&"',;}}\]\\]|\\[^\s"'])*))"#
+            r#"(?m)(?:(?:^|[^A-Za-z0-9_.\-"'<])(?P<k>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\s*(?:=>|=|%3[Dd])\s*|\[(?P<kb>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\]\s*(?:=>|=)\s*|(?:^|[ \t])--(?P<kf>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]+|["'](?P<kq>[A-Za-z0-9_.\-]*?(?:{keys_alt}))\\?["']\s*(?::|=>)\s*)(?:{quoted}|(?P<bare>(?:[^\s&"',;{{}}\[\]\\]|\\[^\s"'])(?:[^\s&"',;}}\]\\]|\\[^\s"'])*))"#
         );
         // Mid-line, `key: v` runs to the end of the phrase, `key:v` (Go's `%+v` and maps:
         // `&{User:bob Password:x}`, `map[password:x]`) to the next blank; neither after a `:`
         // or `/`: `…:secret:prod` in an ARN is a path, not a key.
+        let quoted_c = quoted_value_forms("c");
         let colon = format!(
-            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:b?"(?P<cdq>(?:[^"\\]|\\.)*)"|b?'(?P<csq>[^']*)'|\\"(?P<cedq>(?:[^"\\]|\\[^"])*)\\"|"(?P<cdqu>(?:[^"\\\r\n]|\\.)*)|'(?P<csqu>[^'\r\n]*)|(?P<copen>[\[{{])|(?P<phrase>(?:[^\s&"',;{{}}\[\]<>\\]|\\[^\s"'])(?:[^\r\n&"',;}}\]<>\\]|\\[^\r\n"'])*))|[^A-Za-z0-9_.\-"'<:/](?P<kt>[A-Za-z0-9_.\-]*?(?:{keys_alt})):(?:"(?P<tdq>(?:[^"\\]|\\.)*)"|'(?P<tsq>[^']*)'|(?P<topen>[\[{{])|(?P<tight>[^\s&"',;{{}}\[\]<>:/\\][^\s&"',;}}\]<>\\]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
+            r#"(?m)(?:(?:^[ \t>]*(?P<kc>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]*|[^A-Za-z0-9_.\-"'<:/](?P<kc2>[A-Za-z0-9_.\-]*?(?:{keys_alt}))[ \t]*:[ \t]+)(?:{quoted_c}|(?P<phrase>(?:[^\s&"',;{{}}\[\]<>\\]|\\[^\s"'])(?:[^\r\n&"',;}}\]<>\\]|\\[^\r\n"'])*))|[^A-Za-z0-9_.\-"'<:/](?P<kt>[A-Za-z0-9_.\-]*?(?:{keys_alt})):(?:"(?P<tdq>(?:[^"\\]|\\.)*)"|'(?P<tsq>[^']*)'|(?P<topen>[\[{{])|(?P<tight>[^\s&"',;{{}}\[\]<>:/\\][^\s&"',;}}\]<>\\]*))|<(?P<kx>[A-Za-z0-9_.:\-]*?(?:{keys_alt}))(?:\s[^<>]*)?>(?P<xml>[^<>\r\n]+)</)"#
         );
         let colon = Regex::new(&colon).map_err(|e| RedactError::SensitiveKeyPattern {
             reason: e.to_string(),
